@@ -1,0 +1,62 @@
+# Batch recommendation pipeline: `make setup` once, then `make run`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RECO := $(BIN)/reco
+DATASET ?=
+FORMAT ?= auto
+TOP_N ?= 10
+PYTEST_ARGS ?=
+
+.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+check-java:  ## fail clearly unless Java 17+ is installed (Spark 4 needs it)
+	@v=$$(java -version 2>&1 | head -1 | sed -E 's/.*version "([0-9]+)(\.([0-9]+))?.*/\1/'); \
+	if ! command -v java >/dev/null 2>&1; then \
+	  echo "ERROR: Java not found. Spark 4 needs Java 17 or 21: apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"; exit 1; \
+	elif [ "$$v" -lt 17 ] 2>/dev/null; then \
+	  echo "ERROR: Java $$v found; Spark 4 needs Java 17 or 21: apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"; exit 1; \
+	else echo "java $$v: ok"; fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+setup: check-java $(BIN)/python  ## create .venv, install pinned dependencies, prepare Airflow + warehouse
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --progress-bar off -e '.[dev]'
+	$(BIN)/python -c "import pyspark, sys; v = pyspark.__version__; sys.exit(0 if v == '4.2.0' else 'pyspark/pyspark-client mismatch: ' + v)"
+	$(RECO) init
+
+run:  ## run the whole pipeline (DATASET=path FORMAT=auto TOP_N=10); non-zero exit if the run failed
+	$(RECO) run $(if $(DATASET),--dataset "$(DATASET)") --format $(FORMAT) --top-n $(TOP_N)
+
+test:  ## run the whole test suite (unit, integration, DAG, end-to-end)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast:  ## unit tests only
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint:  ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+psql:  ## open psql on the warehouse
+	psql "$$($(RECO) warehouse-url)"
+
+airflow:  ## start the Airflow UI (airflow standalone) with the DAGs loaded; prints the login
+	$(RECO) airflow-ui
+
+db-stop:  ## stop the embedded PostgreSQL
+	$(RECO) db stop
+
+clean:  ## remove local state (lake, reports, embedded PostgreSQL data, Airflow home)
+	-$(RECO) db stop
+	rm -rf var

@@ -1,0 +1,126 @@
+"""
+### Recommendations
+
+Retrains the ALS recommender and publishes each user's top-N affinity scores to
+PostgreSQL (`reco.recommendations`).
+
+`prepare` checks the dataset and the warehouse -> `ingest` (raw ratings to typed,
+deduplicated Parquet; bad lines quarantined) -> `validate` (Great Expectations suite
+`expectations/ratings.json`; a failure stops the run) -> `train` (Spark ALS, k-fold CV) ->
+`recommend` (top-N per user, rated items excluded) -> `publish` (COPY + atomic swap) ->
+`report` (stage timings + HTML report).
+
+Spark steps run through `SparkSubmitOperator` on the `spark_default` connection
+(`local[*]` by default; set its host to `spark://HOST:7077` to use a cluster).
+Trigger parameters: `dataset` (empty = built-in synthetic data), `format`, `top_n`, ...
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Param, dag, task
+
+from spark_jobs import config
+from spark_jobs.pipeline import spark_application, spark_submit_conf
+
+
+def spark_step(task_id: str, args: list) -> SparkSubmitOperator:
+    return SparkSubmitOperator(
+        task_id=task_id,
+        application=spark_application(task_id),
+        application_args=args,
+        conn_id=config.SPARK_CONN_ID,
+        conf=spark_submit_conf(),
+        driver_memory=config.spark_conf_defaults()["spark.driver.memory"],
+        name=f"reco-{task_id}",
+        # Spark jobs are deterministic: a failure is bad input or a bug, and a retry
+        # would only repeat it. Spark itself retries lost executor tasks.
+        retries=0,
+    )
+
+
+@dag(
+    dag_id="recommendations",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["reco"],
+    default_args={
+        "owner": "reco",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=5),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=2),
+    },
+    params={
+        "dataset": Param("", type="string",
+                         description="Folder or file with ratings; empty = synthetic data"),
+        "format": Param("auto", enum=list(config.INPUT_FORMATS),
+                        description="Input layout; auto detects MovieLens layouts"),
+        "columns": Param("", type="string",
+                         description="csv/parquet column mapping: user=COL,item=COL,rating=COL"),
+        "rating_scale": Param("auto", type="string", description="MIN-MAX, e.g. 1-5 or 1-10"),
+        "top_n": Param(config.DEFAULT_TOP_N, type="integer", minimum=1, maximum=1000,
+                       description="Recommendations per user"),
+        "folds": Param(config.DEFAULT_CV_FOLDS, type="integer", minimum=2, maximum=10,
+                       description="Cross-validation folds"),
+        "grid": Param("", type="string",
+                      description='ALS grid as JSON, e.g. {"rank": [10, 20]}; empty = default'),
+    },
+)
+def recommendations():
+    @task
+    def prepare(params=None, run_id=None, dag_run=None) -> dict:
+        from spark_jobs import pipeline, warehouse
+
+        with pipeline.task_errors("prepare", run_id):
+            url = warehouse.resolve_url(use_airflow=True)
+            return pipeline.prepare_run(dict(params), run_id, dag_run.run_after, url)
+
+    @task
+    def publish(run: dict) -> dict:
+        from pathlib import Path
+
+        from spark_jobs import pipeline, warehouse
+        from spark_jobs import publish as publish_job
+
+        with pipeline.task_errors("publish", run["run_id"]):
+            url = warehouse.resolve_url(use_airflow=True)
+            return publish_job.run(url, Path(run["run_dir"]), run["run_id"])
+
+    @task
+    def report(run: dict, published: dict) -> str:
+        from pathlib import Path
+
+        from spark_jobs import pipeline, warehouse
+        from spark_jobs import report as report_job
+
+        with pipeline.task_errors("report", run["run_id"]):
+            url = warehouse.resolve_url(use_airflow=True)
+            return report_job.run(url, Path(run["run_dir"]), run["run_id"])["report"]
+
+    run = prepare()
+    ingest = spark_step("ingest", [
+        "--run-dir", run["run_dir"], "--dataset", run["dataset"], "--format", run["format"],
+        "--columns", "{{ params.columns }}", "--rating-scale", "{{ params.rating_scale }}",
+    ])
+    validate = spark_step("validate", ["--run-dir", run["run_dir"]])
+    train = spark_step("train", [
+        "--run-dir", run["run_dir"], "--folds", "{{ params.folds }}", "--grid", "{{ params.grid }}",
+    ])
+    recommend = spark_step("recommend", ["--run-dir", run["run_dir"],
+                                         "--top-n", "{{ params.top_n }}"])
+    published = publish(run)
+    ingest >> validate >> train >> recommend >> published
+    report(run, published)
+
+
+dag = recommendations()
+
+if __name__ == "__main__":
+    dag.test()

@@ -1,0 +1,325 @@
+"""``reco``: the command line of the recommendation pipeline.
+
+Set-up and the whole pipeline:
+  reco init              prepare the local Airflow home and the warehouse schema
+  reco run               run the `recommendations` DAG once, in-process, and summarise it
+  reco airflow ARGS...   any Airflow command with this project's settings
+
+One pipeline step by hand (each takes --run-dir; see `reco STEP --help`):
+  reco ingest | validate | train | recommend | publish | report
+
+Data and warehouse:
+  reco generate          write a deterministic synthetic ratings dataset
+  reco warehouse-url     print the PostgreSQL URL in use:  psql "$(reco warehouse-url)"
+  reco db start|stop|status   the embedded PostgreSQL server
+  reco runs              the latest rows of reco.model_runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from spark_jobs import config
+from spark_jobs.errors import PipelineError
+
+STEP_MODULES = ("ingest", "validate", "train", "recommend", "publish", "report")
+
+
+def project_env() -> dict[str, str]:
+    """Environment for Airflow and spark-submit: project settings + the venv on PATH."""
+    env = dict(os.environ)
+    env.update({k: v for k, v in config.airflow_env().items() if k not in os.environ
+                or k in ("AIRFLOW__CORE__DAGS_FOLDER",)})
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    return env
+
+
+def apply_project_env() -> None:
+    os.environ.update(project_env())
+
+
+# ------------------------------------------------------------------------------------------
+# commands
+# ------------------------------------------------------------------------------------------
+def cmd_generate(args: argparse.Namespace) -> int:
+    from spark_jobs.formats import parse_scale
+    from spark_jobs.synthetic import SyntheticSpec, write_dataset
+
+    lo, hi = parse_scale(args.scale) or (1.0, 5.0)
+    spec = SyntheticSpec(n_users=args.users, n_items=args.items,
+                         mean_ratings_per_user=args.ratings_per_user,
+                         rating_min=int(lo), rating_max=int(hi), seed=args.seed)
+    manifest = write_dataset(Path(args.out), spec)
+    print(f"wrote {manifest['n_ratings']:,} ratings ({manifest['n_users']:,} users x "
+          f"{manifest['n_items']:,} items, scale {int(lo)}-{int(hi)}) to {args.out}")
+    return 0
+
+
+def cmd_warehouse_url(args: argparse.Namespace) -> int:
+    from spark_jobs import warehouse
+
+    print(warehouse.resolve_url())
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from spark_jobs import warehouse
+
+    if os.environ.get("WAREHOUSE_URL") and args.action != "status":
+        print("WAREHOUSE_URL is set: the embedded server is not used", file=sys.stderr)
+    if args.action == "start":
+        url = warehouse.embedded_url()
+        warehouse.apply_schema(url)
+        print(f"embedded PostgreSQL running: {url}")
+    elif args.action == "stop":
+        stopped = warehouse.stop_embedded()
+        print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    else:
+        running = (config.PGDATA_DIR / "postmaster.pid").exists()
+        print(f"embedded PostgreSQL ({config.PGDATA_DIR}): {'running' if running else 'stopped'}")
+        if os.environ.get("WAREHOUSE_URL"):
+            print(f"WAREHOUSE_URL in use: {warehouse.describe(os.environ['WAREHOUSE_URL'])}")
+    return 0
+
+
+def airflow(*argv: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "airflow"
+    return subprocess.run([str(exe), *argv], env=project_env(), check=check,
+                          capture_output=capture, text=True)
+
+
+def init_airflow() -> None:
+    """Migrate the SQLite metadata DB and make sure ``spark_default`` exists (local[*])."""
+    config.AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    airflow("db", "migrate", capture=True)
+    listed = airflow("connections", "get", config.SPARK_CONN_ID, "-o", "json",
+                     check=False, capture=True)
+    if listed.returncode != 0:
+        airflow("connections", "add", config.SPARK_CONN_ID, "--conn-type", "spark",
+                "--conn-host", "local[*]",
+                "--conn-description", "Spark master for the reco jobs: local[*] or "
+                "spark://HOST:7077", capture=True)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from spark_jobs import warehouse
+
+    java = check_java()
+    print(f"java: {java}")
+    init_airflow()
+    print(f"airflow home: {config.AIRFLOW_HOME} (SQLite metadata, examples off)")
+    url = warehouse.resolve_url()
+    warehouse.apply_schema(url)
+    print(f"warehouse schema applied: {warehouse.describe(url)}")
+    return 0
+
+
+def check_java() -> str:
+    """Spark 4 needs Java 17+; return the version line or raise naming the fix."""
+    java = shutil.which("java", path=(os.environ.get("JAVA_HOME", "") + "/bin")
+                        if os.environ.get("JAVA_HOME") else None) or shutil.which("java")
+    fix = ("install a Java 17 or 21 runtime (Debian: apt-get install openjdk-17-jre-headless) "
+           "and put it on PATH or set JAVA_HOME")
+    if not java:
+        raise PipelineError(f"Java was not found: Spark 4 needs Java 17+; {fix}")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True)
+    line = (out.stderr or out.stdout).splitlines()[0] if (out.stderr or out.stdout) else ""
+    import re
+
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', line)
+    major = int(m.group(1)) if m else 0
+    if major == 1 and m and m.group(2):
+        major = int(m.group(2))
+    if major < 17:
+        raise PipelineError(f"Java {major or '?'} found ({line.strip()}): Spark 4 needs Java 17+; "
+                            f"{fix}")
+    return line.strip()
+
+
+def load_dag(dag_id: str = "recommendations") -> Any:
+    import importlib.util
+
+    path = config.DAGS_DIR / f"{dag_id}.py"
+    spec = importlib.util.spec_from_file_location(f"reco_dag_{dag_id}", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def run_dag(conf: dict[str, Any], dag_id: str = "recommendations") -> tuple[str, str]:
+    """Run the DAG once in-process (``dag.test``); returns ``(run_id, state)``."""
+    apply_project_env()
+    if not (config.AIRFLOW_HOME / "airflow.db").exists():
+        init_airflow()
+    dag = load_dag(dag_id)
+    dr = dag.test(run_conf=conf)
+    state = str(getattr(dr.state, "value", dr.state)) if dr is not None else "unknown"
+    return (dr.run_id if dr is not None else ""), state
+
+
+def summarize(run_id: str, state: str) -> int:
+    from spark_jobs import pipeline, warehouse
+
+    run_dir = pipeline.run_dir_for(run_id) if run_id else None
+    print("\n" + "=" * 72)
+    if state != "success":
+        print(f"recommendations run {run_id or '?'} FAILED (state: {state}); nothing new was "
+              "published, the previous recommendations are unchanged.")
+        err = run_dir / config.RUN_ERROR if run_dir else None
+        if err and err.exists():
+            info = json.loads(err.read_text())
+            print(f"  failed at {info['stage']}: {info['message']}")
+        else:
+            print("  see the task logs above for the cause")
+        print("=" * 72)
+        return 1
+    manifest = json.loads((run_dir / config.RUN_MANIFEST).read_text())
+    metrics = json.loads((run_dir / config.RUN_METRICS).read_text())
+    run = json.loads((run_dir / "run.json").read_text())
+    url = warehouse.resolve_url()
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT user_id) FROM reco.recommendations "
+                    "WHERE model_version = %s", (run["model_version"],))
+        rows, users = cur.fetchone()
+    base = metrics["baseline_global_mean"]
+    print(f"recommendations run {run_id}: success")
+    print(f"  ratings ingested : {manifest['n_ratings']:,} ({manifest['n_rejected']:,} rejected)"
+          f" from {manifest['source']['ratings_path']}")
+    print(f"  published        : {rows:,} rows for {users:,} users, model {run['model_version']}")
+    print(f"  held-out RMSE    : {metrics['rmse']:.4f} (MAE {metrics['mae']:.4f}; global-mean "
+          f"baseline RMSE {base['rmse']:.4f}); best {metrics['best_params']}")
+    print(f"  report           : {config.REPORTS_DIR / (run_dir.name + '.html')}")
+    print('  query            : psql "$(.venv/bin/reco warehouse-url)" -c "SELECT r.rank, '
+          "i.title, round(r.score::numeric, 3) AS score FROM reco.recommendations r "
+          'LEFT JOIN reco.items i USING (item_id) WHERE r.user_id = 1 ORDER BY r.rank"')
+    print("=" * 72)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    conf: dict[str, Any] = {"dataset": args.dataset or "", "format": args.format,
+                            "top_n": args.top_n, "columns": args.columns,
+                            "rating_scale": args.rating_scale, "folds": args.folds,
+                            "grid": args.grid}
+    if args.dataset and not Path(args.dataset).expanduser().exists():
+        raise PipelineError(f"dataset path {args.dataset} does not exist: pass a folder or file "
+                            "with ratings, e.g. DATASET=../shared/datasets/ml-100k")
+    if conf["dataset"]:
+        conf["dataset"] = str(Path(conf["dataset"]).expanduser().resolve())
+    check_java()
+    run_id, state = run_dag(conf)
+    return summarize(run_id, state)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from spark_jobs import warehouse
+
+    url = warehouse.resolve_url()
+    warehouse.apply_schema(url)
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(warehouse.named_statements("model_runs.sql")["latest"], {"limit": args.limit})
+        cols = [d[0] for d in cur.description]
+        for row in cur.fetchall():
+            rec = dict(zip(cols, row, strict=True))
+            m = rec["metrics"] or {}
+            print(f"{rec['started_at']:%Y-%m-%d %H:%M} {rec['run_id'][:40]:40} #{rec['attempt']} "
+                  f"{rec['status']:10} rmse={m.get('rmse', float('nan')):.4f} "
+                  f"rows={rec['n_published'] or 0:,} {rec['status_reason'] or ''}")
+    return 0
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    exe = Path(sys.executable).parent / "airflow"
+    os.execve(str(exe), [str(exe), *args.airflow_args], project_env())
+    return 0  # not reached
+
+
+def cmd_step(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module = importlib.import_module(f"spark_jobs.{name}")
+    apply_project_env()
+    return int(module.main(argv))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reco", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="write a deterministic synthetic ratings dataset")
+    g.add_argument("--out", default=str(config.SYNTHETIC_DIR), help="output folder")
+    g.add_argument("--users", type=int, default=600)
+    g.add_argument("--items", type=int, default=1000)
+    g.add_argument("--ratings-per-user", type=float, default=60.0, help="mean activity")
+    g.add_argument("--scale", default="1-5", help="rating scale: 1-5 (default) or 1-10")
+    g.add_argument("--seed", type=int, default=config.SEED)
+    g.set_defaults(func=cmd_generate)
+
+    sub.add_parser("warehouse-url", help="print the warehouse PostgreSQL URL in use"
+                   ).set_defaults(func=cmd_warehouse_url)
+    d = sub.add_parser("db", help="start/stop/status of the embedded PostgreSQL")
+    d.add_argument("action", choices=("start", "stop", "status"))
+    d.set_defaults(func=cmd_db)
+    sub.add_parser("init", help="prepare Airflow (SQLite) and the warehouse schema"
+                   ).set_defaults(func=cmd_init)
+
+    r = sub.add_parser("run", help="run the recommendations DAG once and summarise it")
+    r.add_argument("--dataset", default="", help="ratings folder/file (default: synthetic)")
+    r.add_argument("--format", default="auto", choices=config.INPUT_FORMATS)
+    r.add_argument("--top-n", type=int, default=config.DEFAULT_TOP_N)
+    r.add_argument("--columns", default="", help="csv/parquet mapping user=..,item=..,rating=..")
+    r.add_argument("--rating-scale", default="auto", help="MIN-MAX, e.g. 1-10")
+    r.add_argument("--folds", type=int, default=config.DEFAULT_CV_FOLDS)
+    r.add_argument("--grid", default="", help='ALS grid JSON, e.g. {"rank": [10, 20]}')
+    r.set_defaults(func=cmd_run)
+
+    rs = sub.add_parser("runs", help="show the latest training runs")
+    rs.add_argument("--limit", type=int, default=10)
+    rs.set_defaults(func=cmd_runs)
+
+    a = sub.add_parser("airflow", help="run an Airflow command with this project's settings")
+    a.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    a.set_defaults(func=cmd_airflow)
+
+    for name in STEP_MODULES:
+        sub.add_parser(name, help=f"run the {name} step by hand (see reco {name} --help)",
+                       add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in STEP_MODULES:
+        return cmd_step(argv[0], argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PipelineError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
+        print(f"ERROR: command failed ({' '.join(map(str, exc.cmd[:3]))} ...): "
+              f"{' | '.join(detail)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""All names, paths and defaults of the pipeline, in one place.
+
+Everything environment-dependent is resolved here: the embedded defaults
+(PostgreSQL data directory, data lake, Airflow home) live under ``var/`` in the
+project, and each can be overridden with an environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# --- locations -------------------------------------------------------------------------
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("RECO_VAR_DIR", PROJECT_ROOT / "var")).resolve()
+LAKE_DIR = Path(os.environ.get("RECO_LAKE_DIR", VAR_DIR / "lake")).resolve()
+RUNS_DIR = LAKE_DIR / "runs"
+REPORTS_DIR = Path(os.environ.get("RECO_REPORTS_DIR", VAR_DIR / "reports")).resolve()
+PGDATA_DIR = Path(os.environ.get("RECO_PGDATA", VAR_DIR / "pgdata")).resolve()
+AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", VAR_DIR / "airflow")).resolve()
+SYNTHETIC_DIR = VAR_DIR / "datasets" / "synthetic"
+SQL_DIR = PROJECT_ROOT / "sql"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+DAGS_DIR = PROJECT_ROOT / "dags"
+SPARK_JOBS_DIR = PROJECT_ROOT / "spark_jobs"
+
+# --- column names (every transform takes these as keyword defaults) ---------------------
+COL_USER = "user_id"
+COL_ITEM = "item_id"
+COL_RATING = "rating"
+COL_TIMESTAMP = "timestamp"
+COL_PREDICTION = "prediction"
+COL_RANK = "rank"
+COL_SCORE = "score"
+COL_TITLE = "title"
+COL_GENRES = "genres"
+
+# --- warehouse ----------------------------------------------------------------------------
+SCHEMA = "reco"
+TABLE_RECOMMENDATIONS = f"{SCHEMA}.recommendations"
+TABLE_ITEMS = f"{SCHEMA}.items"
+TABLE_MODEL_RUNS = f"{SCHEMA}.model_runs"
+TABLE_STAGE_TIMINGS = f"{SCHEMA}.stage_timings"
+WAREHOUSE_CONN_ID = "warehouse"
+SPARK_CONN_ID = "spark_default"
+PUBLISH_LOCK_KEY = 727_001  # pg_advisory_xact_lock key serialising publishes
+
+# --- files inside one run folder of the lake ---------------------------------------------
+RUN_RATINGS = "ratings.parquet"
+RUN_ITEMS = "items.parquet"
+RUN_RECOMMENDATIONS = "recommendations.parquet"
+RUN_MANIFEST = "manifest.json"
+RUN_METRICS = "metrics.json"
+RUN_VALIDATION = "validation.json"
+RUN_TIMINGS = "timings.jsonl"
+RUN_ERROR = "error.json"
+
+# --- defaults -------------------------------------------------------------------------------
+SEED = 42
+DEFAULT_TOP_N = 10
+DEFAULT_HOLDOUT_FRACTION = 0.2
+DEFAULT_CV_FOLDS = 3
+DEFAULT_GRID: dict[str, list[float | int]] = {
+    "rank": [10, 20],
+    "regParam": [0.05, 0.15],
+    "maxIter": [10],
+}
+DEFAULT_RATING_SCALE: tuple[float, float] = (1.0, 5.0)
+INPUT_FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "csv", "parquet")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """What the train job needs to know; the DAG builds it from trigger-time params."""
+
+    folds: int = DEFAULT_CV_FOLDS
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION
+    seed: int = SEED
+    grid: dict[str, list[float | int]] = field(default_factory=lambda: dict(DEFAULT_GRID))
+
+
+def spark_conf_defaults() -> dict[str, str]:
+    """Spark settings used by every job, local or on a cluster."""
+    return {
+        "spark.sql.shuffle.partitions": os.environ.get("RECO_SHUFFLE_PARTITIONS", "8"),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": os.environ.get("RECO_DRIVER_MEMORY", "4g"),
+    }
+
+
+def airflow_env() -> dict[str, str]:
+    """Environment under which Airflow runs this project's DAGs (SQLite, no examples)."""
+    return {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": os.environ.get("AIRFLOW__CORE__UNIT_TEST_MODE", "False"),
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get(
+            "AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"
+        ),
+        "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        "GX_ANALYTICS_ENABLED": "False",
+    }

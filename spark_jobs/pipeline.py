@@ -1,0 +1,114 @@
+"""Task bodies and wiring helpers for the Airflow DAGs (no Airflow imports at module level).
+
+The DAG file only wires tasks; what each plain-Python task does lives here so it can be
+called and tested without Airflow. Nothing here imports pyspark or GX at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from spark_jobs import config, formats, warehouse
+from spark_jobs.errors import PipelineError
+from spark_jobs.runtime import record_error, write_json
+from spark_jobs.synthetic import SyntheticSpec, write_dataset
+from spark_jobs.timing import timer
+
+
+def run_key(run_id: str) -> str:
+    """A folder-safe, stable key for an Airflow run id."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_.")
+    return safe[:80] or hashlib.sha1(run_id.encode()).hexdigest()[:12]
+
+
+def model_version_for(run_id: str, run_after: datetime) -> str:
+    """``als-YYYYMMDDTHHMMSSZ-<hash>``: sortable by time, unique per run id, stable on re-runs."""
+    digest = hashlib.sha1(run_id.encode()).hexdigest()[:6]
+    return f"als-{run_after.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def ensure_synthetic_dataset(out_dir: Path = config.SYNTHETIC_DIR,
+                             spec: SyntheticSpec | None = None) -> Path:
+    """The default synthetic dataset, generated once (deterministic, so reuse is safe)."""
+    spec = spec or SyntheticSpec()
+    if not (out_dir / "manifest.json").exists():
+        write_dataset(out_dir, spec)
+    return out_dir
+
+
+def run_dir_for(run_id: str) -> Path:
+    return config.RUNS_DIR / run_key(run_id)
+
+
+@contextmanager
+def task_errors(stage: str, run_id: str) -> Iterator[None]:
+    """Inside an Airflow task: keep the failure in the run folder (for ``reco run``'s
+    summary) and fail at once, without retries, when the cause is bad input."""
+    try:
+        yield
+    except PipelineError as exc:
+        record_error(run_dir_for(run_id), stage, str(exc))
+        if exc.retryable:
+            raise
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"[{stage}] {exc}") from exc
+    except Exception as exc:
+        record_error(run_dir_for(run_id), stage, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def prepare_run(params: dict[str, Any], run_id: str, run_after: datetime,
+                warehouse_url: str) -> dict[str, Any]:
+    """Check the inputs and the warehouse before any Spark work, and set up the run folder.
+
+    Raises ``PipelineError`` for a missing dataset, an unknown format, an empty file or an
+    unreachable warehouse: the run stops here and nothing is published.
+    """
+    key = run_key(run_id)
+    run_dir = config.RUNS_DIR / key
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with timer(run_dir, "prepare", "total"):
+        dataset = str(params.get("dataset") or "").strip()
+        if not dataset:
+            dataset = str(ensure_synthetic_dataset())
+        source = formats.detect_source(
+            dataset, params.get("format") or "auto",
+            columns=formats.parse_mapping(params.get("columns")),
+            rating_scale=formats.parse_scale(params.get("rating_scale")),
+        )
+        warehouse.apply_schema(warehouse_url)
+        info = {
+            "run_id": run_id,
+            "run_key": key,
+            "run_dir": str(run_dir),
+            "dataset": str(source.ratings_path.parent if source.format.startswith("ml-")
+                           else source.ratings_path),
+            "format": source.format,
+            "model_version": model_version_for(run_id, run_after),
+            "generated_at": run_after.astimezone(UTC).replace(microsecond=0).isoformat(),
+            "warehouse": warehouse.describe(warehouse_url),
+        }
+        write_json(run_dir / "run.json", info)
+    return info
+
+
+def spark_application(name: str) -> str:
+    """Path of a Spark job's entry-point file, as given to spark-submit."""
+    return str(config.SPARK_JOBS_DIR / f"{name}.py")
+
+
+def spark_submit_conf() -> dict[str, str]:
+    """``--conf`` settings for every spark-submit (the master comes from ``spark_default``)."""
+    conf = dict(config.spark_conf_defaults())
+    conf.pop("spark.driver.memory", None)  # given as driver_memory
+    conf["spark.pyspark.python"] = sys.executable
+    conf["spark.pyspark.driver.python"] = sys.executable
+    return conf

@@ -1,0 +1,174 @@
+"""Publish: load the run's recommendations into PostgreSQL atomically.
+
+Everything happens in ONE transaction: take the publish advisory lock, create a staging
+table, ``COPY`` the rows into it, upsert item titles, then swap staging and live tables
+by rename (``sql/publish_recommendations.sql``). Readers keep seeing the previous set
+until the commit and the new set after it, never a mix; a failure or a killed process
+rolls everything back, leaving the previous set and no staging table. The run is recorded
+in ``reco.model_runs`` (status ``publishing`` -> ``published`` or ``failed``).
+
+    reco publish --run-dir var/lake/runs/R
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from spark_jobs import config, warehouse
+from spark_jobs.errors import PipelineError
+from spark_jobs.runtime import main_for, read_json, run_dir_arg
+from spark_jobs.timing import timer
+
+STAGE = "publish"
+REC_COLUMNS = ("user_id", "item_id", "rank", "score", "model_version", "generated_at")
+
+
+def read_recommendations(run_dir: Path) -> pa.Table:
+    path = run_dir / config.RUN_RECOMMENDATIONS
+    if not path.exists():
+        raise PipelineError(f"no recommendations in {path}: run the recommend step first")
+    table = pq.read_table(path, columns=list(REC_COLUMNS))
+    if table.num_rows == 0:
+        raise PipelineError(f"{path} holds no rows: refusing to publish an empty table")
+    return table
+
+
+def table_to_csv(table: pa.Table) -> io.BytesIO:
+    """Arrow table -> CSV bytes for COPY (no header; timestamps in ISO form with zone)."""
+    cols = []
+    for name in table.column_names:
+        col = table[name]
+        if pa.types.is_timestamp(col.type):
+            col = col.cast(pa.timestamp("us", tz="UTC"))
+        cols.append(col)
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.table(cols, names=table.column_names), buf,
+                    write_options=pacsv.WriteOptions(include_header=False))
+    buf.seek(0)
+    return buf
+
+
+def publish_table(
+    url: str,
+    table: pa.Table,
+    items: pa.Table | None = None,
+    *,
+    before_swap: Callable[[], None] | None = None,
+) -> int:
+    """Replace ``reco.recommendations`` with ``table`` in one transaction; returns rows.
+
+    ``before_swap`` runs after the COPY, inside the transaction (used to observe or
+    interrupt a publish at its most delicate point).
+    """
+    steps = warehouse.named_statements("publish_recommendations.sql")
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(steps["lock"], {"lock_key": config.PUBLISH_LOCK_KEY})
+        cur.execute(steps["create_staging"])
+        cur.copy_expert(
+            f"COPY reco.recommendations_staging ({', '.join(REC_COLUMNS)}) "
+            "FROM STDIN WITH (FORMAT csv)",
+            table_to_csv(table.select(list(REC_COLUMNS))),
+        )
+        if items is not None and items.num_rows:
+            upsert_items(cur, items)
+        if before_swap is not None:
+            before_swap()
+        cur.execute(steps["swap"])
+        return table.num_rows
+
+
+def upsert_items(cur: Any, items: pa.Table) -> None:
+    statements = warehouse.named_statements("upsert_items.sql")
+    cur.execute(statements["create_temp"])
+    cur.copy_expert(
+        "COPY items_incoming (item_id, title, genres) FROM STDIN WITH (FORMAT csv)",
+        table_to_csv(items.select(["item_id", "title", "genres"])),
+    )
+    cur.execute(statements["merge"])
+
+
+def record_run_start(url: str, run_id: str, run_dir: Path, model_version: str) -> int:
+    """Insert this attempt into ``reco.model_runs``; returns the attempt number."""
+    manifest = read_json(run_dir / config.RUN_MANIFEST)
+    metrics = read_json(run_dir / config.RUN_METRICS)
+    params = {"best": metrics.get("best_params"), "cv_folds": metrics.get("cv_folds"),
+              "grid": metrics.get("cv_results"), "seed": metrics.get("seed")}
+    summary = {k: metrics.get(k) for k in ("rmse", "mae", "n_holdout", "baseline_global_mean")}
+    sql = warehouse.named_statements("model_runs.sql")
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql["insert"], {
+            "run_id": run_id, "model_version": model_version,
+            "dataset": manifest["source"]["ratings_path"],
+            "input_format": manifest["source"]["format"],
+            "params": json.dumps(params), "metrics": json.dumps(summary),
+            "n_ratings": manifest["n_ratings"], "n_users": manifest["n_users"],
+            "n_items": manifest["n_items"],
+        })
+        return int(cur.fetchone()[0])
+
+
+def record_run_end(url: str, run_id: str, attempt: int, status: str, reason: str | None,
+                   n_published: int | None) -> None:
+    sql = warehouse.named_statements("model_runs.sql")
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql["finish"], {"run_id": run_id, "attempt": attempt, "status": status,
+                                    "reason": reason, "n_published": n_published})
+
+
+def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
+    from spark_jobs.recommend import run_identity
+
+    run_id = run_id or run_dir.name
+    model_version, _ = run_identity(run_dir)
+    with timer(run_dir, STAGE, "schema"):
+        warehouse.apply_schema(url)
+    table = read_recommendations(run_dir)
+    items_path = run_dir / config.RUN_ITEMS
+    items = pq.read_table(items_path) if items_path.exists() else None
+    attempt = record_run_start(url, run_id, run_dir, model_version)
+    try:
+        with timer(run_dir, STAGE, "copy_and_swap", rows=table.num_rows):
+            rows = publish_table(url, table, items)
+    except Exception as exc:
+        record_run_end(url, run_id, attempt, "failed", f"{type(exc).__name__}: {exc}", None)
+        if isinstance(exc, PipelineError):
+            raise
+        raise PipelineError(
+            f"publishing to {warehouse.describe(url)} failed and was rolled back (the previous "
+            f"recommendations are unchanged): {type(exc).__name__}: {exc}"
+        ) from exc
+    record_run_end(url, run_id, attempt, "published", None, rows)
+    return {"rows": rows, "model_version": model_version, "attempt": attempt,
+            "warehouse": warehouse.describe(url)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reco publish", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    run_dir_arg(p)
+    p.add_argument("--run-id", default=None, help="run id to record (default: run folder name)")
+    p.add_argument("--warehouse-url", default=None,
+                   help="PostgreSQL URL (default: $WAREHOUSE_URL, else the embedded server)")
+    return p
+
+
+def step(args: argparse.Namespace) -> dict[str, Any]:
+    return run(warehouse.resolve_url(args.warehouse_url), args.run_dir, args.run_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_for(STAGE, build_parser, step, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

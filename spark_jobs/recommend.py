@@ -1,0 +1,130 @@
+"""Recommend: top-N items per user from the trained model, rated items excluded.
+
+Scores every (user, item) pair as the ALS affinity ``user_factors . item_factors`` in
+numpy blocks on the executors (item factors broadcast once), masks the items each user
+has already rated, and keeps the best N, ranked 1..N. Writes ``recommendations.parquet``
+(user_id, item_id, rank, score, model_version, generated_at).
+
+    spark-submit spark_jobs/recommend.py --run-dir var/lake/runs/R [--top-n 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spark_jobs import config
+from spark_jobs.errors import PipelineError
+from spark_jobs.runtime import main_for, read_json, run_dir_arg
+from spark_jobs.timing import timer
+from spark_jobs.transforms import top_n_block
+
+STAGE = "recommend"
+USERS_PER_BLOCK = 512
+OUTPUT_SCHEMA = "user_id long, item_id long, rank int, score double"
+
+
+def run_identity(run_dir: Path) -> tuple[str, datetime]:
+    """Model version and generation time: from ``run.json`` (written by the DAG) so a re-run
+    of the same run produces identical rows; else derived from the folder name."""
+    path = run_dir / "run.json"
+    if path.exists():
+        info = read_json(path)
+        return info["model_version"], datetime.fromisoformat(info["generated_at"])
+    return f"als-{run_dir.name}", datetime.now(UTC).replace(microsecond=0)
+
+
+def score_partitions(
+    batches: Iterator[pd.DataFrame], item_ids: np.ndarray, item_vecs: np.ndarray, n: int
+) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: (user_id, features, rated) batches -> long-format top-N rows."""
+    for pdf in batches:
+        for start in range(0, len(pdf), USERS_PER_BLOCK):
+            chunk = pdf.iloc[start : start + USERS_PER_BLOCK]
+            vecs = np.vstack(chunk["features"].to_numpy()).astype(np.float64)
+            rated = [np.asarray(r if r is not None else [], dtype=np.int64)
+                     for r in chunk["rated"]]
+            top_ids, top_scores = top_n_block(vecs, rated, item_ids, item_vecs, n)
+            users = np.repeat(chunk[config.COL_USER].to_numpy(dtype=np.int64), n)
+            ranks = np.tile(np.arange(1, n + 1, dtype=np.int32), len(chunk))
+            out = pd.DataFrame({
+                config.COL_USER: users, config.COL_ITEM: top_ids.ravel(),
+                config.COL_RANK: ranks, config.COL_SCORE: top_scores.ravel(),
+            })
+            yield out[out[config.COL_ITEM] >= 0]
+
+
+def run(spark: Any, run_dir: Path, top_n: int) -> dict[str, Any]:
+    from pyspark.ml.recommendation import ALSModel
+    from pyspark.sql import functions as F
+
+    if top_n < 1:
+        raise PipelineError(f"top-N must be at least 1, got {top_n}")
+    model_version, generated_at = run_identity(run_dir)
+    with timer(run_dir, STAGE, "load") as t:
+        model_path = run_dir / "model"
+        if not model_path.exists():
+            raise PipelineError(f"no trained model in {model_path}: run the train step first")
+        model = ALSModel.load(str(model_path))
+        items = model.itemFactors.orderBy("id").toPandas()
+        item_ids = items["id"].to_numpy(dtype=np.int64)
+        item_vecs = np.vstack(items["features"].to_numpy()).astype(np.float64)
+        t["items"] = len(item_ids)
+
+    with timer(run_dir, STAGE, "top_n", n=top_n) as t:
+        ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
+        rated = ratings.groupBy(config.COL_USER).agg(
+            F.collect_list(F.col(config.COL_ITEM).cast("long")).alias("rated"))
+        users = model.userFactors.select(
+            F.col("id").cast("long").alias(config.COL_USER), "features"
+        ).join(rated, config.COL_USER, "left")
+        bc = spark.sparkContext.broadcast((item_ids, item_vecs))
+
+        def body(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            ids, vecs = bc.value
+            return score_partitions(batches, ids, vecs, top_n)
+
+        recs = users.mapInPandas(body, OUTPUT_SCHEMA).select(
+            "*",
+            F.lit(model_version).alias("model_version"),
+            F.lit(generated_at).cast("timestamp").alias("generated_at"),
+        )
+        out = run_dir / config.RUN_RECOMMENDATIONS
+        recs.coalesce(2).write.mode("overwrite").parquet(str(out))
+        stats = spark.read.parquet(str(out)).agg(
+            F.count("*").alias("rows"), F.countDistinct(config.COL_USER).alias("users")
+        ).first()
+        t["rows"] = stats["rows"]
+        bc.unpersist()
+    return {"rows": stats["rows"], "users": stats["users"], "top_n": top_n,
+            "model_version": model_version}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reco recommend", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    run_dir_arg(p)
+    p.add_argument("--top-n", type=int, default=config.DEFAULT_TOP_N,
+                   help=f"items per user (default {config.DEFAULT_TOP_N})")
+    return p
+
+
+def step(args: argparse.Namespace) -> dict[str, Any]:
+    from spark_jobs.spark import get_spark
+
+    return run(get_spark("reco-recommend"), args.run_dir, args.top_n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_for(STAGE, build_parser, step, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

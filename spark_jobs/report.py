@@ -1,0 +1,157 @@
+"""Report: per-stage timings into ``reco.stage_timings`` and an HTML run report.
+
+Loads the run's ``timings.jsonl`` into the warehouse, then builds the report from what
+the warehouse holds (so the page shows what SQL sees): the stage timeline, model metrics
+beside the global-mean baseline, and data volume. Writes
+``var/reports/<run>.html`` and refreshes ``var/reports/latest.html``.
+
+    reco report --run-dir var/lake/runs/R
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from spark_jobs import config, warehouse
+from spark_jobs.runtime import main_for, read_json, run_dir_arg
+from spark_jobs.timing import read_timings, timer
+
+STAGE = "report"
+PIPELINE_ORDER = ("prepare", "ingest", "validate", "train", "recommend", "publish", "report")
+
+
+def load_timings(url: str, run_id: str, run_dir: Path) -> int:
+    records = read_timings(run_dir)
+    sql = warehouse.named_statements("stage_timings.sql")
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql["delete_run"], {"run_id": run_id})
+        for rec in records:
+            cur.execute(sql["insert"], {**rec, "run_id": run_id,
+                                        "details": json.dumps(rec.get("details", {}))})
+    return len(records)
+
+
+def fetch_timings(url: str, run_id: str) -> list[dict[str, Any]]:
+    sql = warehouse.named_statements("stage_timings.sql")
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql["for_run"], {"run_id": run_id})
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def timeline_png(rows: list[dict[str, Any]]) -> str:
+    """A Gantt chart of the stage totals, base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    totals = [r for r in rows if r["phase"] == "total"]
+    if not totals:
+        return ""
+    t0 = min(r["started_at"] for r in totals)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(totals) + 1))
+    for i, r in enumerate(totals):
+        start = (r["started_at"] - t0).total_seconds()
+        ax.barh(i, r["seconds"], left=start, color="#4C72B0")
+        ax.text(start + r["seconds"], i, f" {r['seconds']:.1f}s", va="center", fontsize=8)
+    ax.set_yticks(range(len(totals)), [r["stage"] for r in totals])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds since the first stage started")
+    ax.set_title("Stage timeline")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def render_html(run_id: str, manifest: dict[str, Any], metrics: dict[str, Any],
+                rows: list[dict[str, Any]]) -> str:
+    esc = html.escape
+    chart = timeline_png(rows)
+    stage_rows = "".join(
+        f"<tr><td>{esc(r['stage'])}</td><td>{esc(r['phase'])}</td>"
+        f"<td class=n>{r['seconds']:.2f}</td>"
+        f"<td>{esc(json.dumps(r['details'], default=str))}</td></tr>"
+        for r in rows
+    )
+    base = metrics.get("baseline_global_mean", {})
+    metric_rows = "".join(
+        f"<tr><td>{name}</td><td class=n>{metrics.get(key, float('nan')):.4f}</td>"
+        f"<td class=n>{base.get(key, float('nan')):.4f}</td></tr>"
+        for name, key in (("RMSE", "rmse"), ("MAE", "mae"))
+    )
+    rejected = manifest.get("rejected_by_reason") or {}
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Run report {esc(run_id)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px}}
+td.n{{text-align:right;font-variant-numeric:tabular-nums}}th{{background:#f0f0f0}}</style>
+</head><body>
+<h1>Recommendation run <code>{esc(run_id)}</code></h1>
+<h2>Data</h2>
+<table><tr><th>dataset</th><td>{esc(str(manifest['source']['ratings_path']))}</td></tr>
+<tr><th>format</th><td>{esc(manifest['source']['format'])}</td></tr>
+<tr><th>ratings ingested</th><td class=n>{manifest['n_ratings']:,}</td></tr>
+<tr><th>users / items</th><td class=n>{manifest['n_users']:,} / {manifest['n_items']:,}</td></tr>
+<tr><th>rejected lines</th><td class=n>{manifest.get('n_rejected', 0):,}
+ {esc(json.dumps(rejected)) if rejected else ''}</td></tr></table>
+<h2>Model</h2>
+<p>Best parameters (k-fold CV, {metrics.get('cv_folds')} folds):
+<code>{esc(json.dumps(metrics.get('best_params')))}</code>;
+held-out ratings: {metrics.get('n_holdout', 0):,}</p>
+<table><tr><th>metric (held-out)</th><th>ALS</th><th>global-mean baseline</th></tr>
+{metric_rows}</table>
+<h2>Where the time went</h2>
+{f'<img alt="stage timeline" src="data:image/png;base64,{chart}">' if chart else ''}
+<table><tr><th>stage</th><th>phase</th><th>seconds</th><th>details</th></tr>
+{stage_rows}</table>
+</body></html>
+"""
+
+
+def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
+    run_id = run_id or run_dir.name
+    with timer(run_dir, STAGE, "render"):
+        manifest = read_json(run_dir / config.RUN_MANIFEST)
+        metrics = read_json(run_dir / config.RUN_METRICS)
+        warehouse.apply_schema(url)
+    # Load first so the report's own render phase is part of what it shows next time;
+    # the report's "total" lands in the table after this step (reloaded by later runs).
+    n = load_timings(url, run_id, run_dir)
+    rows = fetch_timings(url, run_id)
+    config.REPORTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = config.REPORTS_DIR / f"{run_dir.name}.html"
+    path.write_text(render_html(run_id, manifest, metrics, rows), encoding="utf-8")
+    shutil.copyfile(path, config.REPORTS_DIR / "latest.html")
+    return {"report": str(path), "timings": n}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reco report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    run_dir_arg(p)
+    p.add_argument("--run-id", default=None, help="run id (default: run folder name)")
+    p.add_argument("--warehouse-url", default=None)
+    return p
+
+
+def step(args: argparse.Namespace) -> dict[str, Any]:
+    return run(warehouse.resolve_url(args.warehouse_url), args.run_dir, args.run_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_for(STAGE, build_parser, step, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+-- Atomic publish of reco.recommendations. Runs as ONE transaction (the caller never
+-- commits in between): a failure or a killed process anywhere rolls everything back,
+-- the live table stays as it was and no staging table is left behind.
+--
+-- Step names (-- name: ...) are executed in order by spark_jobs/publish.py; COPY of the new
+-- rows into reco.recommendations_staging happens between "create_staging" and "swap".
+
+-- name: lock
+-- Serialise publishers: a second run waits here instead of interleaving.
+SELECT pg_advisory_xact_lock(%(lock_key)s);
+
+-- name: create_staging
+DROP TABLE IF EXISTS reco.recommendations_staging;
+CREATE TABLE reco.recommendations_staging
+    (LIKE reco.recommendations INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+ALTER TABLE reco.recommendations_staging
+    ADD CONSTRAINT recommendations_staging_pkey PRIMARY KEY (user_id, rank);
+
+-- name: swap
+-- Readers keep reading the old table until this commits; the lock is held for
+-- milliseconds (two renames), never during the COPY.
+LOCK TABLE reco.recommendations IN ACCESS EXCLUSIVE MODE;
+ALTER TABLE reco.recommendations RENAME TO recommendations_previous;
+ALTER TABLE reco.recommendations_previous
+    RENAME CONSTRAINT recommendations_pkey TO recommendations_previous_pkey;
+ALTER TABLE reco.recommendations_staging RENAME TO recommendations;
+ALTER TABLE reco.recommendations
+    RENAME CONSTRAINT recommendations_staging_pkey TO recommendations_pkey;
+DROP TABLE reco.recommendations_previous;
+COMMENT ON TABLE reco.recommendations IS
+    'Per-user top-N recommendations (rank 1 = best). Replaced atomically by each published run.';
