@@ -58,19 +58,39 @@ def spark_step(task_id: str, args: list) -> SparkSubmitOperator:
         "max_retry_delay": timedelta(minutes=2),
     },
     params={
-        "dataset": Param("", type="string",
-                         description="Folder or file with ratings; empty = synthetic data"),
-        "format": Param("auto", enum=list(config.INPUT_FORMATS),
-                        description="Input layout; auto detects MovieLens layouts"),
-        "columns": Param("", type="string",
-                         description="csv/parquet column mapping: user=COL,item=COL,rating=COL"),
+        "dataset": Param(
+            "", type="string", description="Folder or file with ratings; empty = synthetic data"
+        ),
+        "format": Param(
+            "auto",
+            enum=list(config.INPUT_FORMATS),
+            description="Input layout; auto detects MovieLens layouts",
+        ),
+        "columns": Param(
+            "",
+            type="string",
+            description="csv/parquet column mapping: user=COL,item=COL,rating=COL",
+        ),
         "rating_scale": Param("auto", type="string", description="MIN-MAX, e.g. 1-5 or 1-10"),
-        "top_n": Param(config.DEFAULT_TOP_N, type="integer", minimum=1, maximum=1000,
-                       description="Recommendations per user"),
-        "folds": Param(config.DEFAULT_CV_FOLDS, type="integer", minimum=2, maximum=10,
-                       description="Cross-validation folds"),
-        "grid": Param("", type="string",
-                      description='ALS grid as JSON, e.g. {"rank": [10, 20]}; empty = default'),
+        "top_n": Param(
+            config.DEFAULT_TOP_N,
+            type="integer",
+            minimum=1,
+            maximum=1000,
+            description="Recommendations per user",
+        ),
+        "folds": Param(
+            config.DEFAULT_CV_FOLDS,
+            type="integer",
+            minimum=2,
+            maximum=10,
+            description="Cross-validation folds",
+        ),
+        "grid": Param(
+            "",
+            type="string",
+            description='ALS grid as JSON, e.g. {"rank": [10, 20]}; empty = default',
+        ),
     },
 )
 def recommendations():
@@ -105,16 +125,36 @@ def recommendations():
             return report_job.run(url, Path(run["run_dir"]), run["run_id"])["report"]
 
     run = prepare()
-    ingest = spark_step("ingest", [
-        "--run-dir", run["run_dir"], "--dataset", run["dataset"], "--format", run["format"],
-        "--columns", "{{ params.columns }}", "--rating-scale", "{{ params.rating_scale }}",
-    ])
+    ingest = spark_step(
+        "ingest",
+        [
+            "--run-dir",
+            run["run_dir"],
+            "--dataset",
+            run["dataset"],
+            "--format",
+            run["format"],
+            "--columns",
+            "{{ params.columns }}",
+            "--rating-scale",
+            "{{ params.rating_scale }}",
+        ],
+    )
     validate = spark_step("validate", ["--run-dir", run["run_dir"]])
-    train = spark_step("train", [
-        "--run-dir", run["run_dir"], "--folds", "{{ params.folds }}", "--grid", "{{ params.grid }}",
-    ])
-    recommend = spark_step("recommend", ["--run-dir", run["run_dir"],
-                                         "--top-n", "{{ params.top_n }}"])
+    train = spark_step(
+        "train",
+        [
+            "--run-dir",
+            run["run_dir"],
+            "--folds",
+            "{{ params.folds }}",
+            "--grid",
+            "{{ params.grid }}",
+        ],
+    )
+    recommend = spark_step(
+        "recommend", ["--run-dir", run["run_dir"], "--top-n", "{{ params.top_n }}"]
+    )
     published = publish(run)
     ingest >> validate >> train >> recommend >> published
     report(run, published)

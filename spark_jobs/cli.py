@@ -4,6 +4,7 @@ Set-up and the whole pipeline:
   reco init              prepare the local Airflow home and the warehouse schema
   reco run               run the `recommendations` DAG once, in-process, and summarise it
   reco airflow ARGS...   any Airflow command with this project's settings
+  reco airflow-ui        start the Airflow UI (airflow standalone) and print the login
 
 One pipeline step by hand (each takes --run-dir; see `reco STEP --help`):
   reco ingest | validate | train | recommend | publish | report
@@ -35,8 +36,13 @@ STEP_MODULES = ("ingest", "validate", "train", "recommend", "publish", "report")
 def project_env() -> dict[str, str]:
     """Environment for Airflow and spark-submit: project settings + the venv on PATH."""
     env = dict(os.environ)
-    env.update({k: v for k, v in config.airflow_env().items() if k not in os.environ
-                or k in ("AIRFLOW__CORE__DAGS_FOLDER",)})
+    env.update(
+        {
+            k: v
+            for k, v in config.airflow_env().items()
+            if k not in os.environ or k in ("AIRFLOW__CORE__DAGS_FOLDER",)
+        }
+    )
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in env.get("PATH", "").split(os.pathsep):
         env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
@@ -57,12 +63,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from spark_jobs.synthetic import SyntheticSpec, write_dataset
 
     lo, hi = parse_scale(args.scale) or (1.0, 5.0)
-    spec = SyntheticSpec(n_users=args.users, n_items=args.items,
-                         mean_ratings_per_user=args.ratings_per_user,
-                         rating_min=int(lo), rating_max=int(hi), seed=args.seed)
+    spec = SyntheticSpec(
+        n_users=args.users,
+        n_items=args.items,
+        mean_ratings_per_user=args.ratings_per_user,
+        rating_min=int(lo),
+        rating_max=int(hi),
+        seed=args.seed,
+    )
     manifest = write_dataset(Path(args.out), spec)
-    print(f"wrote {manifest['n_ratings']:,} ratings ({manifest['n_users']:,} users x "
-          f"{manifest['n_items']:,} items, scale {int(lo)}-{int(hi)}) to {args.out}")
+    print(
+        f"wrote {manifest['n_ratings']:,} ratings ({manifest['n_users']:,} users x "
+        f"{manifest['n_items']:,} items, scale {int(lo)}-{int(hi)}) to {args.out}"
+    )
     return 0
 
 
@@ -95,21 +108,31 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def airflow(*argv: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "airflow"
-    return subprocess.run([str(exe), *argv], env=project_env(), check=check,
-                          capture_output=capture, text=True)
+    return subprocess.run(
+        [str(exe), *argv], env=project_env(), check=check, capture_output=capture, text=True
+    )
 
 
 def init_airflow() -> None:
     """Migrate the SQLite metadata DB and make sure ``spark_default`` exists (local[*])."""
     config.AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     airflow("db", "migrate", capture=True)
-    listed = airflow("connections", "get", config.SPARK_CONN_ID, "-o", "json",
-                     check=False, capture=True)
+    listed = airflow(
+        "connections", "get", config.SPARK_CONN_ID, "-o", "json", check=False, capture=True
+    )
     if listed.returncode != 0:
-        airflow("connections", "add", config.SPARK_CONN_ID, "--conn-type", "spark",
-                "--conn-host", "local[*]",
-                "--conn-description", "Spark master for the reco jobs: local[*] or "
-                "spark://HOST:7077", capture=True)
+        airflow(
+            "connections",
+            "add",
+            config.SPARK_CONN_ID,
+            "--conn-type",
+            "spark",
+            "--conn-host",
+            "local[*]",
+            "--conn-description",
+            "Spark master for the reco jobs: local[*] or spark://HOST:7077",
+            capture=True,
+        )
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -127,10 +150,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def check_java() -> str:
     """Spark 4 needs Java 17+; return the version line or raise naming the fix."""
-    java = shutil.which("java", path=(os.environ.get("JAVA_HOME", "") + "/bin")
-                        if os.environ.get("JAVA_HOME") else None) or shutil.which("java")
-    fix = ("install a Java 17 or 21 runtime (Debian: apt-get install openjdk-17-jre-headless) "
-           "and put it on PATH or set JAVA_HOME")
+    java = shutil.which(
+        "java",
+        path=(os.environ.get("JAVA_HOME", "") + "/bin") if os.environ.get("JAVA_HOME") else None,
+    ) or shutil.which("java")
+    fix = (
+        "install a Java 17 or 21 runtime (Debian: apt-get install openjdk-17-jre-headless) "
+        "and put it on PATH or set JAVA_HOME"
+    )
     if not java:
         raise PipelineError(f"Java was not found: Spark 4 needs Java 17+; {fix}")
     out = subprocess.run([java, "-version"], capture_output=True, text=True)
@@ -142,8 +169,9 @@ def check_java() -> str:
     if major == 1 and m and m.group(2):
         major = int(m.group(2))
     if major < 17:
-        raise PipelineError(f"Java {major or '?'} found ({line.strip()}): Spark 4 needs Java 17+; "
-                            f"{fix}")
+        raise PipelineError(
+            f"Java {major or '?'} found ({line.strip()}): Spark 4 needs Java 17+; {fix}"
+        )
     return line.strip()
 
 
@@ -175,8 +203,10 @@ def summarize(run_id: str, state: str) -> int:
     run_dir = pipeline.run_dir_for(run_id) if run_id else None
     print("\n" + "=" * 72)
     if state != "success":
-        print(f"recommendations run {run_id or '?'} FAILED (state: {state}); nothing new was "
-              "published, the previous recommendations are unchanged.")
+        print(
+            f"recommendations run {run_id or '?'} FAILED (state: {state}); nothing new was "
+            "published, the previous recommendations are unchanged."
+        )
         err = run_dir / config.RUN_ERROR if run_dir else None
         if err and err.exists():
             info = json.loads(err.read_text())
@@ -190,35 +220,63 @@ def summarize(run_id: str, state: str) -> int:
     run = json.loads((run_dir / "run.json").read_text())
     url = warehouse.resolve_url()
     with warehouse.connection(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*), count(DISTINCT user_id) FROM reco.recommendations "
-                    "WHERE model_version = %s", (run["model_version"],))
+        cur.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM reco.recommendations "
+            "WHERE model_version = %s",
+            (run["model_version"],),
+        )
         rows, users = cur.fetchone()
     base = metrics["baseline_global_mean"]
     print(f"recommendations run {run_id}: success")
-    print(f"  ratings ingested : {manifest['n_ratings']:,} ({manifest['n_rejected']:,} rejected)"
-          f" from {manifest['source']['ratings_path']}")
+    print(
+        f"  ratings ingested : {manifest['n_ratings']:,} ({manifest['n_rejected']:,} rejected)"
+        f" from {manifest['source']['ratings_path']}"
+    )
     print(f"  published        : {rows:,} rows for {users:,} users, model {run['model_version']}")
-    print(f"  held-out RMSE    : {metrics['rmse']:.4f} (MAE {metrics['mae']:.4f}; global-mean "
-          f"baseline RMSE {base['rmse']:.4f}); best {metrics['best_params']}")
+    print(
+        f"  held-out RMSE    : {metrics['rmse']:.4f} (MAE {metrics['mae']:.4f}; global-mean "
+        f"baseline RMSE {base['rmse']:.4f}); best {metrics['best_params']}"
+    )
     print(f"  report           : {config.REPORTS_DIR / (run_dir.name + '.html')}")
-    print('  query            : psql "$(.venv/bin/reco warehouse-url)" -c "SELECT r.rank, '
-          "i.title, round(r.score::numeric, 3) AS score FROM reco.recommendations r "
-          'LEFT JOIN reco.items i USING (item_id) WHERE r.user_id = 1 ORDER BY r.rank"')
+    print(
+        '  query            : psql "$(.venv/bin/reco warehouse-url)" -c "SELECT r.rank, '
+        "i.title, round(r.score::numeric, 3) AS score FROM reco.recommendations r "
+        'LEFT JOIN reco.items i USING (item_id) WHERE r.user_id = 1 ORDER BY r.rank"'
+    )
     print("=" * 72)
     return 0
 
 
+def preflight(conf: dict[str, Any]) -> None:
+    """Fail in a second, with one clear message, on what would only fail later in the DAG:
+    Java, the dataset (path, format, empty file), the warehouse connection."""
+    from spark_jobs import formats, warehouse
+
+    check_java()
+    if conf["dataset"]:
+        formats.detect_source(
+            conf["dataset"],
+            conf["format"],
+            columns=formats.parse_mapping(conf["columns"]),
+            rating_scale=formats.parse_scale(conf["rating_scale"]),
+        )
+    url = warehouse.resolve_url()
+    warehouse.connect(url).close()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    conf: dict[str, Any] = {"dataset": args.dataset or "", "format": args.format,
-                            "top_n": args.top_n, "columns": args.columns,
-                            "rating_scale": args.rating_scale, "folds": args.folds,
-                            "grid": args.grid}
-    if args.dataset and not Path(args.dataset).expanduser().exists():
-        raise PipelineError(f"dataset path {args.dataset} does not exist: pass a folder or file "
-                            "with ratings, e.g. DATASET=../shared/datasets/ml-100k")
+    conf: dict[str, Any] = {
+        "dataset": args.dataset or "",
+        "format": args.format,
+        "top_n": args.top_n,
+        "columns": args.columns,
+        "rating_scale": args.rating_scale,
+        "folds": args.folds,
+        "grid": args.grid,
+    }
+    preflight(conf)
     if conf["dataset"]:
         conf["dataset"] = str(Path(conf["dataset"]).expanduser().resolve())
-    check_java()
     run_id, state = run_dag(conf)
     return summarize(run_id, state)
 
@@ -234,9 +292,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for row in cur.fetchall():
             rec = dict(zip(cols, row, strict=True))
             m = rec["metrics"] or {}
-            print(f"{rec['started_at']:%Y-%m-%d %H:%M} {rec['run_id'][:40]:40} #{rec['attempt']} "
-                  f"{rec['status']:10} rmse={m.get('rmse', float('nan')):.4f} "
-                  f"rows={rec['n_published'] or 0:,} {rec['status_reason'] or ''}")
+            print(
+                f"{rec['started_at']:%Y-%m-%d %H:%M} {rec['run_id'][:40]:40} #{rec['attempt']} "
+                f"{rec['status']:10} rmse={m.get('rmse', float('nan')):.4f} "
+                f"rows={rec['n_published'] or 0:,} {rec['status_reason'] or ''}"
+            )
     return 0
 
 
@@ -244,6 +304,50 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     exe = Path(sys.executable).parent / "airflow"
     os.execve(str(exe), [str(exe), *args.airflow_args], project_env())
     return 0  # not reached
+
+
+def cmd_airflow_ui(args: argparse.Namespace) -> int:
+    """``airflow standalone`` with the project's DAGs; prints the URL and the login."""
+    import time
+
+    check_java()
+    apply_project_env()
+    if not (config.AIRFLOW_HOME / "airflow.db").exists():
+        init_airflow()
+    env = project_env()
+    env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
+    env.setdefault("AIRFLOW__API__PORT", str(args.port))
+    password_file = config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+    exe = Path(sys.executable).parent / "airflow"
+    proc = subprocess.Popen([str(exe), "standalone"], env=env)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    import signal
+
+    signal.signal(signal.SIGTERM, stop)
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if password_file.exists() and password_file.stat().st_size > 2:
+                logins = json.loads(password_file.read_text())
+                print("\n" + "=" * 72, flush=True)
+                print(f"Airflow UI: http://localhost:{env['AIRFLOW__API__PORT']}", flush=True)
+                for user, password in logins.items():
+                    print(f"  login: {user}   password: {password}", flush=True)
+                print(f"  (generated; kept in {password_file})", flush=True)
+                print(
+                    "  trigger the `recommendations` DAG from the UI; Ctrl-C stops Airflow",
+                    flush=True,
+                )
+                print("=" * 72 + "\n", flush=True)
+                break
+            time.sleep(1)
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait(timeout=30)
 
 
 def cmd_step(name: str, argv: list[str]) -> int:
@@ -255,8 +359,9 @@ def cmd_step(name: str, argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reco", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="reco", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     g = sub.add_parser("generate", help="write a deterministic synthetic ratings dataset")
@@ -268,13 +373,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=config.SEED)
     g.set_defaults(func=cmd_generate)
 
-    sub.add_parser("warehouse-url", help="print the warehouse PostgreSQL URL in use"
-                   ).set_defaults(func=cmd_warehouse_url)
+    sub.add_parser("warehouse-url", help="print the warehouse PostgreSQL URL in use").set_defaults(
+        func=cmd_warehouse_url
+    )
     d = sub.add_parser("db", help="start/stop/status of the embedded PostgreSQL")
     d.add_argument("action", choices=("start", "stop", "status"))
     d.set_defaults(func=cmd_db)
-    sub.add_parser("init", help="prepare Airflow (SQLite) and the warehouse schema"
-                   ).set_defaults(func=cmd_init)
+    sub.add_parser("init", help="prepare Airflow (SQLite) and the warehouse schema").set_defaults(
+        func=cmd_init
+    )
 
     r = sub.add_parser("run", help="run the recommendations DAG once and summarise it")
     r.add_argument("--dataset", default="", help="ratings folder/file (default: synthetic)")
@@ -294,9 +401,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("airflow_args", nargs=argparse.REMAINDER)
     a.set_defaults(func=cmd_airflow)
 
+    ui = sub.add_parser(
+        "airflow-ui", help="start the Airflow UI (airflow standalone) and print the login"
+    )
+    ui.add_argument("--port", type=int, default=8080)
+    ui.set_defaults(func=cmd_airflow_ui)
+
     for name in STEP_MODULES:
-        sub.add_parser(name, help=f"run the {name} step by hand (see reco {name} --help)",
-                       add_help=False)
+        sub.add_parser(
+            name, help=f"run the {name} step by hand (see reco {name} --help)", add_help=False
+        )
     return parser
 
 
@@ -316,8 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
-        print(f"ERROR: command failed ({' '.join(map(str, exc.cmd[:3]))} ...): "
-              f"{' | '.join(detail)}", file=sys.stderr)
+        print(
+            f"ERROR: command failed ({' '.join(map(str, exc.cmd[:3]))} ...): {' | '.join(detail)}",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -33,8 +33,12 @@ if TYPE_CHECKING:
 
 ML_LATEST_HEADER = ["userId", "movieId", "rating", "timestamp"]
 CANONICAL = (config.COL_USER, config.COL_ITEM, config.COL_RATING, config.COL_TIMESTAMP)
-MAPPING_KEYS = {"user": config.COL_USER, "item": config.COL_ITEM, "rating": config.COL_RATING,
-                "timestamp": config.COL_TIMESTAMP}
+MAPPING_KEYS = {
+    "user": config.COL_USER,
+    "item": config.COL_ITEM,
+    "rating": config.COL_RATING,
+    "timestamp": config.COL_TIMESTAMP,
+}
 MAX_ID = 2_147_483_647  # ALS keeps ids in a Java int
 
 # Reason codes for rejected lines (quarantine).
@@ -161,7 +165,9 @@ def detect_source(
             fmt = "ml-100k"
         elif pick("ratings.dat"):
             fmt = "ml-1m"
-        elif (cand := pick("ratings.csv")) or (p.is_file() and p.suffix.lower() in (".csv", ".tsv")):
+        elif (cand := pick("ratings.csv")) or (
+            p.is_file() and p.suffix.lower() in (".csv", ".tsv")
+        ):
             target = cand or p
             _check_nonempty(target)
             header = [h.strip() for h in _first_line(target).split(delimiter or ",")]
@@ -179,18 +185,21 @@ def detect_source(
     if fmt == "ml-100k":
         ratings = pick("u.data") or p
         items = folder / "u.item"
-        src = Source(fmt, ratings, items if items.exists() else None,
-                     scale_hint or (1.0, 5.0), "\t", False)
+        src = Source(
+            fmt, ratings, items if items.exists() else None, scale_hint or (1.0, 5.0), "\t", False
+        )
     elif fmt == "ml-1m":
         ratings = pick("ratings.dat") or p
         items = folder / "movies.dat"
-        src = Source(fmt, ratings, items if items.exists() else None,
-                     scale_hint or (1.0, 5.0), "::", False)
+        src = Source(
+            fmt, ratings, items if items.exists() else None, scale_hint or (1.0, 5.0), "::", False
+        )
     elif fmt == "ml-latest":
         ratings = pick("ratings.csv") or p
         items = folder / "movies.csv"
-        src = Source(fmt, ratings, items if items.exists() else None,
-                     scale_hint or (0.5, 5.0), ",", True)
+        src = Source(
+            fmt, ratings, items if items.exists() else None, scale_hint or (0.5, 5.0), ",", True
+        )
     elif fmt == "csv":
         ratings = pick("ratings.csv") or p
         if ratings.is_dir():
@@ -201,11 +210,25 @@ def detect_source(
                 )
             ratings = csvs[0]
         mapping = columns or {}
-        src = Source(fmt, ratings, None, scale_hint or config.DEFAULT_RATING_SCALE,
-                     delimiter or ",", True, _complete_mapping(mapping, ratings))
+        src = Source(
+            fmt,
+            ratings,
+            None,
+            scale_hint or config.DEFAULT_RATING_SCALE,
+            delimiter or ",",
+            True,
+            _complete_mapping(mapping, ratings),
+        )
     else:  # parquet
-        src = Source(fmt, p, None, scale_hint or config.DEFAULT_RATING_SCALE, ",", True,
-                     _complete_mapping(columns or {}, p))
+        src = Source(
+            fmt,
+            p,
+            None,
+            scale_hint or config.DEFAULT_RATING_SCALE,
+            ",",
+            True,
+            _complete_mapping(columns or {}, p),
+        )
     _check_nonempty(src.ratings_path)
     return src
 
@@ -240,10 +263,10 @@ def read_ratings(spark: SparkSession, src: Source) -> DataFrame:
         typed = df.select(
             "raw",
             F.size(parts).alias("_n"),
-            F.trim(parts.getItem(0)).try_cast("bigint").alias(config.COL_USER),
-            F.trim(parts.getItem(1)).try_cast("bigint").alias(config.COL_ITEM),
-            F.trim(parts.getItem(2)).try_cast("double").alias(config.COL_RATING),
-            F.trim(parts.getItem(3)).try_cast("bigint").alias(config.COL_TIMESTAMP),
+            F.trim(F.get(parts, 0)).try_cast("bigint").alias(config.COL_USER),
+            F.trim(F.get(parts, 1)).try_cast("bigint").alias(config.COL_ITEM),
+            F.trim(F.get(parts, 2)).try_cast("double").alias(config.COL_RATING),
+            F.trim(F.get(parts, 3)).try_cast("bigint").alias(config.COL_TIMESTAMP),
         )
         expected_fields = 4
         ts_required = True
@@ -276,11 +299,17 @@ def read_ratings(spark: SparkSession, src: Source) -> DataFrame:
             F.lit(len(raw_df.columns)).alias("_n"),
             *[
                 F.col(f"`{src.columns[c]}`").cast("string").try_cast(t).alias(c)
-                for c, t in ((config.COL_USER, "bigint"), (config.COL_ITEM, "bigint"),
-                             (config.COL_RATING, "double"))
+                for c, t in (
+                    (config.COL_USER, "bigint"),
+                    (config.COL_ITEM, "bigint"),
+                    (config.COL_RATING, "double"),
+                )
             ],
-            (F.col(f"`{ts_col}`").cast("string").try_cast("bigint") if ts_required
-             else F.lit(None).cast("bigint")).alias(config.COL_TIMESTAMP),
+            (
+                F.col(f"`{ts_col}`").cast("string").try_cast("bigint")
+                if ts_required
+                else F.lit(None).cast("bigint")
+            ).alias(config.COL_TIMESTAMP),
         )
         expected_fields = len(raw_df.columns)
     return with_reason(
@@ -335,17 +364,35 @@ def read_items(src: Source) -> pd.DataFrame | None:
         genres = flags.apply(
             lambda row: "|".join(n for n, v in zip(names, row, strict=False) if v == "1"), axis=1
         )
-        out = pd.DataFrame({config.COL_ITEM: df[0], config.COL_TITLE: df[1],
-                            config.COL_GENRES: genres})
+        out = pd.DataFrame(
+            {config.COL_ITEM: df[0], config.COL_TITLE: df[1], config.COL_GENRES: genres}
+        )
     elif src.format == "ml-1m":
-        df = pd.read_csv(path, sep="::", header=None, engine="python", encoding="latin-1",
-                         dtype=str, names=["id", "title", "genres"])
-        out = pd.DataFrame({config.COL_ITEM: df["id"], config.COL_TITLE: df["title"],
-                            config.COL_GENRES: df["genres"]})
+        df = pd.read_csv(
+            path,
+            sep="::",
+            header=None,
+            engine="python",
+            encoding="latin-1",
+            dtype=str,
+            names=["id", "title", "genres"],
+        )
+        out = pd.DataFrame(
+            {
+                config.COL_ITEM: df["id"],
+                config.COL_TITLE: df["title"],
+                config.COL_GENRES: df["genres"],
+            }
+        )
     else:
         df = pd.read_csv(path, dtype=str)
-        out = pd.DataFrame({config.COL_ITEM: df["movieId"], config.COL_TITLE: df["title"],
-                            config.COL_GENRES: df.get("genres")})
+        out = pd.DataFrame(
+            {
+                config.COL_ITEM: df["movieId"],
+                config.COL_TITLE: df["title"],
+                config.COL_GENRES: df.get("genres"),
+            }
+        )
     out[config.COL_ITEM] = pd.to_numeric(out[config.COL_ITEM], errors="coerce")
     out = out.dropna(subset=[config.COL_ITEM]).drop_duplicates(config.COL_ITEM, keep="last")
     out[config.COL_ITEM] = out[config.COL_ITEM].astype("int64")

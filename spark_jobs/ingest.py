@@ -24,16 +24,29 @@ STAGE = "ingest"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reco ingest", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="reco ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run_dir_arg(p)
     p.add_argument("--dataset", required=True, help="folder or file with ratings")
-    p.add_argument("--format", default="auto", choices=config.INPUT_FORMATS,
-                   help="input layout (default: auto-detect)")
-    p.add_argument("--columns", default="",
-                   help="column mapping for csv/parquet: user=COL,item=COL,rating=COL[,timestamp=COL]")
-    p.add_argument("--rating-scale", default="auto",
-                   help="MIN-MAX of valid ratings, e.g. 1-5 or 1-10 (default: per format)")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=config.INPUT_FORMATS,
+        help="input layout (default: auto-detect)",
+    )
+    p.add_argument(
+        "--columns",
+        default="",
+        help="column mapping for csv/parquet: user=COL,item=COL,rating=COL[,timestamp=COL]",
+    )
+    p.add_argument(
+        "--rating-scale",
+        default="auto",
+        help="MIN-MAX of valid ratings, e.g. 1-5 or 1-10 (default: per format)",
+    )
     p.add_argument("--delimiter", default=None, help="field separator for --format csv")
     return p
 
@@ -103,7 +116,8 @@ def step(args: argparse.Namespace) -> dict[str, Any]:
     from spark_jobs.spark import get_spark
 
     source = formats.detect_source(
-        args.dataset, args.format,
+        args.dataset,
+        args.format,
         columns=formats.parse_mapping(args.columns),
         rating_scale=formats.parse_scale(args.rating_scale),
         delimiter=args.delimiter,

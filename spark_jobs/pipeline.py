@@ -34,8 +34,9 @@ def model_version_for(run_id: str, run_after: datetime) -> str:
     return f"als-{run_after.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
 
 
-def ensure_synthetic_dataset(out_dir: Path = config.SYNTHETIC_DIR,
-                             spec: SyntheticSpec | None = None) -> Path:
+def ensure_synthetic_dataset(
+    out_dir: Path = config.SYNTHETIC_DIR, spec: SyntheticSpec | None = None
+) -> Path:
     """The default synthetic dataset, generated once (deterministic, so reuse is safe)."""
     spec = spec or SyntheticSpec()
     if not (out_dir / "manifest.json").exists():
@@ -65,8 +66,9 @@ def task_errors(stage: str, run_id: str) -> Iterator[None]:
         raise
 
 
-def prepare_run(params: dict[str, Any], run_id: str, run_after: datetime,
-                warehouse_url: str) -> dict[str, Any]:
+def prepare_run(
+    params: dict[str, Any], run_id: str, run_after: datetime, warehouse_url: str
+) -> dict[str, Any]:
     """Check the inputs and the warehouse before any Spark work, and set up the run folder.
 
     Raises ``PipelineError`` for a missing dataset, an unknown format, an empty file or an
@@ -80,7 +82,8 @@ def prepare_run(params: dict[str, Any], run_id: str, run_after: datetime,
         if not dataset:
             dataset = str(ensure_synthetic_dataset())
         source = formats.detect_source(
-            dataset, params.get("format") or "auto",
+            dataset,
+            params.get("format") or "auto",
             columns=formats.parse_mapping(params.get("columns")),
             rating_scale=formats.parse_scale(params.get("rating_scale")),
         )
@@ -89,8 +92,11 @@ def prepare_run(params: dict[str, Any], run_id: str, run_after: datetime,
             "run_id": run_id,
             "run_key": key,
             "run_dir": str(run_dir),
-            "dataset": str(source.ratings_path.parent if source.format.startswith("ml-")
-                           else source.ratings_path),
+            "dataset": str(
+                source.ratings_path.parent
+                if source.format.startswith("ml-")
+                else source.ratings_path
+            ),
             "format": source.format,
             "model_version": model_version_for(run_id, run_after),
             "generated_at": run_after.astimezone(UTC).replace(microsecond=0).isoformat(),

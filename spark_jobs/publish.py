@@ -52,8 +52,11 @@ def table_to_csv(table: pa.Table) -> io.BytesIO:
             col = col.cast(pa.timestamp("us", tz="UTC"))
         cols.append(col)
     buf = io.BytesIO()
-    pacsv.write_csv(pa.table(cols, names=table.column_names), buf,
-                    write_options=pacsv.WriteOptions(include_header=False))
+    pacsv.write_csv(
+        pa.table(cols, names=table.column_names),
+        buf,
+        write_options=pacsv.WriteOptions(include_header=False),
+    )
     buf.seek(0)
     return buf
 
@@ -101,28 +104,47 @@ def record_run_start(url: str, run_id: str, run_dir: Path, model_version: str) -
     """Insert this attempt into ``reco.model_runs``; returns the attempt number."""
     manifest = read_json(run_dir / config.RUN_MANIFEST)
     metrics = read_json(run_dir / config.RUN_METRICS)
-    params = {"best": metrics.get("best_params"), "cv_folds": metrics.get("cv_folds"),
-              "grid": metrics.get("cv_results"), "seed": metrics.get("seed")}
+    params = {
+        "best": metrics.get("best_params"),
+        "cv_folds": metrics.get("cv_folds"),
+        "grid": metrics.get("cv_results"),
+        "seed": metrics.get("seed"),
+    }
     summary = {k: metrics.get(k) for k in ("rmse", "mae", "n_holdout", "baseline_global_mean")}
     sql = warehouse.named_statements("model_runs.sql")
     with warehouse.connection(url) as conn, conn.cursor() as cur:
-        cur.execute(sql["insert"], {
-            "run_id": run_id, "model_version": model_version,
-            "dataset": manifest["source"]["ratings_path"],
-            "input_format": manifest["source"]["format"],
-            "params": json.dumps(params), "metrics": json.dumps(summary),
-            "n_ratings": manifest["n_ratings"], "n_users": manifest["n_users"],
-            "n_items": manifest["n_items"],
-        })
+        cur.execute(
+            sql["insert"],
+            {
+                "run_id": run_id,
+                "model_version": model_version,
+                "dataset": manifest["source"]["ratings_path"],
+                "input_format": manifest["source"]["format"],
+                "params": json.dumps(params),
+                "metrics": json.dumps(summary),
+                "n_ratings": manifest["n_ratings"],
+                "n_users": manifest["n_users"],
+                "n_items": manifest["n_items"],
+            },
+        )
         return int(cur.fetchone()[0])
 
 
-def record_run_end(url: str, run_id: str, attempt: int, status: str, reason: str | None,
-                   n_published: int | None) -> None:
+def record_run_end(
+    url: str, run_id: str, attempt: int, status: str, reason: str | None, n_published: int | None
+) -> None:
     sql = warehouse.named_statements("model_runs.sql")
     with warehouse.connection(url) as conn, conn.cursor() as cur:
-        cur.execute(sql["finish"], {"run_id": run_id, "attempt": attempt, "status": status,
-                                    "reason": reason, "n_published": n_published})
+        cur.execute(
+            sql["finish"],
+            {
+                "run_id": run_id,
+                "attempt": attempt,
+                "status": status,
+                "reason": reason,
+                "n_published": n_published,
+            },
+        )
 
 
 def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
@@ -148,17 +170,27 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
             f"recommendations are unchanged): {type(exc).__name__}: {exc}"
         ) from exc
     record_run_end(url, run_id, attempt, "published", None, rows)
-    return {"rows": rows, "model_version": model_version, "attempt": attempt,
-            "warehouse": warehouse.describe(url)}
+    return {
+        "rows": rows,
+        "model_version": model_version,
+        "attempt": attempt,
+        "warehouse": warehouse.describe(url),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reco publish", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="reco publish",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run_dir_arg(p)
     p.add_argument("--run-id", default=None, help="run id to record (default: run folder name)")
-    p.add_argument("--warehouse-url", default=None,
-                   help="PostgreSQL URL (default: $WAREHOUSE_URL, else the embedded server)")
+    p.add_argument(
+        "--warehouse-url",
+        default=None,
+        help="PostgreSQL URL (default: $WAREHOUSE_URL, else the embedded server)",
+    )
     return p
 
 

@@ -49,15 +49,18 @@ def score_partitions(
         for start in range(0, len(pdf), USERS_PER_BLOCK):
             chunk = pdf.iloc[start : start + USERS_PER_BLOCK]
             vecs = np.vstack(chunk["features"].to_numpy()).astype(np.float64)
-            rated = [np.asarray(r if r is not None else [], dtype=np.int64)
-                     for r in chunk["rated"]]
+            rated = [np.asarray(r if r is not None else [], dtype=np.int64) for r in chunk["rated"]]
             top_ids, top_scores = top_n_block(vecs, rated, item_ids, item_vecs, n)
             users = np.repeat(chunk[config.COL_USER].to_numpy(dtype=np.int64), n)
             ranks = np.tile(np.arange(1, n + 1, dtype=np.int32), len(chunk))
-            out = pd.DataFrame({
-                config.COL_USER: users, config.COL_ITEM: top_ids.ravel(),
-                config.COL_RANK: ranks, config.COL_SCORE: top_scores.ravel(),
-            })
+            out = pd.DataFrame(
+                {
+                    config.COL_USER: users,
+                    config.COL_ITEM: top_ids.ravel(),
+                    config.COL_RANK: ranks,
+                    config.COL_SCORE: top_scores.ravel(),
+                }
+            )
             yield out[out[config.COL_ITEM] >= 0]
 
 
@@ -81,7 +84,8 @@ def run(spark: Any, run_dir: Path, top_n: int) -> dict[str, Any]:
     with timer(run_dir, STAGE, "top_n", n=top_n) as t:
         ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
         rated = ratings.groupBy(config.COL_USER).agg(
-            F.collect_list(F.col(config.COL_ITEM).cast("long")).alias("rated"))
+            F.collect_list(F.col(config.COL_ITEM).cast("long")).alias("rated")
+        )
         users = model.userFactors.select(
             F.col("id").cast("long").alias(config.COL_USER), "features"
         ).join(rated, config.COL_USER, "left")
@@ -98,21 +102,34 @@ def run(spark: Any, run_dir: Path, top_n: int) -> dict[str, Any]:
         )
         out = run_dir / config.RUN_RECOMMENDATIONS
         recs.coalesce(2).write.mode("overwrite").parquet(str(out))
-        stats = spark.read.parquet(str(out)).agg(
-            F.count("*").alias("rows"), F.countDistinct(config.COL_USER).alias("users")
-        ).first()
+        stats = (
+            spark.read.parquet(str(out))
+            .agg(F.count("*").alias("rows"), F.countDistinct(config.COL_USER).alias("users"))
+            .first()
+        )
         t["rows"] = stats["rows"]
         bc.unpersist()
-    return {"rows": stats["rows"], "users": stats["users"], "top_n": top_n,
-            "model_version": model_version}
+    return {
+        "rows": stats["rows"],
+        "users": stats["users"],
+        "top_n": top_n,
+        "model_version": model_version,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reco recommend", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="reco recommend",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run_dir_arg(p)
-    p.add_argument("--top-n", type=int, default=config.DEFAULT_TOP_N,
-                   help=f"items per user (default {config.DEFAULT_TOP_N})")
+    p.add_argument(
+        "--top-n",
+        type=int,
+        default=config.DEFAULT_TOP_N,
+        help=f"items per user (default {config.DEFAULT_TOP_N})",
+    )
     return p
 
 

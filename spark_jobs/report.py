@@ -34,8 +34,10 @@ def load_timings(url: str, run_id: str, run_dir: Path) -> int:
     with warehouse.connection(url) as conn, conn.cursor() as cur:
         cur.execute(sql["delete_run"], {"run_id": run_id})
         for rec in records:
-            cur.execute(sql["insert"], {**rec, "run_id": run_id,
-                                        "details": json.dumps(rec.get("details", {}))})
+            cur.execute(
+                sql["insert"],
+                {**rec, "run_id": run_id, "details": json.dumps(rec.get("details", {}))},
+            )
     return len(records)
 
 
@@ -74,8 +76,9 @@ def timeline_png(rows: list[dict[str, Any]]) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def render_html(run_id: str, manifest: dict[str, Any], metrics: dict[str, Any],
-                rows: list[dict[str, Any]]) -> str:
+def render_html(
+    run_id: str, manifest: dict[str, Any], metrics: dict[str, Any], rows: list[dict[str, Any]]
+) -> str:
     esc = html.escape
     chart = timeline_png(rows)
     stage_rows = "".join(
@@ -99,20 +102,20 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}th{{background:#f0f0f0
 </head><body>
 <h1>Recommendation run <code>{esc(run_id)}</code></h1>
 <h2>Data</h2>
-<table><tr><th>dataset</th><td>{esc(str(manifest['source']['ratings_path']))}</td></tr>
-<tr><th>format</th><td>{esc(manifest['source']['format'])}</td></tr>
-<tr><th>ratings ingested</th><td class=n>{manifest['n_ratings']:,}</td></tr>
-<tr><th>users / items</th><td class=n>{manifest['n_users']:,} / {manifest['n_items']:,}</td></tr>
-<tr><th>rejected lines</th><td class=n>{manifest.get('n_rejected', 0):,}
- {esc(json.dumps(rejected)) if rejected else ''}</td></tr></table>
+<table><tr><th>dataset</th><td>{esc(str(manifest["source"]["ratings_path"]))}</td></tr>
+<tr><th>format</th><td>{esc(manifest["source"]["format"])}</td></tr>
+<tr><th>ratings ingested</th><td class=n>{manifest["n_ratings"]:,}</td></tr>
+<tr><th>users / items</th><td class=n>{manifest["n_users"]:,} / {manifest["n_items"]:,}</td></tr>
+<tr><th>rejected lines</th><td class=n>{manifest.get("n_rejected", 0):,}
+ {esc(json.dumps(rejected)) if rejected else ""}</td></tr></table>
 <h2>Model</h2>
-<p>Best parameters (k-fold CV, {metrics.get('cv_folds')} folds):
-<code>{esc(json.dumps(metrics.get('best_params')))}</code>;
-held-out ratings: {metrics.get('n_holdout', 0):,}</p>
+<p>Best parameters (k-fold CV, {metrics.get("cv_folds")} folds):
+<code>{esc(json.dumps(metrics.get("best_params")))}</code>;
+held-out ratings: {metrics.get("n_holdout", 0):,}</p>
 <table><tr><th>metric (held-out)</th><th>ALS</th><th>global-mean baseline</th></tr>
 {metric_rows}</table>
 <h2>Where the time went</h2>
-{f'<img alt="stage timeline" src="data:image/png;base64,{chart}">' if chart else ''}
+{f'<img alt="stage timeline" src="data:image/png;base64,{chart}">' if chart else ""}
 <table><tr><th>stage</th><th>phase</th><th>seconds</th><th>details</th></tr>
 {stage_rows}</table>
 </body></html>
@@ -137,8 +140,11 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reco report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="reco report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run_dir_arg(p)
     p.add_argument("--run-id", default=None, help="run id (default: run folder name)")
     p.add_argument("--warehouse-url", default=None)

@@ -47,7 +47,9 @@ def record_error(run_dir: Path | None, stage: str, message: str) -> None:
 
 def run_dir_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--run-dir", type=Path, required=True,
+        "--run-dir",
+        type=Path,
+        required=True,
         help="run folder in the data lake (one per pipeline run), e.g. var/lake/runs/<run>",
     )
 
@@ -76,7 +78,11 @@ def execute(stage: str, step: Step, args: argparse.Namespace) -> int:
     return 0
 
 
-def main_for(stage: str, build_parser: Callable[[], argparse.ArgumentParser], step: Step,
-             argv: list[str] | None = None) -> int:
+def main_for(
+    stage: str,
+    build_parser: Callable[[], argparse.ArgumentParser],
+    step: Step,
+    argv: list[str] | None = None,
+) -> int:
     args = build_parser().parse_args(argv)
     return execute(stage, step, args)

@@ -101,9 +101,7 @@ def generate_frames(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         {
             "movieId": np.arange(1, spec.n_items + 1),
             "title": [f"Synthetic Title {i} ({1980 + i % 45})" for i in range(1, spec.n_items + 1)],
-            "genres": [
-                "|".join(sorted({GENRES[a], GENRES[b]})) for a, b in genre_idx
-            ],
+            "genres": ["|".join(sorted({GENRES[a], GENRES[b]})) for a, b in genre_idx],
         }
     )
     return ratings, items_df

@@ -72,7 +72,8 @@ def clipped_errors(predictions: Any, scale: tuple[float, float]) -> dict[str, fl
     pred = F.least(F.greatest(F.col(config.COL_PREDICTION), F.lit(lo)), F.lit(hi))
     err = pred - F.col(config.COL_RATING)
     row = predictions.agg(
-        F.sqrt(F.avg(err * err)).alias("rmse"), F.avg(F.abs(err)).alias("mae"),
+        F.sqrt(F.avg(err * err)).alias("rmse"),
+        F.avg(F.abs(err)).alias("mae"),
         F.count("*").alias("n"),
     ).first()
     return {"rmse": float(row["rmse"]), "mae": float(row["mae"]), "n": int(row["n"])}
@@ -90,7 +91,9 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
         n = ratings.count()
         t["rows"] = n
     if n < 10 * params.folds:
-        raise PipelineError(f"only {n} ratings: too few to cross-validate with {params.folds} folds")
+        raise PipelineError(
+            f"only {n} ratings: too few to cross-validate with {params.folds} folds"
+        )
 
     train, test = ratings.randomSplit(
         [1 - params.holdout_fraction, params.holdout_fraction], seed=params.seed
@@ -101,10 +104,17 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
     for key in GRID_KEYS:
         builder = builder.addGrid(als.getParam(key), params.grid[key])
     grid = builder.build()
-    evaluator = RegressionEvaluator(metricName="rmse", labelCol=config.COL_RATING,
-                                    predictionCol=config.COL_PREDICTION)
-    cv = CrossValidator(estimator=als, estimatorParamMaps=grid, evaluator=evaluator,
-                        numFolds=params.folds, seed=params.seed, parallelism=2)
+    evaluator = RegressionEvaluator(
+        metricName="rmse", labelCol=config.COL_RATING, predictionCol=config.COL_PREDICTION
+    )
+    cv = CrossValidator(
+        estimator=als,
+        estimatorParamMaps=grid,
+        evaluator=evaluator,
+        numFolds=params.folds,
+        seed=params.seed,
+        parallelism=2,
+    )
     with timer(run_dir, STAGE, "cross_validation", folds=params.folds, candidates=len(grid)) as t:
         cv_model = cv.fit(train)
         t["fits"] = params.folds * len(grid) + 1
@@ -143,23 +153,38 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
         "n_holdout": holdout["n"],
         "rmse": holdout["rmse"],
         "mae": holdout["mae"],
-        "baseline_global_mean": {"rmse": float(base["rmse"]), "mae": float(base["mae"]),
-                                 "mean": global_mean},
+        "baseline_global_mean": {
+            "rmse": float(base["rmse"]),
+            "mae": float(base["mae"]),
+            "mean": global_mean,
+        },
     }
     write_json(run_dir / config.RUN_METRICS, metrics)
     return {"best_params": best, "rmse": round(holdout["rmse"], 4), "mae": round(holdout["mae"], 4)}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reco train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="reco train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     run_dir_arg(p)
-    p.add_argument("--folds", type=int, default=config.DEFAULT_CV_FOLDS,
-                   help=f"cross-validation folds (default {config.DEFAULT_CV_FOLDS})")
-    p.add_argument("--grid", default="",
-                   help=f"parameter grid as JSON (default {json.dumps(config.DEFAULT_GRID)})")
-    p.add_argument("--holdout", type=float, default=config.DEFAULT_HOLDOUT_FRACTION,
-                   help="share of ratings held out for RMSE/MAE (default 0.2)")
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=config.DEFAULT_CV_FOLDS,
+        help=f"cross-validation folds (default {config.DEFAULT_CV_FOLDS})",
+    )
+    p.add_argument(
+        "--grid",
+        default="",
+        help=f"parameter grid as JSON (default {json.dumps(config.DEFAULT_GRID)})",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=config.DEFAULT_HOLDOUT_FRACTION,
+        help="share of ratings held out for RMSE/MAE (default 0.2)",
+    )
     p.add_argument("--seed", type=int, default=config.SEED)
     return p
 
@@ -171,8 +196,9 @@ def step(args: argparse.Namespace) -> dict[str, Any]:
         raise PipelineError(f"--folds must be at least 2, got {args.folds}")
     if not 0.0 < args.holdout < 0.9:
         raise PipelineError(f"--holdout must be between 0 and 0.9, got {args.holdout}")
-    params = config.TrainParams(folds=args.folds, holdout_fraction=args.holdout,
-                                seed=args.seed, grid=parse_grid(args.grid))
+    params = config.TrainParams(
+        folds=args.folds, holdout_fraction=args.holdout, seed=args.seed, grid=parse_grid(args.grid)
+    )
     return run(get_spark("reco-train"), args.run_dir, params)
 
 

@@ -54,8 +54,10 @@ def deduplicate_latest(
     )
     ranked = df.withColumn("_dup_rank", F.row_number().over(w))
     kept = ranked.where(F.col("_dup_rank") == 1).drop("_dup_rank")
-    superseded = ranked.where(F.col("_dup_rank") > 1).drop("_dup_rank").withColumn(
-        "reason", F.lit(REASON_DUPLICATE)
+    superseded = (
+        ranked.where(F.col("_dup_rank") > 1)
+        .drop("_dup_rank")
+        .withColumn("reason", F.lit(REASON_DUPLICATE))
     )
     return kept, superseded
 

@@ -77,14 +77,18 @@ def validate_dataframe(df: Any, suite_name: str, params: dict[str, Any]) -> dict
     asset = source.add_dataframe_asset(name=suite_name)
     batch_def = asset.add_batch_definition_whole_dataframe(f"{suite_name}_batch")
     suite = context.suites.add(
-        gx.ExpectationSuite(name=definition["name"], expectations=definition["expectations"],
-                            meta=definition.get("meta", {}))
+        gx.ExpectationSuite(
+            name=definition["name"],
+            expectations=definition["expectations"],
+            meta=definition.get("meta", {}),
+        )
     )
     vd = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch_def, suite=suite)
     )
-    result = vd.run(batch_parameters={"dataframe": df}, expectation_parameters=params,
-                    result_format="SUMMARY")
+    result = vd.run(
+        batch_parameters={"dataframe": df}, expectation_parameters=params, result_format="SUMMARY"
+    )
     failures = [describe_failure(r) for r in result.results if not r.success]
     return {
         "suite": suite_name,
@@ -97,8 +101,9 @@ def validate_dataframe(df: Any, suite_name: str, params: dict[str, Any]) -> dict
                 "expectation": r.expectation_config.type,
                 "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
                 "success": bool(r.success),
-                "observed": (r.result or {}).get("observed_value",
-                                                 (r.result or {}).get("unexpected_count")),
+                "observed": (r.result or {}).get(
+                    "observed_value", (r.result or {}).get("unexpected_count")
+                ),
             }
             for r in result.results
         ],
@@ -106,11 +111,18 @@ def validate_dataframe(df: Any, suite_name: str, params: dict[str, Any]) -> dict
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reco validate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="reco validate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run_dir_arg(p)
-    p.add_argument("--min-rows", type=int, default=DEFAULT_MIN_ROWS,
-                   help=f"fewest ratings a batch may have (default {DEFAULT_MIN_ROWS})")
+    p.add_argument(
+        "--min-rows",
+        type=int,
+        default=DEFAULT_MIN_ROWS,
+        help=f"fewest ratings a batch may have (default {DEFAULT_MIN_ROWS})",
+    )
     return p
 
 
@@ -125,7 +137,8 @@ def run(spark: Any, run_dir: Path, min_rows: int = DEFAULT_MIN_ROWS) -> dict[str
     if not summary["success"]:
         raise PipelineError(
             f"data-quality gate failed: {len(summary['failed'])} of {summary['evaluated']} "
-            f"expectations of suite 'ratings' failed: " + "; ".join(summary["failed"])
+            f"expectations of suite 'ratings' failed: "
+            + "; ".join(summary["failed"])
             + f". Nothing was trained or published; details in {run_dir / config.RUN_VALIDATION}"
         )
     return {"expectations": summary["evaluated"], "failed": 0}

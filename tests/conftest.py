@@ -1,0 +1,101 @@
+"""Shared fixtures. Tests run against an isolated state folder (``var/test``): their own
+embedded PostgreSQL, lake and Airflow home, never the developer's ``var/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_VAR = ROOT / "var" / "test"
+os.environ["RECO_VAR_DIR"] = str(TEST_VAR)
+os.environ["AIRFLOW_HOME"] = str(TEST_VAR / "airflow")
+for _name in ("RECO_LAKE_DIR", "RECO_REPORTS_DIR", "RECO_PGDATA"):
+    os.environ.pop(_name, None)
+# Tests use the embedded warehouse unless RECO_TEST_WAREHOUSE_URL names another server.
+os.environ.pop("WAREHOUSE_URL", None)
+if os.environ.get("RECO_TEST_WAREHOUSE_URL"):
+    os.environ["WAREHOUSE_URL"] = os.environ["RECO_TEST_WAREHOUSE_URL"]
+
+from spark_jobs import config  # noqa: E402  (must follow the environment set-up)
+
+os.environ.update({k: v for k, v in config.airflow_env().items()})
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+DATASETS = ROOT.parent / "shared" / "datasets"
+ML100K = DATASETS / "ml-100k"
+ML_LATEST = DATASETS / "ml-latest-small"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.fspath)
+        if "/integration/" in path or "/e2e/" in path or "/dags/" in path:
+            item.add_marker(pytest.mark.integration)
+        if "/e2e/" in path:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_test_state() -> Iterator[None]:
+    """Start from an empty test state folder; stop the test PostgreSQL at the end."""
+    from spark_jobs import warehouse
+
+    if TEST_VAR.exists():
+        if (config.PGDATA_DIR / "postmaster.pid").exists():
+            warehouse.stop_embedded()
+        shutil.rmtree(TEST_VAR)
+    TEST_VAR.mkdir(parents=True)
+    yield
+    if (config.PGDATA_DIR / "postmaster.pid").exists():
+        warehouse.stop_embedded()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession for the whole run: 2 cores, few partitions, no UI."""
+    from spark_jobs.spark import get_spark
+
+    os.environ["RECO_SHUFFLE_PARTITIONS"] = "2"
+    session = get_spark("reco-tests", master="local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "2")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def warehouse_url() -> str:
+    """The test warehouse (embedded PostgreSQL), with the schema applied."""
+    from spark_jobs import warehouse
+
+    url = warehouse.resolve_url()
+    warehouse.apply_schema(url)
+    return url
+
+
+@pytest.fixture()
+def run_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "run"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture(scope="session")
+def ml100k() -> Path:
+    if not (ML100K / "u.data").exists():
+        pytest.fail(f"shared dataset missing: {ML100K} (tests read the real MovieLens files)")
+    return ML100K
+
+
+@pytest.fixture(scope="session")
+def ml_latest() -> Path:
+    if not (ML_LATEST / "ratings.csv").exists():
+        pytest.fail(f"shared dataset missing: {ML_LATEST}")
+    return ML_LATEST

@@ -1,0 +1,48 @@
+"""The DAG folder imports cleanly and the pipeline is wired as documented."""
+
+from __future__ import annotations
+
+import pytest
+
+from spark_jobs import config
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(config.DAGS_DIR))
+
+
+def test_no_import_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}
+    assert "recommendations" in dagbag.dag_ids
+
+
+def test_pipeline_order(dagbag) -> None:
+    dag = dagbag.dags["recommendations"]
+    chain = ["prepare", "ingest", "validate", "train", "recommend", "publish", "report"]
+    assert set(dag.task_ids) == set(chain)
+    for up, down in zip(chain[1:-1], chain[2:], strict=True):
+        assert down in dag.get_task(up).downstream_task_ids, f"{up} -> {down}"
+    assert "ingest" in dag.get_task("prepare").downstream_task_ids
+
+
+def test_spark_steps_use_spark_submit_on_spark_default(dagbag) -> None:
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    dag = dagbag.dags["recommendations"]
+    for task_id in ("ingest", "validate", "train", "recommend"):
+        op = dag.get_task(task_id)
+        assert isinstance(op, SparkSubmitOperator)
+        assert op._conn_id == config.SPARK_CONN_ID
+        assert op.application.endswith(f"spark_jobs/{task_id}.py")
+
+
+def test_dag_settings(dagbag) -> None:
+    dag = dagbag.dags["recommendations"]
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert set(dag.params.keys()) >= {"dataset", "format", "top_n"}
+    assert dag.params["top_n"] == config.DEFAULT_TOP_N
+    assert dag.default_args["retries"] >= 1
+    assert dag.doc_md and "reco.recommendations" in dag.doc_md

@@ -1,0 +1,103 @@
+"""One full run of the `recommendations` DAG (``dag.test()``) on small synthetic data,
+then a run on a broken batch that must fail and leave the published table unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spark_jobs import cli, config, warehouse
+from spark_jobs.pipeline import run_dir_for
+from spark_jobs.synthetic import SyntheticSpec, write_dataset
+
+TOP_N = 6
+QUICK = {"folds": 2, "grid": json.dumps({"rank": [6], "regParam": [0.1], "maxIter": [5]})}
+
+
+def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("synthetic")
+    write_dataset(d, SyntheticSpec(n_users=120, n_items=180, mean_ratings_per_user=25, seed=3))
+    return d
+
+
+@pytest.fixture(scope="module")
+def good_run(dataset: Path, warehouse_url: str) -> str:
+    cli.init_airflow()
+    run_id, state = cli.run_dag({"dataset": str(dataset), "top_n": TOP_N, **QUICK})
+    assert state == "success", f"DAG run {run_id} ended {state}"
+    return run_id
+
+
+def test_published_table_holds_top_n_for_every_user(good_run, dataset, warehouse_url) -> None:
+    ratings = pd.read_csv(dataset / "ratings.csv")
+    rows = pd.DataFrame(
+        query(
+            warehouse_url,
+            "SELECT user_id, item_id, rank, score, model_version FROM reco.recommendations",
+        ),
+        columns=["user_id", "item_id", "rank", "score", "model_version"],
+    )
+    assert set(rows["user_id"]) == set(ratings["userId"])
+    assert (rows.groupby("user_id").size() == TOP_N).all()
+    assert (
+        rows.groupby("user_id")["rank"]
+        .apply(sorted)
+        .map(lambda r: r == list(range(1, TOP_N + 1)))
+        .all()
+    )
+    rated = ratings.rename(columns={"userId": "user_id", "movieId": "item_id"})
+    assert rows.merge(rated, on=["user_id", "item_id"]).empty
+    assert rows["score"].map(lambda s: s == s and abs(s) < 1e6).all()
+    run = json.loads((run_dir_for(good_run) / "run.json").read_text())
+    assert set(rows["model_version"]) == {run["model_version"]}
+
+
+def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
+    [(status, n_published, metrics, n_ratings)] = query(
+        warehouse_url,
+        "SELECT status, n_published, metrics, n_ratings FROM reco.model_runs WHERE run_id = %s",
+        (good_run,),
+    )
+    assert status == "published" and n_published == 120 * TOP_N
+    assert 0 < metrics["rmse"] < metrics["baseline_global_mean"]["rmse"]
+    assert n_ratings > 1000
+    stages = {
+        r[0]
+        for r in query(
+            warehouse_url,
+            "SELECT DISTINCT stage FROM reco.stage_timings WHERE run_id = %s",
+            (good_run,),
+        )
+    }
+    assert stages >= {"prepare", "ingest", "validate", "train", "recommend", "publish"}
+    report = config.REPORTS_DIR / f"{run_dir_for(good_run).name}.html"
+    html = report.read_text()
+    assert 'alt="stage timeline"' in html and "RMSE" in html and "data:image/png;base64" in html
+
+
+def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehouse_url) -> None:
+    before = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    # Every rating equals 1: ingest accepts the lines, the GX gate refuses the batch.
+    (broken / "u.data").write_text(
+        "".join(f"{u}\t{i}\t1\t100\n" for u in range(1, 60) for i in range(1, 30))
+    )
+    run_id, state = cli.run_dag({"dataset": str(broken), "top_n": TOP_N, **QUICK})
+    assert state == "failed"
+    error = json.loads((run_dir_for(run_id) / config.RUN_ERROR).read_text())
+    assert error["stage"] == "validate"
+    assert "expect_column_mean_to_be_between(column=rating): observed 1.0" in error["message"]
+    after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
+    assert after == before
+    assert not (run_dir_for(run_id) / "model").exists()  # never reached training
