@@ -7,8 +7,9 @@ PostgreSQL (`reco.recommendations`).
 `prepare` checks the dataset and the warehouse -> `ingest` (raw ratings to typed,
 deduplicated Parquet; bad lines quarantined) -> `validate` (Great Expectations suite
 `expectations/ratings.json`; a failure stops the run) -> `train` (Spark ALS, k-fold CV) ->
-`recommend` (top-N per user, rated items excluded) -> `publish` (COPY + atomic swap) ->
-`report` (stage timings + HTML report).
+`recommend` (top-N per user, rated items excluded) -> `publish` (COPY + atomic swap, only
+if the new model beats the baselines and the published champion; else the run ends green
+with status `rejected` in `reco.model_runs`) -> `report` (stage timings + HTML report).
 
 Spark steps run through `SparkSubmitOperator` on the `spark_default` connection
 (`local[*]` by default; set its host to `spark://HOST:7077` to use a cluster).
@@ -89,7 +90,18 @@ def spark_step(task_id: str, args: list) -> SparkSubmitOperator:
         "grid": Param(
             "",
             type="string",
-            description='ALS grid as JSON, e.g. {"rank": [10, 20]}; empty = default',
+            description='Rating-model ALS grid as JSON, e.g. {"rank": [10, 20]}; empty = default',
+        ),
+        "ranking_grid": Param(
+            "",
+            type="string",
+            description='Ranking-model (implicit ALS) grid as JSON, e.g. {"alpha": [5, 10]}',
+        ),
+        "gate_tolerance": Param(
+            config.DEFAULT_GATE_TOLERANCE,
+            type="number",
+            minimum=0,
+            description="How much worse than the published model a new one may be (relative)",
         ),
     },
 )
@@ -150,6 +162,12 @@ def recommendations():
             "{{ params.folds }}",
             "--grid",
             "{{ params.grid }}",
+            "--ranking-grid",
+            "{{ params.ranking_grid }}",
+            "--gate-tolerance",
+            "{{ params.gate_tolerance }}",
+            "--top-n",
+            "{{ params.top_n }}",
         ],
     )
     recommend = spark_step(

@@ -226,16 +226,32 @@ def summarize(run_id: str, state: str) -> int:
             (run["model_version"],),
         )
         rows, users = cur.fetchone()
-    base = metrics["baseline_global_mean"]
+    base = metrics["baselines"]
+    k = metrics["ranking"]["k"]
+    decision = metrics.get("gate") or {"publish": True, "reason": ""}
     print(f"recommendations run {run_id}: success")
     print(
         f"  ratings ingested : {manifest['n_ratings']:,} ({manifest['n_rejected']:,} rejected)"
         f" from {manifest['source']['ratings_path']}"
     )
-    print(f"  published        : {rows:,} rows for {users:,} users, model {run['model_version']}")
+    if decision["publish"]:
+        print(
+            f"  published        : {rows:,} rows for {users:,} users, model {run['model_version']}"
+        )
+    else:
+        print(
+            f"  NOT published    : model rejected by the gate: {decision['reason']}; the "
+            "previous recommendations stay live"
+        )
     print(
-        f"  held-out RMSE    : {metrics['rmse']:.4f} (MAE {metrics['mae']:.4f}; global-mean "
-        f"baseline RMSE {base['rmse']:.4f}); best {metrics['best_params']}"
+        f"  rating RMSE      : {metrics['rmse']:.4f} held-out (MAE {metrics['mae']:.4f}); "
+        f"baselines: global mean {base['global_mean']['rmse']:.4f}, "
+        f"user+item bias {base['bias']['rmse']:.4f}"
+    )
+    print(
+        f"  ranking nDCG@{k}  : {metrics['ndcg_at_k']:.4f} (precision@{k} "
+        f"{metrics['precision_at_k']:.4f}); most-popular nDCG@{k} "
+        f"{base['most_popular']['ndcg']:.4f}"
     )
     print(f"  report           : {config.REPORTS_DIR / (run_dir.name + '.html')}")
     print(

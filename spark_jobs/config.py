@@ -61,11 +61,20 @@ SEED = 42
 DEFAULT_TOP_N = 10
 DEFAULT_HOLDOUT_FRACTION = 0.2
 DEFAULT_CV_FOLDS = 3
+# Rating model (RMSE), searched by k-fold cross-validation.
 DEFAULT_GRID: dict[str, list[float | int]] = {
-    "rank": [10, 20],
-    "regParam": [0.05, 0.15],
-    "maxIter": [10],
+    "rank": [30, 50],
+    "regParam": [0.1, 0.3],
+    "maxIter": [12],
 }
+# Ranking model (implicit ALS, publishes the top-N), chosen on a validation split.
+DEFAULT_RANKING_GRID: dict[str, list[float | int]] = {
+    "rank": [100],
+    "regParam": [1.0, 3.0],
+    "alpha": [5.0],
+    "maxIter": [15],
+}
+DEFAULT_GATE_TOLERANCE = 0.02
 DEFAULT_RATING_SCALE: tuple[float, float] = (1.0, 5.0)
 INPUT_FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "csv", "parquet")
 
@@ -78,6 +87,11 @@ class TrainParams:
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION
     seed: int = SEED
     grid: dict[str, list[float | int]] = field(default_factory=lambda: dict(DEFAULT_GRID))
+    ranking_grid: dict[str, list[float | int]] = field(
+        default_factory=lambda: dict(DEFAULT_RANKING_GRID)
+    )
+    top_k: int = DEFAULT_TOP_N
+    gate_tolerance: float = DEFAULT_GATE_TOLERANCE
 
 
 def spark_conf_defaults() -> dict[str, str]:

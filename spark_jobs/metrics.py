@@ -52,8 +52,11 @@ def mpe(actual: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def rating_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    return {"rmse": rmse(actual, predicted), "mae": mae(actual, predicted),
-            "mpe": mpe(actual, predicted)}
+    return {
+        "rmse": rmse(actual, predicted),
+        "mae": mae(actual, predicted),
+        "mpe": mpe(actual, predicted),
+    }
 
 
 def ranking_metrics(
@@ -73,8 +76,10 @@ def ranking_metrics(
     ``n_catalogue``: items that could have been recommended (for coverage);
     ``n_users``: users who should have been served (default: users in ``truth``).
     """
-    for name, df, cols in (("truth", truth, (col_user, col_item)),
-                           ("recs", recs, (col_user, col_item, col_rank))):
+    for name, df, cols in (
+        ("truth", truth, (col_user, col_item)),
+        ("recs", recs, (col_user, col_item, col_rank)),
+    ):
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise ValueError(f"{name} needs column(s) {missing}; got {list(df.columns)}")
@@ -108,7 +113,8 @@ def ranking_metrics(
         "ndcg": float((per_user["dcg"] / per_user["idcg"]).mean()),
         "map": float((per_user["ap_sum"] / ideal_n).mean()),
         "users_evaluated": int(len(users)),
-        "catalogue_coverage": (float(top[col_item].nunique() / n_catalogue)
-                               if n_catalogue else float("nan")),
+        "catalogue_coverage": (
+            float(top[col_item].nunique() / n_catalogue) if n_catalogue else float("nan")
+        ),
         "user_coverage": float(min(1.0, served / (n_users or truth_pairs[col_user].nunique()))),
     }

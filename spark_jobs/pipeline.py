@@ -88,6 +88,7 @@ def prepare_run(
             rating_scale=formats.parse_scale(params.get("rating_scale")),
         )
         warehouse.apply_schema(warehouse_url)
+        write_champion(warehouse_url, run_dir)
         info = {
             "run_id": run_id,
             "run_key": key,
@@ -106,6 +107,21 @@ def prepare_run(
     return info
 
 
+def write_champion(url: str, run_dir: Path) -> dict[str, Any] | None:
+    """Record the published model's parameters for the train step's champion comparison."""
+    statements = warehouse.named_statements("model_runs.sql")
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(statements["champion"])
+        row = cur.fetchone()
+    path = run_dir / "champion.json"
+    if row is None or not (row[1] or {}).get("rating"):
+        path.unlink(missing_ok=True)
+        return None
+    champion = {"model_version": row[0], "rating": row[1]["rating"], "ranking": row[1]["ranking"]}
+    write_json(path, champion)
+    return champion
+
+
 def spark_application(name: str) -> str:
     """Path of a Spark job's entry-point file, as given to spark-submit."""
     return str(config.SPARK_JOBS_DIR / f"{name}.py")
@@ -115,6 +131,8 @@ def spark_submit_conf() -> dict[str, str]:
     """``--conf`` settings for every spark-submit (the master comes from ``spark_default``)."""
     conf = dict(config.spark_conf_defaults())
     conf.pop("spark.driver.memory", None)  # given as driver_memory
+    log4j = config.SPARK_JOBS_DIR / "log4j2.properties"
+    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile=file:{log4j}"
     conf["spark.pyspark.python"] = sys.executable
     conf["spark.pyspark.driver.python"] = sys.executable
     return conf

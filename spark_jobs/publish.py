@@ -105,12 +105,12 @@ def record_run_start(url: str, run_id: str, run_dir: Path, model_version: str) -
     manifest = read_json(run_dir / config.RUN_MANIFEST)
     metrics = read_json(run_dir / config.RUN_METRICS)
     params = {
-        "best": metrics.get("best_params"),
+        **metrics["best_params"],
         "cv_folds": metrics.get("cv_folds"),
-        "grid": metrics.get("cv_results"),
         "seed": metrics.get("seed"),
+        "holdout_fraction": metrics.get("holdout_fraction"),
     }
-    summary = {k: metrics.get(k) for k in ("rmse", "mae", "n_holdout", "baseline_global_mean")}
+    summary = metrics_summary(metrics)
     sql = warehouse.named_statements("model_runs.sql")
     with warehouse.connection(url) as conn, conn.cursor() as cur:
         cur.execute(
@@ -128,6 +128,25 @@ def record_run_start(url: str, run_id: str, run_dir: Path, model_version: str) -
             },
         )
         return int(cur.fetchone()[0])
+
+
+def metrics_summary(m: dict[str, Any]) -> dict[str, Any]:
+    """What ``reco.model_runs.metrics`` keeps: every metric beside its baselines."""
+    drop = ("params", "cv_results", "selection")
+    return {
+        "rmse": m["rmse"],
+        "mae": m["mae"],
+        "mpe": m["mpe"],
+        "ndcg_at_k": m["ndcg_at_k"],
+        "precision_at_k": m["precision_at_k"],
+        "rating": {k: v for k, v in m["rating"].items() if k not in drop},
+        "ranking": {k: v for k, v in m["ranking"].items() if k not in drop},
+        "baselines": m["baselines"],
+        "champion": m.get("champion"),
+        "gate": m.get("gate"),
+        "n_train": m.get("n_train"),
+        "n_holdout": m.get("n_holdout"),
+    }
 
 
 def record_run_end(
@@ -158,6 +177,16 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     items_path = run_dir / config.RUN_ITEMS
     items = pq.read_table(items_path) if items_path.exists() else None
     attempt = record_run_start(url, run_id, run_dir, model_version)
+    decision = read_json(run_dir / config.RUN_METRICS).get("gate") or {"publish": True}
+    if not decision["publish"]:
+        record_run_end(url, run_id, attempt, "rejected", decision["reason"], 0)
+        return {
+            "rows": 0,
+            "status": "rejected",
+            "reason": decision["reason"],
+            "model_version": model_version,
+            "attempt": attempt,
+        }
     try:
         with timer(run_dir, STAGE, "copy_and_swap", rows=table.num_rows):
             rows = publish_table(url, table, items)

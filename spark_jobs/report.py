@@ -76,6 +76,45 @@ def timeline_png(rows: list[dict[str, Any]]) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def model_table(m: dict[str, Any]) -> str:
+    """Every metric beside its baselines (and the champion, when there is one)."""
+    base, champ = m["baselines"], m.get("champion") or {}
+    k = m["ranking"]["k"]
+    cols = ["this run", "global mean", "user+item bias", "most popular", "champion"]
+
+    def cell(v: Any) -> str:
+        return f"<td class=n>{v:.4f}</td>" if isinstance(v, int | float) else "<td></td>"
+
+    rows = []
+    for label, key in (("RMSE", "rmse"), ("MAE", "mae"), ("MPE %", "mpe")):
+        vals = [
+            m["rating"][key],
+            base["global_mean"][key],
+            base["bias"][key],
+            None,
+            (champ.get("rating") or {}).get(key),
+        ]
+        rows.append(f"<tr><th>{label}</th>{''.join(cell(v) for v in vals)}</tr>")
+    for label, key in (
+        (f"nDCG@{k}", "ndcg"),
+        (f"precision@{k}", "precision"),
+        (f"recall@{k}", "recall"),
+        (f"MAP@{k}", "map"),
+        ("catalogue coverage", "catalogue_coverage"),
+        ("users served", "user_coverage"),
+    ):
+        vals = [
+            m["ranking"][key],
+            None,
+            None,
+            base["most_popular"][key],
+            (champ.get("ranking") or {}).get(key),
+        ]
+        rows.append(f"<tr><th>{label}</th>{''.join(cell(v) for v in vals)}</tr>")
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    return f"<table><tr><th>metric (held-out)</th>{head}</tr>{''.join(rows)}</table>"
+
+
 def render_html(
     run_id: str, manifest: dict[str, Any], metrics: dict[str, Any], rows: list[dict[str, Any]]
 ) -> str:
@@ -87,12 +126,7 @@ def render_html(
         f"<td>{esc(json.dumps(r['details'], default=str))}</td></tr>"
         for r in rows
     )
-    base = metrics.get("baseline_global_mean", {})
-    metric_rows = "".join(
-        f"<tr><td>{name}</td><td class=n>{metrics.get(key, float('nan')):.4f}</td>"
-        f"<td class=n>{base.get(key, float('nan')):.4f}</td></tr>"
-        for name, key in (("RMSE", "rmse"), ("MAE", "mae"))
-    )
+    metric_rows = model_table(metrics)
     rejected = manifest.get("rejected_by_reason") or {}
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Run report {esc(run_id)}</title>
@@ -109,11 +143,13 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}th{{background:#f0f0f0
 <tr><th>rejected lines</th><td class=n>{manifest.get("n_rejected", 0):,}
  {esc(json.dumps(rejected)) if rejected else ""}</td></tr></table>
 <h2>Model</h2>
-<p>Best parameters (k-fold CV, {metrics.get("cv_folds")} folds):
-<code>{esc(json.dumps(metrics.get("best_params")))}</code>;
-held-out ratings: {metrics.get("n_holdout", 0):,}</p>
-<table><tr><th>metric (held-out)</th><th>ALS</th><th>global-mean baseline</th></tr>
-{metric_rows}</table>
+<p>Held-out: {metrics.get("n_holdout", 0):,} ratings ({metrics.get("holdout_fraction", 0):.0%} of
+each user's, seeded); rating model chosen by {metrics.get("cv_folds")}-fold CV:
+<code>{esc(json.dumps(metrics["rating"]["params"]))}</code>; ranking model:
+<code>{esc(json.dumps(metrics["ranking"]["params"]))}</code></p>
+{metric_rows}
+<p><b>Gate:</b> {"published" if metrics["gate"]["publish"] else "REJECTED"}:
+{esc(metrics["gate"]["reason"])}</p>
 <h2>Where the time went</h2>
 {f'<img alt="stage timeline" src="data:image/png;base64,{chart}">' if chart else ""}
 <table><tr><th>stage</th><th>phase</th><th>seconds</th><th>details</th></tr>

@@ -2,9 +2,10 @@
 
 Users and items get latent taste factors; item popularity follows a power law (a few
 blockbusters, a long tail) and user activity is log-normal (many light users, a few
-heavy ones). A rating is ``global mean + user bias + item bias + taste match + noise``,
-rounded onto the configured scale. The output uses the MovieLens "latest" layout
-(``ratings.csv``, ``movies.csv``) plus a ``manifest.json`` naming the rating scale, so it
+heavy ones). Users choose what to rate by popularity and by taste (they mostly watch what
+they expect to like), so who-rated-what carries a learnable personal signal. A rating is
+``global mean + user bias + item bias + taste match + noise``, rounded onto the scale.
+The output uses the MovieLens "latest" layout (``ratings.csv``, ``movies.csv``) plus a ``manifest.json`` naming the rating scale, so it
 goes through exactly the same ingest path as real data.
 """
 
@@ -35,9 +36,42 @@ class SyntheticSpec:
     n_factors: int = 8
     popularity_exponent: float = 1.0
     noise: float = 0.5
+    selection_taste: float = 1.5  # how much taste (vs popularity) drives what users rate
     seed: int = config.SEED
     start_ts: int = 1_600_000_000  # 2020-09-13
     span_seconds: int = 3 * 365 * 24 * 3600
+
+
+USERS_PER_BLOCK = 512
+
+
+def choose_items(
+    rng: np.random.Generator,
+    user_f: np.ndarray,
+    item_f: np.ndarray,
+    popularity: np.ndarray,
+    activity: np.ndarray,
+    taste_weight: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which items each user rates: ``activity[u]`` distinct items drawn without
+    replacement with weights ``popularity * exp(taste_weight * taste)`` (Gumbel top-k), so
+    users mostly rate popular items *and* items they like, as in real rating data."""
+    k = user_f.shape[1]
+    log_pop = np.log(popularity)
+    users_out, items_out = [], []
+    for start in range(0, user_f.shape[0], USERS_PER_BLOCK):
+        uf = user_f[start : start + USERS_PER_BLOCK]
+        act = activity[start : start + USERS_PER_BLOCK]
+        keys = log_pop[None, :] + taste_weight * (uf @ item_f.T) / np.sqrt(k)
+        keys += rng.gumbel(size=keys.shape)
+        kmax = int(act.max())
+        top = np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax]
+        order = np.argsort(-np.take_along_axis(keys, top, axis=1), axis=1)
+        ordered = np.take_along_axis(top, order, axis=1)
+        mask = np.arange(kmax)[None, :] < act[:, None]
+        users_out.append(np.repeat(np.arange(start, start + len(uf)), act))
+        items_out.append(ordered[mask])
+    return np.concatenate(users_out), np.concatenate(items_out)
 
 
 def generate_frames(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -62,26 +96,21 @@ def generate_frames(spec: SyntheticSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     # Popular items are also a little better liked (as in real data).
     item_bias += 0.25 * (np.log(popularity) - np.log(popularity).mean()) / np.log(popularity).std()
 
-    # Log-normal activity with the requested mean, clipped to [min, n_items].
+    # Log-normal activity with the requested mean, clipped to [min, half the catalogue].
     sigma = 0.9
     mu = np.log(spec.mean_ratings_per_user) - sigma**2 / 2
     activity = np.clip(
         rng.lognormal(mu, sigma, spec.n_users).round().astype(int),
         spec.min_ratings_per_user,
-        spec.n_items,
+        max(spec.min_ratings_per_user, spec.n_items // 2),  # nobody rates everything
     )
 
-    users = np.repeat(np.arange(spec.n_users), activity)
-    # Draw with replacement by popularity, then deduplicate (user, item): vectorised and
-    # deterministic; heavy users lose a few draws to duplicates, as intended for a tail.
-    items = rng.choice(spec.n_items, size=users.size, p=popularity)
-    pairs = np.unique(users.astype(np.int64) * spec.n_items + items)
-    users, items = pairs // spec.n_items, pairs % spec.n_items
+    users, items = choose_items(rng, user_f, item_f, popularity, activity, spec.selection_taste)
 
     scale_mid = (spec.rating_min + spec.rating_max) / 2.0
     scale_half = (spec.rating_max - spec.rating_min) / 2.0
     taste = np.einsum("ij,ij->i", user_f[users], item_f[items]) / np.sqrt(k)
-    raw = 0.35 + user_bias[users] + item_bias[items] + 0.6 * taste
+    raw = -0.3 + user_bias[users] + item_bias[items] + 0.6 * taste
     raw += rng.normal(0.0, spec.noise, raw.size)
     # Map the latent score (roughly N(0.35, 1)) onto the scale; tanh keeps it bounded.
     rating = scale_mid + scale_half * np.tanh(raw / 1.5) * 1.1

@@ -1,10 +1,17 @@
-"""Train: Spark ALS with k-fold cross-validation, scored on a held-out split.
+"""Train: the rating model (k-fold CV), the ranking model, baselines, and the gate.
 
-1. Split the run's ratings into train / held-out (seeded random split).
-2. k-fold cross-validation over the grid (rank x regParam x maxIter) on the train part.
-3. Score the best model on the held-out part: RMSE and MAE (predictions clipped to the
-   rating scale), beside the global-mean baseline.
-4. Refit the best parameters on all ratings and save the model for the recommend step.
+1. Split the run's ratings, per user and by a seeded hash, into train / held-out.
+2. Baselines on the held-out part: global mean, user+item bias, most-popular top-N.
+3. Rating model (bias-aware ALS blend, see ``models.py``): k-fold cross-validation over
+   the grid (rank x regParam x maxIter) on the train part, best parameters refit on all
+   of it, RMSE/MAE/MPE on the held-out part.
+4. Ranking model (implicit ALS): parameters chosen by nDCG@k on a validation split of the
+   train part, refit on all of it, precision/recall/nDCG/MAP@k and coverage on held-out.
+5. Champion: the parameters behind the published recommendations (``champion.json``),
+   refit on the same train part and scored on the same held-out part.
+6. Gate (``gate.py``): publish only if the challenger beats the baselines and is not
+   worse than the champion beyond the tolerance.
+7. Refit the ranking model on all ratings and save it for the recommend step.
 
 Writes ``metrics.json`` and ``model/`` into the run folder.
 
@@ -14,12 +21,14 @@ Writes ``metrics.json`` and ``model/`` into the run folder.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config
+from spark_jobs import config, gate, models
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import main_for, read_json, run_dir_arg, write_json
 from spark_jobs.timing import timer
@@ -27,65 +36,90 @@ from spark_jobs.transforms import to_als_types
 
 STAGE = "train"
 GRID_KEYS = ("rank", "regParam", "maxIter")
+RANKING_GRID_KEYS = ("rank", "regParam", "alpha", "maxIter")
+CV_PARALLELISM = 2
 
 
-def parse_grid(text: str | None) -> dict[str, list[float | int]]:
-    """A JSON object ``{"rank": [...], "regParam": [...], "maxIter": [...]}``; missing keys
-    take the default grid's values."""
-    grid = dict(config.DEFAULT_GRID)
+def parse_grid(
+    text: str | None,
+    default: dict[str, list[float | int]] | None = None,
+    keys: tuple[str, ...] = GRID_KEYS,
+    flag: str = "--grid",
+) -> dict[str, list[float | int]]:
+    """A JSON object of parameter lists; missing keys take the default grid's values."""
+    grid = dict(default or config.DEFAULT_GRID)
     if not text:
         return grid
     try:
         given = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PipelineError(f"--grid is not valid JSON ({exc.msg}): {text!r}") from exc
-    if not isinstance(given, dict) or set(given) - set(GRID_KEYS):
-        raise PipelineError(f"--grid must be a JSON object with keys among {GRID_KEYS}: {text!r}")
+        raise PipelineError(f"{flag} is not valid JSON ({exc.msg}): {text!r}") from exc
+    if not isinstance(given, dict) or set(given) - set(keys):
+        raise PipelineError(f"{flag} must be a JSON object with keys among {keys}: {text!r}")
     for key, values in given.items():
         values = values if isinstance(values, list) else [values]
         if not values:
-            raise PipelineError(f"--grid {key} has no values")
+            raise PipelineError(f"{flag} {key} has no values")
         grid[key] = values
     return grid
 
 
-def build_als(seed: int, **params: Any) -> Any:
-    from pyspark.ml.recommendation import ALS
+def grid_points(grid: dict[str, list[float | int]], keys: tuple[str, ...]) -> list[dict]:
+    return [
+        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))
+    ]
 
-    return ALS(
-        userCol=config.COL_USER,
-        itemCol=config.COL_ITEM,
-        ratingCol=config.COL_RATING,
-        coldStartStrategy="drop",
-        nonnegative=False,
-        checkpointInterval=5,
-        seed=seed,
-        **params,
+
+def cross_validate(
+    folded: Any, points: list[dict], folds: int, seed: int, scale: tuple[float, float]
+) -> list[dict]:
+    """Mean held-out-fold RMSE of the rating model for each grid point."""
+    from pyspark.sql import functions as F
+
+    def score(point: dict) -> dict:
+        rmses = []
+        for f in range(folds):
+            fit_on = folded.where(F.col("_fold") != f).drop("_fold")
+            check = folded.where(F.col("_fold") == f).drop("_fold")
+            model = models.fit_rating_model(fit_on, point, seed, scale)
+            rmses.append(
+                models.spark_rating_metrics(
+                    models.predict_ratings(model, check), F.col(config.COL_PREDICTION)
+                )["rmse"]
+            )
+        return {**point, "cv_rmse": sum(rmses) / len(rmses), "fold_rmse": rmses}
+
+    with ThreadPoolExecutor(max_workers=CV_PARALLELISM) as pool:
+        return list(pool.map(score, points))
+
+
+def rating_scores(
+    spark: Any, train: Any, holdout: Any, params: dict, seed: int, scale: tuple[float, float]
+) -> dict:
+    from pyspark.sql import functions as F
+
+    model = models.fit_rating_model(train, params, seed, scale)
+    return models.spark_rating_metrics(
+        models.predict_ratings(model, holdout), F.col(config.COL_PREDICTION)
     )
 
 
-def clipped_errors(predictions: Any, scale: tuple[float, float]) -> dict[str, float]:
-    """RMSE and MAE of predictions clipped to the rating scale."""
-    from pyspark.sql import functions as F
-
-    lo, hi = scale
-    pred = F.least(F.greatest(F.col(config.COL_PREDICTION), F.lit(lo)), F.lit(hi))
-    err = pred - F.col(config.COL_RATING)
-    row = predictions.agg(
-        F.sqrt(F.avg(err * err)).alias("rmse"),
-        F.avg(F.abs(err)).alias("mae"),
-        F.count("*").alias("n"),
-    ).first()
-    return {"rmse": float(row["rmse"]), "mae": float(row["mae"]), "n": int(row["n"])}
+def ranking_scores(
+    spark: Any, train: Any, holdout: Any, params: dict, seed: int, k: int, n_catalogue: int
+) -> dict:
+    model = models.fit_ranking_model(train, params, seed)
+    users, item_ids, item_vecs = models.als_factors(model)
+    users = users.join(holdout.select(config.COL_USER).distinct(), config.COL_USER)
+    recs = models.top_n(spark, users, item_ids, item_vecs, train, k)
+    return models.ranking_metrics_spark(recs, holdout, k, n_catalogue)
 
 
 def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]:
-    from pyspark.ml.evaluation import RegressionEvaluator
-    from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
     from pyspark.sql import functions as F
 
     manifest = read_json(run_dir / config.RUN_MANIFEST)
     scale = tuple(manifest["source"]["rating_scale"])
+    seed, k = params.seed, params.top_k
     with timer(run_dir, STAGE, "read") as t:
         ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS))).cache()
         n = ratings.count()
@@ -95,72 +129,120 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
             f"only {n} ratings: too few to cross-validate with {params.folds} folds"
         )
 
-    train, test = ratings.randomSplit(
-        [1 - params.holdout_fraction, params.holdout_fraction], seed=params.seed
-    )
-    train = train.cache()
-    als = build_als(params.seed)
-    builder = ParamGridBuilder()
-    for key in GRID_KEYS:
-        builder = builder.addGrid(als.getParam(key), params.grid[key])
-    grid = builder.build()
-    evaluator = RegressionEvaluator(
-        metricName="rmse", labelCol=config.COL_RATING, predictionCol=config.COL_PREDICTION
-    )
-    cv = CrossValidator(
-        estimator=als,
-        estimatorParamMaps=grid,
-        evaluator=evaluator,
-        numFolds=params.folds,
-        seed=params.seed,
-        parallelism=2,
-    )
-    with timer(run_dir, STAGE, "cross_validation", folds=params.folds, candidates=len(grid)) as t:
-        cv_model = cv.fit(train)
-        t["fits"] = params.folds * len(grid) + 1
-    cv_results = [
-        {**{p.name: v for p, v in pm.items()}, "cv_rmse": float(m)}
-        for pm, m in zip(grid, cv_model.avgMetrics, strict=True)
-    ]
-    best_idx = min(range(len(cv_results)), key=lambda i: cv_results[i]["cv_rmse"])
-    best = {k: cv_results[best_idx][k] for k in GRID_KEYS}
+    with timer(run_dir, STAGE, "split") as t:
+        train, holdout = models.split_by_user(ratings, params.holdout_fraction, seed)
+        train, holdout = train.cache(), holdout.cache()
+        n_train, n_holdout = train.count(), holdout.count()
+        n_catalogue = train.select(config.COL_ITEM).distinct().count()
+        t.update(train=n_train, holdout=n_holdout)
+    if n_holdout == 0:
+        raise PipelineError("no user has the 5+ ratings needed to hold some out for evaluation")
 
-    with timer(run_dir, STAGE, "holdout_scoring") as t:
-        predictions = cv_model.bestModel.transform(test)
-        holdout = clipped_errors(predictions, scale)
-        global_mean = float(train.agg(F.avg(config.COL_RATING)).first()[0])
-        base = test.select(
-            F.sqrt(F.avg((F.lit(global_mean) - F.col(config.COL_RATING)) ** 2)).alias("rmse"),
-            F.avg(F.abs(F.lit(global_mean) - F.col(config.COL_RATING))).alias("mae"),
-        ).first()
-        t["rows"] = holdout["n"]
+    with timer(run_dir, STAGE, "baselines"):
+        mu, bu, bi = models.fit_biases(train)
+        with_base = models.with_baseline(holdout, mu, bu, bi)
+        baselines = {
+            "global_mean": models.spark_rating_metrics(holdout, F.lit(mu)),
+            "bias": models.spark_rating_metrics(
+                with_base, models.clip_column(F.col("_base"), scale)
+            ),
+            "most_popular": models.ranking_metrics_spark(
+                models.most_popular_top_n(spark, train, holdout, k), holdout, k, n_catalogue
+            ),
+        }
 
-    with timer(run_dir, STAGE, "refit", **best) as t:
-        final = build_als(params.seed, **best).fit(ratings)
-        final.write().overwrite().save(str(run_dir / "model"))
-        t["rows"] = n
-    ratings.unpersist()
-    train.unpersist()
+    points = grid_points(params.grid, GRID_KEYS)
+    with timer(run_dir, STAGE, "cross_validation", folds=params.folds, candidates=len(points)) as t:
+        folded = models.with_folds(train, params.folds, seed).cache()
+        cv_results = cross_validate(folded, points, params.folds, seed, scale)
+        folded.unpersist()
+        t["fits"] = 2 * params.folds * len(points)
+    best_rating = {key: min(cv_results, key=lambda r: r["cv_rmse"])[key] for key in GRID_KEYS}
 
-    metrics = {
-        "best_params": best,
+    with timer(run_dir, STAGE, "rating_refit_and_holdout", **best_rating):
+        rating = {
+            **rating_scores(spark, train, holdout, best_rating, seed, scale),
+            "params": best_rating,
+            "cv_results": cv_results,
+        }
+
+    rank_points = grid_points(params.ranking_grid, RANKING_GRID_KEYS)
+    with timer(run_dir, STAGE, "ranking_selection", candidates=len(rank_points)):
+        fit_part, validation = models.split_by_user(train, params.holdout_fraction, seed + 7)
+        fit_part, validation = fit_part.cache(), validation.cache()
+        selection = [
+            {
+                **p,
+                "validation_ndcg": ranking_scores(
+                    spark, fit_part, validation, p, seed, k, n_catalogue
+                )["ndcg"],
+            }
+            for p in rank_points
+        ]
+        fit_part.unpersist()
+        validation.unpersist()
+    best_ranking = {
+        key: max(selection, key=lambda r: r["validation_ndcg"])[key] for key in RANKING_GRID_KEYS
+    }
+    with timer(run_dir, STAGE, "ranking_refit_and_holdout", **best_ranking):
+        ranking = {
+            **ranking_scores(spark, train, holdout, best_ranking, seed, k, n_catalogue),
+            "params": best_ranking,
+            "selection": selection,
+        }
+
+    champion = None
+    champ_path = run_dir / "champion.json"
+    if champ_path.exists():
+        champ = read_json(champ_path)
+        with timer(run_dir, STAGE, "champion", version=champ.get("model_version")):
+            same_rating = champ.get("rating") == best_rating
+            same_ranking = champ.get("ranking") == best_ranking
+            champion = {
+                "model_version": champ.get("model_version"),
+                "rating": rating
+                if same_rating or not champ.get("rating")
+                else rating_scores(spark, train, holdout, champ["rating"], seed, scale),
+                "ranking": ranking
+                if same_ranking or not champ.get("ranking")
+                else ranking_scores(spark, train, holdout, champ["ranking"], seed, k, n_catalogue),
+            }
+
+    result: dict[str, Any] = {
+        "rating": rating,
+        "ranking": ranking,
+        "baselines": baselines,
+        "champion": champion,
         "cv_folds": params.folds,
-        "cv_results": cv_results,
         "holdout_fraction": params.holdout_fraction,
-        "seed": params.seed,
+        "seed": seed,
         "rating_scale": list(scale),
         "n_ratings": n,
-        "n_holdout": holdout["n"],
-        "rmse": holdout["rmse"],
-        "mae": holdout["mae"],
-        "baseline_global_mean": {
-            "rmse": float(base["rmse"]),
-            "mae": float(base["mae"]),
-            "mean": global_mean,
-        },
+        "n_train": n_train,
+        "n_holdout": n_holdout,
+        # flat copies of the headline numbers
+        "rmse": rating["rmse"],
+        "mae": rating["mae"],
+        "mpe": rating["mpe"],
+        "ndcg_at_k": ranking["ndcg"],
+        "precision_at_k": ranking["precision"],
+        "best_params": {"rating": best_rating, "ranking": best_ranking},
     }
-    write_json(run_dir / config.RUN_METRICS, metrics)
-    return {"best_params": best, "rmse": round(holdout["rmse"], 4), "mae": round(holdout["mae"], 4)}
+    result["gate"] = gate.decide(result, params.gate_tolerance)
+
+    with timer(run_dir, STAGE, "final_refit", **best_ranking) as t:
+        final = models.fit_ranking_model(ratings, best_ranking, seed)
+        final.write().overwrite().save(str(run_dir / "model"))
+        t["rows"] = n
+    for df in (ratings, train, holdout):
+        df.unpersist()
+    write_json(run_dir / config.RUN_METRICS, result)
+    return {
+        "rmse": round(rating["rmse"], 4),
+        "ndcg_at_k": round(ranking["ndcg"], 4),
+        "gate": result["gate"]["reason"],
+        "publish": result["gate"]["publish"],
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,13 +259,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grid",
         default="",
-        help=f"parameter grid as JSON (default {json.dumps(config.DEFAULT_GRID)})",
+        help=f"rating-model grid as JSON (default {json.dumps(config.DEFAULT_GRID)})",
+    )
+    p.add_argument(
+        "--ranking-grid",
+        default="",
+        help=f"ranking-model grid as JSON (default {json.dumps(config.DEFAULT_RANKING_GRID)})",
     )
     p.add_argument(
         "--holdout",
         type=float,
         default=config.DEFAULT_HOLDOUT_FRACTION,
-        help="share of ratings held out for RMSE/MAE (default 0.2)",
+        help="share of each user's ratings held out for evaluation (default 0.2)",
+    )
+    p.add_argument(
+        "--top-n",
+        type=int,
+        default=config.DEFAULT_TOP_N,
+        help="k of the ranking metrics (default: the top-N size)",
+    )
+    p.add_argument(
+        "--gate-tolerance",
+        type=float,
+        default=config.DEFAULT_GATE_TOLERANCE,
+        help="how much worse than the champion a new model may be and still publish "
+        "(relative, default 0.02)",
     )
     p.add_argument("--seed", type=int, default=config.SEED)
     return p
@@ -196,8 +296,18 @@ def step(args: argparse.Namespace) -> dict[str, Any]:
         raise PipelineError(f"--folds must be at least 2, got {args.folds}")
     if not 0.0 < args.holdout < 0.9:
         raise PipelineError(f"--holdout must be between 0 and 0.9, got {args.holdout}")
+    if args.gate_tolerance < 0:
+        raise PipelineError(f"--gate-tolerance must be >= 0, got {args.gate_tolerance}")
     params = config.TrainParams(
-        folds=args.folds, holdout_fraction=args.holdout, seed=args.seed, grid=parse_grid(args.grid)
+        folds=args.folds,
+        holdout_fraction=args.holdout,
+        seed=args.seed,
+        grid=parse_grid(args.grid),
+        ranking_grid=parse_grid(
+            args.ranking_grid, config.DEFAULT_RANKING_GRID, RANKING_GRID_KEYS, "--ranking-grid"
+        ),
+        top_k=args.top_n,
+        gate_tolerance=args.gate_tolerance,
     )
     return run(get_spark("reco-train"), args.run_dir, params)
 

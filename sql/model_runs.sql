@@ -24,3 +24,11 @@ SELECT run_id, attempt, model_version, status, status_reason, n_ratings, n_users
 FROM reco.model_runs
 ORDER BY started_at DESC
 LIMIT %(limit)s;
+
+-- name: champion
+-- The configuration behind the recommendations readers see now.
+SELECT model_version, params
+FROM reco.model_runs
+WHERE status = 'published'
+ORDER BY finished_at DESC NULLS LAST
+LIMIT 1;

@@ -14,7 +14,11 @@ from spark_jobs.pipeline import run_dir_for
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
 
 TOP_N = 6
-QUICK = {"folds": 2, "grid": json.dumps({"rank": [6], "regParam": [0.1], "maxIter": [5]})}
+QUICK = {
+    "folds": 2,
+    "grid": json.dumps({"rank": [8], "regParam": [0.3], "maxIter": [8]}),
+    "ranking_grid": json.dumps({"rank": [16], "regParam": [3.0], "alpha": [10.0], "maxIter": [10]}),
+}
 
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
@@ -69,7 +73,9 @@ def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
         (good_run,),
     )
     assert status == "published" and n_published == 120 * TOP_N
-    assert 0 < metrics["rmse"] < metrics["baseline_global_mean"]["rmse"]
+    assert 0 < metrics["rmse"] < metrics["baselines"]["global_mean"]["rmse"]
+    assert metrics["ndcg_at_k"] > metrics["baselines"]["most_popular"]["ndcg"]
+    assert metrics["gate"]["publish"]
     assert n_ratings > 1000
     stages = {
         r[0]
@@ -83,6 +89,7 @@ def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
     report = config.REPORTS_DIR / f"{run_dir_for(good_run).name}.html"
     html = report.read_text()
     assert 'alt="stage timeline"' in html and "RMSE" in html and "data:image/png;base64" in html
+    assert "most popular" in html and "nDCG@6" in html
 
 
 def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehouse_url) -> None:
@@ -101,3 +108,29 @@ def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehou
     after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     assert after == before
     assert not (run_dir_for(run_id) / "model").exists()  # never reached training
+
+
+def test_worse_model_is_rejected_and_table_unchanged(good_run, dataset, warehouse_url) -> None:
+    """Same data, a deliberately weak configuration: the gate compares it with the
+    champion (the published configuration refit on the same split) and rejects it."""
+    before = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
+    weak = {
+        **QUICK,
+        "grid": json.dumps({"rank": [1], "regParam": [5.0], "maxIter": [1]}),
+        "ranking_grid": json.dumps(
+            {"rank": [1], "regParam": [50.0], "alpha": [0.1], "maxIter": [1]}
+        ),
+    }
+    run_id, state = cli.run_dag({"dataset": str(dataset), "top_n": TOP_N, **weak})
+    assert state == "success"  # a rejected model is a normal outcome, not a failure
+    [(status, reason)] = query(
+        warehouse_url,
+        "SELECT status, status_reason FROM reco.model_runs WHERE run_id = %s",
+        (run_id,),
+    )
+    assert status == "rejected"
+    assert "worse than the champion" in reason or "does not beat" in reason
+    metrics = json.loads((run_dir_for(run_id) / config.RUN_METRICS).read_text())
+    assert metrics["champion"]["model_version"]
+    after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
+    assert after == before

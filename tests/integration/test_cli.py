@@ -15,8 +15,13 @@ RECO = str(Path(sys.executable).parent / "reco")
 
 
 def reco(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([RECO, *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [RECO, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def published_count(url: str) -> int:
@@ -56,22 +61,36 @@ def test_empty_file(tmp_path: Path, warehouse_url: str) -> None:
 
 
 def test_unreachable_warehouse_url(tmp_path: Path, ml100k: Path) -> None:
-    proc = reco("run", "--dataset", str(ml100k),
-                env={"WAREHOUSE_URL": "postgresql://reco:pw@127.0.0.1:9/warehouse"})
+    proc = reco(
+        "run",
+        "--dataset",
+        str(ml100k),
+        env={"WAREHOUSE_URL": "postgresql://reco:pw@127.0.0.1:9/warehouse"},
+    )
     assert_one_clear_error(proc, "cannot reach the warehouse PostgreSQL at 127.0.0.1:9/warehouse")
     assert "pw@" not in proc.stderr
 
 
 def test_generate_and_warehouse_url(tmp_path: Path) -> None:
-    proc = reco("generate", "--users", "50", "--items", "80", "--scale", "1-10",
-                "--out", str(tmp_path / "syn"))
+    proc = reco(
+        "generate",
+        "--users",
+        "50",
+        "--items",
+        "80",
+        "--scale",
+        "1-10",
+        "--out",
+        str(tmp_path / "syn"),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "scale 1-10" in proc.stdout
     assert (tmp_path / "syn" / "ratings.csv").exists()
     url = reco("warehouse-url")
     assert url.returncode == 0 and url.stdout.startswith("postgresql://")
-    psql = subprocess.run(["psql", url.stdout.strip(), "-tAc", "SELECT 1"],
-                          capture_output=True, text=True)
+    psql = subprocess.run(
+        ["psql", url.stdout.strip(), "-tAc", "SELECT 1"], capture_output=True, text=True
+    )
     if psql.returncode != 0 and "not found" in psql.stderr:
         pytest.skip("psql client not installed")
     assert psql.stdout.strip() == "1"

@@ -12,7 +12,8 @@ import pytest
 from spark_jobs import config, formats, ingest, recommend, train
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
 
-GRID = {"rank": [4, 8], "regParam": [0.1], "maxIter": [5]}
+GRID = {"rank": [4, 8], "regParam": [0.3], "maxIter": [8]}
+RANKING_GRID = {"rank": [16], "regParam": [1.0, 3.0], "alpha": [10.0], "maxIter": [10]}
 
 
 @pytest.fixture(scope="module")
@@ -21,19 +22,43 @@ def trained(spark, tmp_path_factory) -> Path:
     write_dataset(data, SyntheticSpec(n_users=150, n_items=200, mean_ratings_per_user=30))
     run_dir = tmp_path_factory.mktemp("run")
     ingest.run(spark, run_dir, formats.detect_source(data))
-    train.run(spark, run_dir, config.TrainParams(folds=2, grid=GRID))
+    train.run(
+        spark, run_dir, config.TrainParams(folds=2, grid=GRID, ranking_grid=RANKING_GRID, top_k=5)
+    )
     return run_dir
 
 
-def test_metrics_cover_grid_and_beat_global_mean(trained: Path) -> None:
+def test_metrics_cover_grid_and_beat_baselines(trained: Path) -> None:
     m = json.loads((trained / config.RUN_METRICS).read_text())
-    assert len(m["cv_results"]) == 2 and m["cv_folds"] == 2
-    assert m["best_params"]["rank"] in (4, 8)
-    assert 0 < m["rmse"] < m["baseline_global_mean"]["rmse"]
-    assert 0 < m["mae"] < m["baseline_global_mean"]["mae"]
-    best = min(m["cv_results"], key=lambda r: r["cv_rmse"])
-    assert best["rank"] == m["best_params"]["rank"]
+    rating, ranking, base = m["rating"], m["ranking"], m["baselines"]
+    assert len(rating["cv_results"]) == 2 and m["cv_folds"] == 2
+    assert all(len(r["fold_rmse"]) == 2 for r in rating["cv_results"])
+    best = min(rating["cv_results"], key=lambda r: r["cv_rmse"])
+    assert best["rank"] == rating["params"]["rank"]
+    assert 0 < rating["rmse"] < base["bias"]["rmse"] < base["global_mean"]["rmse"]
+    assert 0 < rating["mae"] < base["global_mean"]["mae"]
+    assert len(ranking["selection"]) == 2
+    assert ranking["ndcg"] > base["most_popular"]["ndcg"] > 0
+    assert ranking["k"] == 5 and 0 < ranking["catalogue_coverage"] <= 1
+    assert ranking["user_coverage"] == 1.0
+    assert m["gate"]["publish"] and m["champion"] is None
     assert (trained / "model" / "metadata").exists()
+
+
+def test_holdout_split_is_deterministic_and_per_user(spark, trained: Path) -> None:
+    from spark_jobs import models
+
+    ratings = spark.read.parquet(str(trained / config.RUN_RATINGS))
+    a_train, a_hold = models.split_by_user(ratings, 0.2, 42)
+    _, b_hold = models.split_by_user(ratings.repartition(3), 0.2, 42)
+    key = ["user_id", "item_id"]
+    assert sorted(map(tuple, a_hold.select(key).collect())) == sorted(
+        map(tuple, b_hold.select(key).collect())
+    )
+    assert a_train.count() + a_hold.count() == ratings.count()
+    per_user = a_hold.groupBy("user_id").count().toPandas()["count"]
+    totals = ratings.groupBy("user_id").count().toPandas()["count"]
+    assert per_user.max() <= 0.2 * totals.max() + 1
 
 
 def test_top_n_per_user_excludes_rated_items(spark, trained: Path) -> None:

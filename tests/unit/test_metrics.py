@@ -38,8 +38,10 @@ def test_ranking_metrics_by_hand() -> None:
     # user 1: held-out {a, b, c}; recommended a (1), x (2), b (3) -> hits at ranks 1 and 3
     # user 2: held-out {d};       recommended y (1), d (2), z (3) -> hit at rank 2
     truth = frame([(1, "a"), (1, "b"), (1, "c"), (2, "d")], ["user_id", "item_id"])
-    recs = frame([(1, "a", 1), (1, "x", 2), (1, "b", 3), (2, "y", 1), (2, "d", 2),
-                  (2, "z", 3)], ["user_id", "item_id", "rank"])
+    recs = frame(
+        [(1, "a", 1), (1, "x", 2), (1, "b", 3), (2, "y", 1), (2, "d", 2), (2, "z", 3)],
+        ["user_id", "item_id", "rank"],
+    )
     m = ranking_metrics(truth, recs, k=3, n_catalogue=10)
     assert m["precision"] == pytest.approx((2 / 3 + 1 / 3) / 2)
     assert m["recall"] == pytest.approx((2 / 3 + 1 / 1) / 2)
