@@ -5,8 +5,9 @@ blockbusters, a long tail) and user activity is log-normal (many light users, a 
 heavy ones). Users choose what to rate by popularity and by taste (they mostly watch what
 they expect to like), so who-rated-what carries a learnable personal signal. A rating is
 ``global mean + user bias + item bias + taste match + noise``, rounded onto the scale.
-The output uses the MovieLens "latest" layout (``ratings.csv``, ``movies.csv``) plus a ``manifest.json`` naming the rating scale, so it
-goes through exactly the same ingest path as real data.
+The output uses the MovieLens "latest" layout (``ratings.csv``, ``movies.csv``) plus a
+``manifest.json`` naming the rating scale, so it goes through the same ingest path as
+real data.
 """
 
 from __future__ import annotations
