@@ -9,7 +9,7 @@ FORMAT ?= auto
 TOP_N ?= 10
 PYTEST_ARGS ?=
 
-.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean
+.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean bench-accuracy
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ lint:  ## ruff check + format check
 format:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench-accuracy:  ## accuracy benchmark on the shared MovieLens datasets (not a test; ~10 min)
+	$(BIN)/python bench/accuracy.py
 
 psql:  ## open psql on the warehouse
 	psql "$$($(RECO) warehouse-url)"
