@@ -87,9 +87,15 @@ def stratified_split(df: pd.DataFrame, frac: float = 0.75) -> tuple[pd.DataFrame
 
 
 def to_spark(spark, df: pd.DataFrame):
+    """Stage through Parquet, as the pipeline does: a frame built from pandas would carry
+    the whole dataset inside every task of every ALS job."""
+    import tempfile
+
     from spark_jobs.transforms import to_als_types
 
-    return to_als_types(spark.createDataFrame(df[["user_id", "item_id", "rating"]])).cache()
+    path = Path(tempfile.mkdtemp(prefix="reco-bench-")) / "part.parquet"
+    df[["user_id", "item_id", "rating"]].to_parquet(path, index=False)
+    return to_als_types(spark.read.parquet(str(path))).cache()
 
 
 def rating_protocol(spark, df: pd.DataFrame, scale: tuple[float, float], folds: int) -> dict:

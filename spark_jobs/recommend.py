@@ -1,9 +1,9 @@
-"""Recommend: top-N items per user from the trained model, rated items excluded.
+"""Recommend: top-N items per user from the ranking model, rated items excluded.
 
-Scores every (user, item) pair as the ALS affinity ``user_factors . item_factors`` in
-numpy blocks on the executors (item factors broadcast once), masks the items each user
-has already rated, and keeps the best N, ranked 1..N. Writes ``recommendations.parquet``
-(user_id, item_id, rank, score, model_version, generated_at).
+Scores every (user, item) pair as the implicit-ALS affinity ``user . item`` factors in
+numpy blocks on the executors (item factors broadcast once; ``models.top_n``), masks the
+items each user has already rated, and keeps the best N, ranked 1..N. Writes
+``recommendations.parquet`` (user_id, item_id, rank, score, model_version, generated_at).
 
     spark-submit spark_jobs/recommend.py --run-dir var/lake/runs/R [--top-n 10]
 """
@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from spark_jobs import config
+from spark_jobs import config, models
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import main_for, read_json, run_dir_arg
 from spark_jobs.timing import timer
-from spark_jobs.transforms import top_n_block
 
 STAGE = "recommend"
-USERS_PER_BLOCK = 512
-OUTPUT_SCHEMA = "user_id long, item_id long, rank int, score double"
 
 
 def run_identity(run_dir: Path) -> tuple[str, datetime]:
@@ -39,29 +32,6 @@ def run_identity(run_dir: Path) -> tuple[str, datetime]:
         info = read_json(path)
         return info["model_version"], datetime.fromisoformat(info["generated_at"])
     return f"als-{run_dir.name}", datetime.now(UTC).replace(microsecond=0)
-
-
-def score_partitions(
-    batches: Iterator[pd.DataFrame], item_ids: np.ndarray, item_vecs: np.ndarray, n: int
-) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: (user_id, features, rated) batches -> long-format top-N rows."""
-    for pdf in batches:
-        for start in range(0, len(pdf), USERS_PER_BLOCK):
-            chunk = pdf.iloc[start : start + USERS_PER_BLOCK]
-            vecs = np.vstack(chunk["features"].to_numpy()).astype(np.float64)
-            rated = [np.asarray(r if r is not None else [], dtype=np.int64) for r in chunk["rated"]]
-            top_ids, top_scores = top_n_block(vecs, rated, item_ids, item_vecs, n)
-            users = np.repeat(chunk[config.COL_USER].to_numpy(dtype=np.int64), n)
-            ranks = np.tile(np.arange(1, n + 1, dtype=np.int32), len(chunk))
-            out = pd.DataFrame(
-                {
-                    config.COL_USER: users,
-                    config.COL_ITEM: top_ids.ravel(),
-                    config.COL_RANK: ranks,
-                    config.COL_SCORE: top_scores.ravel(),
-                }
-            )
-            yield out[out[config.COL_ITEM] >= 0]
 
 
 def run(spark: Any, run_dir: Path, top_n: int) -> dict[str, Any]:
@@ -75,27 +45,12 @@ def run(spark: Any, run_dir: Path, top_n: int) -> dict[str, Any]:
         model_path = run_dir / "model"
         if not model_path.exists():
             raise PipelineError(f"no trained model in {model_path}: run the train step first")
-        model = ALSModel.load(str(model_path))
-        items = model.itemFactors.orderBy("id").toPandas()
-        item_ids = items["id"].to_numpy(dtype=np.int64)
-        item_vecs = np.vstack(items["features"].to_numpy()).astype(np.float64)
+        users, item_ids, item_vecs = models.als_factors(ALSModel.load(str(model_path)))
         t["items"] = len(item_ids)
 
     with timer(run_dir, STAGE, "top_n", n=top_n) as t:
         ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
-        rated = ratings.groupBy(config.COL_USER).agg(
-            F.collect_list(F.col(config.COL_ITEM).cast("long")).alias("rated")
-        )
-        users = model.userFactors.select(
-            F.col("id").cast("long").alias(config.COL_USER), "features"
-        ).join(rated, config.COL_USER, "left")
-        bc = spark.sparkContext.broadcast((item_ids, item_vecs))
-
-        def body(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            ids, vecs = bc.value
-            return score_partitions(batches, ids, vecs, top_n)
-
-        recs = users.mapInPandas(body, OUTPUT_SCHEMA).select(
+        recs = models.top_n(spark, users, item_ids, item_vecs, ratings, top_n).select(
             "*",
             F.lit(model_version).alias("model_version"),
             F.lit(generated_at).cast("timestamp").alias("generated_at"),
@@ -108,7 +63,6 @@ def run(spark: Any, run_dir: Path, top_n: int) -> dict[str, Any]:
             .first()
         )
         t["rows"] = stats["rows"]
-        bc.unpersist()
     return {
         "rows": stats["rows"],
         "users": stats["users"],
