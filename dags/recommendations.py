@@ -108,32 +108,29 @@ def spark_step(task_id: str, args: list) -> SparkSubmitOperator:
 def recommendations():
     @task
     def prepare(params=None, run_id=None, dag_run=None) -> dict:
-        from spark_jobs import pipeline, warehouse
+        from spark_jobs import pipeline
 
-        with pipeline.task_errors("prepare", run_id):
-            url = warehouse.resolve_url(use_airflow=True)
+        with pipeline.warehouse_task("prepare", run_id) as url:
             return pipeline.prepare_run(dict(params), run_id, dag_run.run_after, url)
 
     @task
     def publish(run: dict) -> dict:
         from pathlib import Path
 
-        from spark_jobs import pipeline, warehouse
+        from spark_jobs import pipeline
         from spark_jobs import publish as publish_job
 
-        with pipeline.task_errors("publish", run["run_id"]):
-            url = warehouse.resolve_url(use_airflow=True)
+        with pipeline.warehouse_task("publish", run["run_id"]) as url:
             return publish_job.run(url, Path(run["run_dir"]), run["run_id"])
 
     @task
     def report(run: dict, published: dict) -> str:
         from pathlib import Path
 
-        from spark_jobs import pipeline, warehouse
+        from spark_jobs import pipeline
         from spark_jobs import report as report_job
 
-        with pipeline.task_errors("report", run["run_id"]):
-            url = warehouse.resolve_url(use_airflow=True)
+        with pipeline.warehouse_task("report", run["run_id"]) as url:
             return report_job.run(url, Path(run["run_dir"]), run["run_id"])["report"]
 
     run = prepare()

@@ -37,11 +37,6 @@ COL_TITLE = "title"
 COL_GENRES = "genres"
 
 # --- warehouse ----------------------------------------------------------------------------
-SCHEMA = "reco"
-TABLE_RECOMMENDATIONS = f"{SCHEMA}.recommendations"
-TABLE_ITEMS = f"{SCHEMA}.items"
-TABLE_MODEL_RUNS = f"{SCHEMA}.model_runs"
-TABLE_STAGE_TIMINGS = f"{SCHEMA}.stage_timings"
 WAREHOUSE_CONN_ID = "warehouse"
 SPARK_CONN_ID = "spark_default"
 PUBLISH_LOCK_KEY = 727_001  # pg_advisory_xact_lock key serialising publishes

@@ -66,6 +66,14 @@ def task_errors(stage: str, run_id: str) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def warehouse_task(stage: str, run_id: str) -> Iterator[str]:
+    """Inside an Airflow task that talks to the warehouse: the URL (``WAREHOUSE_URL``, the
+    ``warehouse`` connection, or the embedded server), with :func:`task_errors` around it."""
+    with task_errors(stage, run_id):
+        yield warehouse.resolve_url(use_airflow=True)
+
+
 def prepare_run(
     params: dict[str, Any], run_id: str, run_after: datetime, warehouse_url: str
 ) -> dict[str, Any]:

@@ -100,10 +100,11 @@ def upsert_items(cur: Any, items: pa.Table) -> None:
     cur.execute(statements["merge"])
 
 
-def record_run_start(url: str, run_id: str, run_dir: Path, model_version: str) -> int:
+def record_run_start(
+    url: str, run_id: str, run_dir: Path, model_version: str, metrics: dict[str, Any]
+) -> int:
     """Insert this attempt into ``reco.model_runs``; returns the attempt number."""
     manifest = read_json(run_dir / config.RUN_MANIFEST)
-    metrics = read_json(run_dir / config.RUN_METRICS)
     params = {
         **metrics["best_params"],
         "cv_folds": metrics.get("cv_folds"),
@@ -176,8 +177,9 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     table = read_recommendations(run_dir)
     items_path = run_dir / config.RUN_ITEMS
     items = pq.read_table(items_path) if items_path.exists() else None
-    attempt = record_run_start(url, run_id, run_dir, model_version)
-    decision = read_json(run_dir / config.RUN_METRICS).get("gate") or {"publish": True}
+    metrics = read_json(run_dir / config.RUN_METRICS)
+    attempt = record_run_start(url, run_id, run_dir, model_version, metrics)
+    decision = metrics.get("gate") or {"publish": True}
     if not decision["publish"]:
         record_run_end(url, run_id, attempt, "rejected", decision["reason"], 0)
         return {

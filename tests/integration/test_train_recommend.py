@@ -87,3 +87,20 @@ def test_grid_too_small_data_is_refused(spark, tmp_path: Path) -> None:
     ingest.run(spark, tmp_path, formats.detect_source(f))
     with pytest.raises(PipelineError, match="too few to cross-validate"):
         train.run(spark, tmp_path, config.TrainParams(folds=3, grid=GRID))
+
+
+def test_spark_rating_metrics_match_the_pandas_definitions(spark) -> None:
+    """RMSE/MAE/MPE exist twice (Spark for big held-out sets, pandas for the metrics
+    module): they must agree."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs import metrics, models
+
+    actual = [4.0, 2.0, 5.0, 1.0, 3.5]
+    predicted = [3.0, 2.0, 4.0, 2.0, 3.9]
+    df = spark.createDataFrame(list(zip(actual, predicted, strict=True)), ["rating", "p"])
+    got = models.spark_rating_metrics(df, F.col("p"))
+    want = metrics.rating_metrics(np.array(actual), np.array(predicted))
+    for key in ("rmse", "mae", "mpe"):
+        assert got[key] == pytest.approx(want[key])
+    assert got["n"] == 5

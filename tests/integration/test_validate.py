@@ -30,10 +30,17 @@ def test_row_floor_failure_names_expectation_and_observed_value(spark, ml100k_ru
     assert "expect_table_row_count_to_be_between(): observed 100000" in msg
 
 
+def ingest_lines(spark, run_dir: Path, lines: list[str]) -> None:
+    """Write ML-100K-layout lines to ``run_dir/u.data`` and ingest them there."""
+    f = run_dir / "u.data"
+    f.write_text("".join(lines))
+    ingest.run(spark, run_dir, formats.detect_source(f))
+
+
 def test_implausible_mean_fails_the_gate(spark, tmp_path: Path) -> None:
-    f = tmp_path / "u.data"
-    f.write_text("".join(f"{u}\t{i}\t1\t100\n" for u in range(1, 21) for i in range(1, 11)))
-    ingest.run(spark, tmp_path, formats.detect_source(f))
+    ingest_lines(
+        spark, tmp_path, [f"{u}\t{i}\t1\t100\n" for u in range(1, 21) for i in range(1, 11)]
+    )
     with pytest.raises(
         PipelineError,
         match=r"expect_column_mean_to_be_between\(column=rating\): "
@@ -43,11 +50,8 @@ def test_implausible_mean_fails_the_gate(spark, tmp_path: Path) -> None:
 
 
 def test_future_timestamps_fail_the_gate(spark, tmp_path: Path) -> None:
-    f = tmp_path / "u.data"
     rows = [f"{u}\t{i}\t{1 + (u + i) % 5}\t100\n" for u in range(1, 21) for i in range(1, 11)]
-    rows.append("21\t1\t3\t4102444800\n")  # 2100-01-01
-    f.write_text("".join(rows))
-    ingest.run(spark, tmp_path, formats.detect_source(f))
+    ingest_lines(spark, tmp_path, [*rows, "21\t1\t3\t4102444800\n"])  # 2100-01-01
     with pytest.raises(
         PipelineError,
         match=r"expect_column_max_to_be_between\(column=timestamp\)"
