@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_VAR = ROOT / "var" / "test"
+# RECO_TEST_VAR lets two test sessions run side by side, each with its own state folder.
+TEST_VAR = Path(os.environ.get("RECO_TEST_VAR", ROOT / "var" / "test")).resolve()
 os.environ["RECO_VAR_DIR"] = str(TEST_VAR)
 os.environ["AIRFLOW_HOME"] = str(TEST_VAR / "airflow")
 for _name in ("RECO_LAKE_DIR", "RECO_REPORTS_DIR", "RECO_PGDATA"):
