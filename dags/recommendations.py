@@ -5,11 +5,15 @@ Retrains the ALS recommender and publishes each user's top-N affinity scores to
 PostgreSQL (`reco.recommendations`).
 
 `prepare` checks the dataset and the warehouse -> `ingest` (raw ratings to typed,
-deduplicated Parquet; bad lines quarantined) -> `validate` (Great Expectations suite
-`expectations/ratings.json`; a failure stops the run) -> `train` (Spark ALS, k-fold CV) ->
-`recommend` (top-N per user, rated items excluded) -> `publish` (COPY + atomic swap, only
-if the new model beats the baselines and the published champion; else the run ends green
-with status `rejected` in `reco.model_runs`) -> `report` (stage timings + HTML report).
+deduplicated Parquet; bad lines quarantined) -> `validate` (Great Expectations suites
+`expectations/ratings.json` + `items.json`, and the quarantine share; a failure stops the
+run) -> `train` (Spark ALS, k-fold CV) ->
+`recommend` (top-N per user, rated items excluded; the output suite
+`expectations/recommendations.json` must pass) -> `record_quality` (suite outcomes and
+quarantine counts into `reco.data_quality_runs`, also when a gate fails); `recommend` ->
+`publish` (COPY + atomic swap, only if the new model beats the baselines and the published
+champion; else the run ends green with status `rejected` in `reco.model_runs`) -> `report`
+(stage timings + HTML report).
 
 Spark steps run through `SparkSubmitOperator` on the `spark_default` connection
 (`local[*]` by default; set its host to `spark://HOST:7077` to use a cluster).
@@ -97,6 +101,26 @@ def spark_step(task_id: str, args: list) -> SparkSubmitOperator:
             type="string",
             description='Ranking-model (implicit ALS) grid as JSON, e.g. {"alpha": [5, 10]}',
         ),
+        "min_rows": Param(
+            config.DEFAULT_MIN_ROWS,
+            type="integer",
+            minimum=1,
+            description="Fewest ratings a batch may have",
+        ),
+        "max_quarantine_share": Param(
+            config.DEFAULT_MAX_QUARANTINE_SHARE,
+            type="number",
+            minimum=0,
+            maximum=1,
+            description="Largest share of malformed input lines before the batch is refused",
+        ),
+        "max_row_drop": Param(
+            config.DEFAULT_MAX_ROW_DROP,
+            type="number",
+            minimum=0,
+            maximum=1,
+            description="Largest shrink vs the previous accepted batch (0.5 = half)",
+        ),
         "gate_tolerance": Param(
             config.DEFAULT_GATE_TOLERANCE,
             type="number",
@@ -122,6 +146,15 @@ def recommendations():
 
         with pipeline.warehouse_task("publish", run["run_id"]) as url:
             return publish_job.run(url, Path(run["run_dir"]), run["run_id"])
+
+    @task(trigger_rule="all_done")
+    def record_quality(run: dict) -> int:
+        from pathlib import Path
+
+        from spark_jobs import pipeline, quality
+
+        with pipeline.warehouse_task("record_quality", run["run_id"]) as url:
+            return quality.record(url, Path(run["run_dir"]), run["run_id"])
 
     @task
     def report(run: dict, published: dict) -> str:
@@ -149,7 +182,21 @@ def recommendations():
             "{{ params.rating_scale }}",
         ],
     )
-    validate = spark_step("validate", ["--run-dir", run["run_dir"]])
+    validate = spark_step(
+        "validate",
+        [
+            "--run-dir",
+            run["run_dir"],
+            "--min-rows",
+            "{{ params.min_rows }}",
+            "--max-quarantine-share",
+            "{{ params.max_quarantine_share }}",
+            "--max-row-drop",
+            "{{ params.max_row_drop }}",
+            "--previous-rows",
+            run["previous_rows"],
+        ],
+    )
     train = spark_step(
         "train",
         [
@@ -172,6 +219,7 @@ def recommendations():
     )
     published = publish(run)
     ingest >> validate >> train >> recommend >> published
+    [validate, recommend] >> record_quality(run)
     report(run, published)
 
 

@@ -17,6 +17,7 @@ VAR_DIR = Path(os.environ.get("RECO_VAR_DIR", PROJECT_ROOT / "var")).resolve()
 LAKE_DIR = Path(os.environ.get("RECO_LAKE_DIR", VAR_DIR / "lake")).resolve()
 RUNS_DIR = LAKE_DIR / "runs"
 REPORTS_DIR = Path(os.environ.get("RECO_REPORTS_DIR", VAR_DIR / "reports")).resolve()
+DATA_DOCS_DIR = REPORTS_DIR / "data_docs"  # Great Expectations Data Docs, one site per run
 PGDATA_DIR = Path(os.environ.get("RECO_PGDATA", VAR_DIR / "pgdata")).resolve()
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", VAR_DIR / "airflow")).resolve()
 SYNTHETIC_DIR = VAR_DIR / "datasets" / "synthetic"
@@ -48,6 +49,8 @@ RUN_RECOMMENDATIONS = "recommendations.parquet"
 RUN_MANIFEST = "manifest.json"
 RUN_METRICS = "metrics.json"
 RUN_VALIDATION = "validation.json"
+RUN_OUTPUT_VALIDATION = "validation_recommendations.json"
+RUN_QUARANTINE = "quarantine.parquet"
 RUN_TIMINGS = "timings.jsonl"
 RUN_ERROR = "error.json"
 
@@ -70,6 +73,10 @@ DEFAULT_RANKING_GRID: dict[str, list[float | int]] = {
     "maxIter": [15],
 }
 DEFAULT_GATE_TOLERANCE = 0.02
+# Data-quality gate (validate step).
+DEFAULT_MIN_ROWS = 100  # fewest ratings a batch may have
+DEFAULT_MAX_QUARANTINE_SHARE = 0.01  # share of malformed lines that fails the batch
+DEFAULT_MAX_ROW_DROP = 0.5  # largest shrink vs the previous accepted batch (0.5 = half)
 DEFAULT_RATING_SCALE: tuple[float, float] = (1.0, 5.0)
 INPUT_FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "csv", "parquet")
 

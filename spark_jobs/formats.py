@@ -40,6 +40,7 @@ MAPPING_KEYS = {
     "timestamp": config.COL_TIMESTAMP,
 }
 MAX_ID = 2_147_483_647  # ALS keeps ids in a Java int
+CLOCK_SKEW_S = 24 * 3600  # a timestamp up to a day ahead of the clock is tolerated
 
 # Reason codes for rejected lines (quarantine).
 REASON_FIELD_COUNT = "wrong_field_count"
@@ -48,6 +49,7 @@ REASON_ITEM_ID = "invalid_item_id"
 REASON_RATING = "invalid_rating"
 REASON_RATING_RANGE = "rating_out_of_range"
 REASON_TIMESTAMP = "invalid_timestamp"
+REASON_FUTURE = "timestamp_in_future"
 REASON_DUPLICATE = "duplicate_superseded"
 
 
@@ -171,7 +173,16 @@ def detect_source(
             target = cand or p
             _check_nonempty(target)
             header = [h.strip() for h in _first_line(target).split(delimiter or ",")]
-            fmt = "ml-latest" if header[:4] == ML_LATEST_HEADER else "csv"
+            fmt = "ml-latest" if set(ML_LATEST_HEADER) <= set(header) else "csv"
+            known = [h for h in ML_LATEST_HEADER if h in header]
+            if fmt == "csv" and not columns and len(known) >= 2:
+                lacking = [h for h in ML_LATEST_HEADER if h not in header]
+                raise PipelineError(
+                    f"{target} looks like a MovieLens ratings.csv but lacks column(s) "
+                    f"{lacking} (its header is {header}): did the export's schema change? "
+                    "Map the columns explicitly, e.g. --format csv --columns "
+                    "user=userId,item=movieId,rating=<column>"
+                )
         elif p.suffix == ".parquet" or (p.is_dir() and any(p.glob("*.parquet"))):
             fmt = "parquet"
         else:
@@ -260,15 +271,21 @@ def read_ratings(spark: SparkSession, src: Source) -> DataFrame:
             df = df.where(F.col("raw") != header)
         sep = {"\t": r"\t", "::": "::", ",": ","}[src.delimiter]
         parts = F.split(F.col("raw"), sep, -1)
+        # ml-latest names its columns: extra columns after a schema change are ignored.
+        pos = [0, 1, 2, 3]
+        expected_fields = 4
+        if src.has_header:
+            header = [h.strip() for h in _first_line(src.ratings_path).split(src.delimiter)]
+            pos = [header.index(h) for h in ML_LATEST_HEADER]
+            expected_fields = len(header)
         typed = df.select(
             "raw",
             F.size(parts).alias("_n"),
-            F.trim(F.get(parts, 0)).try_cast("bigint").alias(config.COL_USER),
-            F.trim(F.get(parts, 1)).try_cast("bigint").alias(config.COL_ITEM),
-            F.trim(F.get(parts, 2)).try_cast("double").alias(config.COL_RATING),
-            F.trim(F.get(parts, 3)).try_cast("bigint").alias(config.COL_TIMESTAMP),
+            F.trim(F.get(parts, pos[0])).try_cast("bigint").alias(config.COL_USER),
+            F.trim(F.get(parts, pos[1])).try_cast("bigint").alias(config.COL_ITEM),
+            F.trim(F.get(parts, pos[2])).try_cast("double").alias(config.COL_RATING),
+            F.trim(F.get(parts, pos[3])).try_cast("bigint").alias(config.COL_TIMESTAMP),
         )
-        expected_fields = 4
         ts_required = True
     else:
         if src.format == "csv":
@@ -323,10 +340,17 @@ def with_reason(
     *,
     expected_fields: int,
     timestamp_required: bool = True,
+    now_epoch_s: int | None = None,
 ) -> DataFrame:
-    """Add the ``reason`` column (first failing check wins) and drop helper columns."""
+    """Add the ``reason`` column (first failing check wins) and drop helper columns.
+
+    A timestamp more than a day after ``now_epoch_s`` (default: the clock) is rejected.
+    """
+    import time
+
     from pyspark.sql import functions as F
 
+    latest_ok = (now_epoch_s if now_epoch_s is not None else int(time.time())) + CLOCK_SKEW_S
     u, i, r, t = (F.col(c) for c in CANONICAL)
     lo, hi = scale
     reason = (
@@ -338,6 +362,7 @@ def with_reason(
     )
     if timestamp_required:
         reason = reason.when(t.isNull() | (t < 0), F.lit(REASON_TIMESTAMP))
+    reason = reason.when(t.isNotNull() & (t > latest_ok), F.lit(REASON_FUTURE))
     return df.withColumn("reason", reason).drop("_n")
 
 

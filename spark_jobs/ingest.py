@@ -68,10 +68,11 @@ def run(spark: Any, run_dir: Path, source: formats.Source) -> dict[str, Any]:
     kept, superseded = deduplicate_latest(accepted)
     quarantine = rejected.unionByName(superseded.select("raw", "reason"))
 
+    quarantine_path = run_dir / config.RUN_QUARANTINE
     with timer(run_dir, STAGE, "write") as t:
         ratings = kept.drop("raw")
         ratings.coalesce(4).write.mode("overwrite").parquet(str(run_dir / config.RUN_RATINGS))
-        quarantine.coalesce(1).write.mode("overwrite").parquet(str(run_dir / "quarantine.parquet"))
+        quarantine.coalesce(1).write.mode("overwrite").parquet(str(quarantine_path))
         stored = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
         stats = stored.agg(
             F.count("*").alias("n"),
@@ -80,13 +81,24 @@ def run(spark: Any, run_dir: Path, source: formats.Source) -> dict[str, Any]:
             F.avg(config.COL_RATING).alias("mean"),
         ).first()
         reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
+        # The range of every numeric rating read, kept or not: tells a mislabelled scale.
+        seen = parsed.agg(
+            F.min(config.COL_RATING).alias("lo"), F.max(config.COL_RATING).alias("hi")
+        ).first()
         t["rows"] = stats["n"]
     parsed.unpersist()
 
     if stats["n"] == 0:
+        hint = ""
+        if reasons.get(formats.REASON_FIELD_COUNT, 0) > lines / 2:
+            sep = {"\t": "TAB", "::": "'::'"}.get(source.delimiter, repr(source.delimiter))
+            hint = (
+                f" Most lines do not split into the expected fields with the {sep} separator "
+                f"of format {source.format}: check the delimiter (--format, --delimiter)."
+            )
         raise PipelineError(
             f"no usable ratings in {source.ratings_path}: all {lines} lines were rejected "
-            f"({reasons}); see {run_dir / 'quarantine.parquet'} for the lines and reasons"
+            f"({reasons}).{hint} The lines and reasons are in {quarantine_path}"
         )
 
     with timer(run_dir, STAGE, "items") as t:
@@ -105,7 +117,12 @@ def run(spark: Any, run_dir: Path, source: formats.Source) -> dict[str, Any]:
         "n_items": stats["items"],
         "rating_mean": stats["mean"],
         "n_rejected": sum(reasons.values()),
+        "n_malformed": sum(n for r, n in reasons.items() if r != formats.REASON_DUPLICATE),
+        "n_superseded": reasons.get(formats.REASON_DUPLICATE, 0),
         "rejected_by_reason": reasons,
+        "rating_seen_min": seen["lo"],
+        "rating_seen_max": seen["hi"],
+        "quarantine_path": str(quarantine_path),
         "n_item_titles": n_items_titles,
     }
     write_json(run_dir / config.RUN_MANIFEST, manifest)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config, formats, warehouse
+from spark_jobs import config, formats, quality, warehouse
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import record_error, write_json
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
@@ -110,6 +110,9 @@ def prepare_run(
             "model_version": model_version_for(run_id, run_after),
             "generated_at": run_after.astimezone(UTC).replace(microsecond=0).isoformat(),
             "warehouse": warehouse.describe(warehouse_url),
+            # Size of the previous accepted batch, for the validate step's shrink check
+            # (0 = none yet).
+            "previous_rows": quality.previous_accepted_rows(warehouse_url, run_id) or 0,
         }
         write_json(run_dir / "run.json", info)
     return info

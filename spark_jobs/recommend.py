@@ -3,7 +3,10 @@
 Scores every (user, item) pair as the implicit-ALS affinity ``user . item`` factors in
 numpy blocks on the executors (item factors broadcast once; ``models.top_n``), masks the
 items each user has already rated, and keeps the best N, ranked 1..N. Writes
-``recommendations.parquet`` (user_id, item_id, rank, score, model_version, generated_at).
+``recommendations.parquet`` (user_id, item_id, rank, score, model_version, generated_at),
+then runs the output suite ``expectations/recommendations.json`` on it (N per user, ranks
+1..N, no rated item, finite scores, every known user served): a failure fails the step,
+so nothing reaches publish. Results: ``validation_recommendations.json``.
 
     spark-submit spark_jobs/recommend.py --run-dir var/lake/runs/R [--top-n 10]
 """
@@ -16,10 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config, models
+from spark_jobs import config, models, quality
 from spark_jobs.errors import PipelineError
-from spark_jobs.runtime import main_for, read_json, run_dir_arg
+from spark_jobs.runtime import main_for, read_json, run_dir_arg, write_json
 from spark_jobs.timing import timer
+from spark_jobs.transforms import recommendation_summary
 
 STAGE = "recommend"
 
@@ -63,12 +67,49 @@ def run(spark: Any, run_dir: Path, top_n: int) -> dict[str, Any]:
             .first()
         )
         t["rows"] = stats["rows"]
+    validate_output(spark, run_dir, item_ids, top_n)
     return {
         "rows": stats["rows"],
         "users": stats["users"],
         "top_n": top_n,
         "model_version": model_version,
     }
+
+
+def validate_output(spark: Any, run_dir: Path, item_ids: Any, top_n: int) -> dict[str, Any]:
+    """Run the recommendations suite on the written output; raise if any check fails."""
+    import pandas as pd
+
+    with timer(run_dir, STAGE, "output_suite") as t:
+        recs = spark.read.parquet(str(run_dir / config.RUN_RECOMMENDATIONS))
+        ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
+        items = spark.createDataFrame(pd.DataFrame({config.COL_ITEM: item_ids}))
+        summary_df = recommendation_summary(recs, ratings, items, top_n).cache()
+        n_users = ratings.select(config.COL_USER).distinct().count()
+        result = quality.run_suite(run_dir, "recommendations", summary_df, {"n_users": n_users})
+        summary_df.unpersist()
+        t["expectations"] = result["evaluated"]
+        t["failed"] = len(result["failed"])
+    path = run_dir / config.RUN_OUTPUT_VALIDATION
+    write_json(
+        path,
+        {
+            "success": result["success"],
+            "failed": [f"[recommendations] {f}" for f in result["failed"]],
+            "suites": [result],
+            "data_docs": result["data_docs"],
+        },
+    )
+    if not result["success"]:
+        raise PipelineError(
+            quality.gate_message(
+                "recommend (output suite)",
+                result["failed"],
+                path,
+                "Nothing was published: the published recommendations are unchanged",
+            )
+        )
+    return result
 
 
 def build_parser() -> argparse.ArgumentParser:

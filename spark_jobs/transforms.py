@@ -129,3 +129,66 @@ def top_n_block(
         top_ids = np.pad(top_ids, ((0, 0), (0, pad)), constant_values=-1)
         top_scores = np.pad(top_scores, ((0, 0), (0, pad)), constant_values=np.nan)
     return top_ids, top_scores
+
+
+def recommendation_summary(
+    recs: DataFrame,
+    ratings: DataFrame,
+    model_items: DataFrame,
+    n: int,
+    *,
+    col_user: str = config.COL_USER,
+    col_item: str = config.COL_ITEM,
+    col_rank: str = config.COL_RANK,
+    col_score: str = config.COL_SCORE,
+) -> DataFrame:
+    """One row per user known from ``ratings``: what the recommendations output suite checks.
+
+    Columns: ``user_id, n, expected_n, min_rank, max_rank, distinct_ranks, n_rated,
+    n_nonfinite``. ``expected_n`` is ``min(n, items the model can score that the user has
+    not rated)``; ``n_rated`` counts recommended items the user already rated.
+    """
+    from pyspark.sql import functions as F
+
+    require_columns(recs, [col_user, col_item, col_rank, col_score], "recommendation_summary")
+    require_columns(ratings, [col_user, col_item], "recommendation_summary")
+    require_columns(model_items, [col_item], "recommendation_summary")
+    pairs = ratings.select(col_user, col_item).distinct()
+    scorable = pairs.join(model_items.select(col_item).distinct(), col_item)
+    known = pairs.select(col_user).distinct()
+    rated_scorable = scorable.groupBy(col_user).agg(F.count("*").alias("_rated"))
+    per_user = recs.groupBy(col_user).agg(
+        F.count("*").alias("n"),
+        F.min(col_rank).alias("min_rank"),
+        F.max(col_rank).alias("max_rank"),
+        F.countDistinct(col_rank).alias("distinct_ranks"),
+        F.sum(
+            F.when(
+                F.col(col_score).isNull()
+                | F.isnan(col_score)
+                | (F.abs(F.col(col_score)) == float("inf")),
+                1,
+            ).otherwise(0)
+        ).alias("n_nonfinite"),
+    )
+    hits = (
+        recs.join(pairs, [col_user, col_item]).groupBy(col_user).agg(F.count("*").alias("n_rated"))
+    )
+    n_items = model_items.select(col_item).distinct().count()
+    return (
+        known.join(per_user, col_user, "left")
+        .join(rated_scorable, col_user, "left")
+        .join(hits, col_user, "left")
+        .select(
+            col_user,
+            F.coalesce(F.col("n"), F.lit(0)).alias("n"),
+            F.least(F.lit(n), F.lit(n_items) - F.coalesce(F.col("_rated"), F.lit(0))).alias(
+                "expected_n"
+            ),
+            "min_rank",
+            "max_rank",
+            F.coalesce(F.col("distinct_ranks"), F.lit(0)).alias("distinct_ranks"),
+            F.coalesce(F.col("n_rated"), F.lit(0)).alias("n_rated"),
+            F.coalesce(F.col("n_nonfinite"), F.lit(0)).alias("n_nonfinite"),
+        )
+    )

@@ -1,9 +1,11 @@
-"""Validate: run the Great Expectations suite on the run's ingested ratings.
+"""Validate: the data-quality gate on the run's ingested batch, before any training.
 
-The suite lives in ``expectations/ratings.json``; values that depend on the dataset (the
-rating scale, the clock, the row floor) are ``$PARAMETER`` entries filled in here. A
-failed expectation fails the step (and so the DAG run, before training); the message
-names each failed expectation with its observed value. Results: ``validation.json``.
+Runs the Great Expectations suites ``expectations/ratings.json`` (and ``items.json`` when
+the dataset has titles) on the ingested Parquet, and checks the share of input lines
+that ingest quarantined. Values that depend on the run (the rating scale, the clock, the
+row floor, the previous accepted batch's size) are the suites' ``$PARAMETER`` entries. Any
+failure fails the step, and so the DAG run before training; the message names each failed
+check with its observed value. Results: ``validation.json`` and the run's GX Data Docs.
 
     spark-submit spark_jobs/validate.py --run-dir var/lake/runs/R
 """
@@ -11,32 +13,27 @@ names each failed expectation with its observed value. Results: ``validation.jso
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import os
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config
+from spark_jobs import config, quality
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import main_for, read_json, run_dir_arg, write_json
 from spark_jobs.timing import timer
 
 STAGE = "validate"
-DEFAULT_MIN_ROWS = 100
 
 
-def load_suite_definition(name: str) -> dict[str, Any]:
-    path = config.EXPECTATIONS_DIR / f"{name}.json"
-    if not path.exists():
-        raise PipelineError(f"expectation suite {path} is missing")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def suite_parameters(manifest: dict[str, Any], min_rows: int) -> dict[str, float]:
-    """Per-run values for the suite's ``$PARAMETER`` placeholders."""
+def suite_parameters(
+    manifest: dict[str, Any],
+    min_rows: int,
+    previous_rows: int | None = None,
+    max_row_drop: float = config.DEFAULT_MAX_ROW_DROP,
+) -> dict[str, float]:
+    """Per-run values for the ratings suite's ``$PARAMETER`` placeholders."""
     lo, hi = manifest["source"]["rating_scale"]
     span = hi - lo
     return {
@@ -44,70 +41,40 @@ def suite_parameters(manifest: dict[str, Any], min_rows: int) -> dict[str, float
         "rating_max": hi,
         "now_epoch_s": int(time.time()) + 24 * 3600,  # a day of clock skew is tolerated
         "min_rows": min_rows,
+        # A batch may shrink by at most max_row_drop vs the previous accepted one.
+        "min_rows_vs_previous": (
+            math.ceil(previous_rows * (1 - max_row_drop)) if previous_rows else 0
+        ),
         # A mean in the outer 5% of the scale means a mislabelled scale or broken export.
         "mean_min": lo + 0.05 * span,
         "mean_max": hi - 0.05 * span,
     }
 
 
-def describe_failure(res: Any) -> str:
-    """``expect_x(column=c): observed ...`` for one failed expectation result."""
-    cfg = res.expectation_config
-    kwargs = {k: v for k, v in cfg.kwargs.items() if k in ("column", "column_list")}
-    where = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-    result = res.result or {}
-    observed = result.get("observed_value")
-    if observed is None and "unexpected_count" in result:
-        sample = result.get("partial_unexpected_list", [])[:5]
-        observed = f"{result['unexpected_count']} unexpected values, e.g. {sample}"
-    if res.exception_info and res.exception_info.get("raised_exception"):
-        observed = f"error: {res.exception_info.get('exception_message')}"
-    return f"{cfg.type}({where}): observed {observed}"
+def quarantine_check(manifest: dict[str, Any], max_share: float) -> tuple[float, str | None]:
+    """``(share of malformed lines, failure text or None)``.
 
-
-def validate_dataframe(df: Any, suite_name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Run the named suite on a Spark DataFrame; return a JSON-able summary."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    import great_expectations as gx
-
-    definition = load_suite_definition(suite_name)
-    context = gx.get_context(mode="ephemeral")
-    source = context.data_sources.add_spark(name="lake")
-    asset = source.add_dataframe_asset(name=suite_name)
-    batch_def = asset.add_batch_definition_whole_dataframe(f"{suite_name}_batch")
-    suite = context.suites.add(
-        gx.ExpectationSuite(
-            name=definition["name"],
-            expectations=definition["expectations"],
-            meta=definition.get("meta", {}),
-        )
-    )
-    vd = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch_def, suite=suite)
-    )
-    result = vd.run(
-        batch_parameters={"dataframe": df}, expectation_parameters=params, result_format="SUMMARY"
-    )
-    failures = [describe_failure(r) for r in result.results if not r.success]
-    return {
-        "suite": suite_name,
-        "success": bool(result.success),
-        "evaluated": len(result.results),
-        "failed": failures,
-        "parameters": params,
-        "results": [
-            {
-                "expectation": r.expectation_config.type,
-                "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
-                "success": bool(r.success),
-                "observed": (r.result or {}).get(
-                    "observed_value", (r.result or {}).get("unexpected_count")
-                ),
-            }
-            for r in result.results
-        ],
+    Superseded duplicates are resolved (latest wins) and do not count as malformed.
+    """
+    lines = manifest["lines_read"] or 1
+    share = manifest["n_malformed"] / lines
+    if share <= max_share:
+        return share, None
+    reasons = {
+        r: n for r, n in manifest["rejected_by_reason"].items() if r != "duplicate_superseded"
     }
+    text = (
+        f"quarantine share: observed {share:.2%} of {manifest['lines_read']} lines rejected "
+        f"{reasons}, above the limit {max_share:.2%}"
+    )
+    lo, hi = manifest["source"]["rating_scale"]
+    seen_hi = manifest.get("rating_seen_max")
+    if reasons.get("rating_out_of_range") and seen_hi is not None and seen_hi > hi:
+        text += (
+            f"; ratings up to {seen_hi:g} were seen on a declared {lo:g}-{hi:g} scale: if the "
+            f"export uses another scale, pass rating_scale (e.g. {lo:g}-{seen_hi:g})"
+        )
+    return share, text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,34 +87,97 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-rows",
         type=int,
-        default=DEFAULT_MIN_ROWS,
-        help=f"fewest ratings a batch may have (default {DEFAULT_MIN_ROWS})",
+        default=config.DEFAULT_MIN_ROWS,
+        help=f"fewest ratings a batch may have (default {config.DEFAULT_MIN_ROWS})",
+    )
+    p.add_argument(
+        "--max-quarantine-share",
+        type=float,
+        default=config.DEFAULT_MAX_QUARANTINE_SHARE,
+        help="largest share of input lines that may be quarantined as malformed "
+        f"(default {config.DEFAULT_MAX_QUARANTINE_SHARE})",
+    )
+    p.add_argument(
+        "--previous-rows",
+        type=int,
+        default=None,
+        help="ratings in the previous accepted batch (the DAG looks it up)",
+    )
+    p.add_argument(
+        "--max-row-drop",
+        type=float,
+        default=config.DEFAULT_MAX_ROW_DROP,
+        help="largest shrink vs the previous accepted batch, as a share "
+        f"(default {config.DEFAULT_MAX_ROW_DROP})",
     )
     return p
 
 
-def run(spark: Any, run_dir: Path, min_rows: int = DEFAULT_MIN_ROWS) -> dict[str, Any]:
+def run(
+    spark: Any,
+    run_dir: Path,
+    min_rows: int = config.DEFAULT_MIN_ROWS,
+    *,
+    max_quarantine_share: float = config.DEFAULT_MAX_QUARANTINE_SHARE,
+    previous_rows: int | None = None,
+    max_row_drop: float = config.DEFAULT_MAX_ROW_DROP,
+) -> dict[str, Any]:
     manifest = read_json(run_dir / config.RUN_MANIFEST)
-    df = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
+    suites = []
     with timer(run_dir, STAGE, "ratings_suite") as t:
-        summary = validate_dataframe(df, "ratings", suite_parameters(manifest, min_rows))
-        t["expectations"] = summary["evaluated"]
-        t["failed"] = len(summary["failed"])
+        df = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
+        params = suite_parameters(manifest, min_rows, previous_rows, max_row_drop)
+        ratings = quality.run_suite(run_dir, "ratings", df, params)
+        t["expectations"] = ratings["evaluated"]
+        t["failed"] = len(ratings["failed"])
+    share, quarantine_failure = quarantine_check(manifest, max_quarantine_share)
+    if quarantine_failure:
+        ratings["failed"].append(quarantine_failure)
+        ratings["success"] = False
+    suites.append(ratings)
+    if (run_dir / config.RUN_ITEMS).exists():
+        with timer(run_dir, STAGE, "items_suite") as t:
+            items_df = spark.read.parquet(str(run_dir / config.RUN_ITEMS))
+            items = quality.run_suite(run_dir, "items", items_df, {})
+            t["expectations"] = items["evaluated"]
+        suites.append(items)
+    failures = [f"[{s['suite']}] {f}" for s in suites for f in s["failed"]]
+    summary = {
+        "success": not failures,
+        "failed": failures,
+        "quarantine_share": share,
+        "max_quarantine_share": max_quarantine_share,
+        "suites": suites,
+        "data_docs": str(quality.data_docs_dir(run_dir) / "index.html"),
+    }
     write_json(run_dir / config.RUN_VALIDATION, summary)
-    if not summary["success"]:
+    if failures:
         raise PipelineError(
-            f"data-quality gate failed: {len(summary['failed'])} of {summary['evaluated']} "
-            f"expectations of suite 'ratings' failed: "
-            + "; ".join(summary["failed"])
-            + f". Nothing was trained or published; details in {run_dir / config.RUN_VALIDATION}"
+            quality.gate_message(
+                "validate",
+                failures,
+                run_dir / config.RUN_VALIDATION,
+                "Nothing was trained or published",
+            )
         )
-    return {"expectations": summary["evaluated"], "failed": 0}
+    return {
+        "expectations": sum(s["evaluated"] for s in suites),
+        "failed": 0,
+        "quarantine_share": round(share, 6),
+    }
 
 
 def step(args: argparse.Namespace) -> dict[str, Any]:
     from spark_jobs.spark import get_spark
 
-    return run(get_spark("reco-validate"), args.run_dir, args.min_rows)
+    return run(
+        get_spark("reco-validate"),
+        args.run_dir,
+        args.min_rows,
+        max_quarantine_share=args.max_quarantine_share,
+        previous_rows=args.previous_rows,
+        max_row_drop=args.max_row_drop,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,10 +22,14 @@ def test_no_import_errors(dagbag) -> None:
 def test_pipeline_order(dagbag) -> None:
     dag = dagbag.dags["recommendations"]
     chain = ["prepare", "ingest", "validate", "train", "recommend", "publish", "report"]
-    assert set(dag.task_ids) == set(chain)
+    assert set(dag.task_ids) == {*chain, "record_quality"}
     for up, down in zip(chain[1:-1], chain[2:], strict=True):
         assert down in dag.get_task(up).downstream_task_ids, f"{up} -> {down}"
     assert "ingest" in dag.get_task("prepare").downstream_task_ids
+    # Gate outcomes are recorded whether or not a gate fails.
+    record = dag.get_task("record_quality")
+    assert record.trigger_rule == "all_done"
+    assert {"validate", "recommend"} <= record.upstream_task_ids
 
 
 def test_spark_steps_use_spark_submit_on_spark_default(dagbag) -> None:

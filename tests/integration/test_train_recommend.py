@@ -77,6 +77,65 @@ def test_top_n_per_user_excludes_rated_items(spark, trained: Path) -> None:
         .all()
     )
     assert recs["model_version"].nunique() == 1
+    # The output suite ran on it and passed.
+    summary = json.loads((trained / config.RUN_OUTPUT_VALIDATION).read_text())
+    assert summary["success"] and summary["suites"][0]["evaluated"] == 8
+
+
+@pytest.mark.parametrize(
+    "breakage, expected",
+    [
+        (
+            "drop_user",
+            "expect_column_pair_values_to_be_equal(column_A=n, column_B=expected_n): "
+            "observed 1 unexpected values, e.g. [(0, 5)]",
+        ),
+        ("rated_item", "expect_column_values_to_be_between(column=n_rated): observed 1 unexpected"),
+        ("rank_gap", "expect_column_pair_values_to_be_equal(column_A=max_rank, column_B=n)"),
+        ("nan_score", "expect_column_values_to_be_between(column=n_nonfinite)"),
+    ],
+)
+def test_output_suite_refuses_broken_recommendations(
+    spark, trained: Path, tmp_path: Path, breakage: str, expected: str
+) -> None:
+    """A defect in the written top-N fails the recommend step, before publish."""
+    import shutil
+
+    from pyspark.ml.recommendation import ALSModel
+
+    from spark_jobs import models
+    from spark_jobs.errors import PipelineError
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    recommend.run(spark, run_dir, top_n=5)
+    recs = pd.read_parquet(run_dir / config.RUN_RECOMMENDATIONS)
+    ratings = pd.read_parquet(run_dir / config.RUN_RATINGS)
+    first = recs["user_id"].min()
+    if breakage == "drop_user":
+        recs = recs[recs["user_id"] != first]
+    elif breakage == "rated_item":
+        rated = ratings.loc[ratings["user_id"] == first, "item_id"].iloc[0]
+        recs.loc[(recs["user_id"] == first) & (recs["rank"] == 5), "item_id"] = rated
+    elif breakage == "rank_gap":
+        recs.loc[(recs["user_id"] == first) & (recs["rank"] == 5), "rank"] = 9
+    else:
+        recs.loc[(recs["user_id"] == first) & (recs["rank"] == 1), "score"] = np.nan
+    shutil.rmtree(run_dir / config.RUN_RECOMMENDATIONS)
+    (run_dir / config.RUN_RECOMMENDATIONS).mkdir()
+    recs.to_parquet(
+        run_dir / config.RUN_RECOMMENDATIONS / "part-0.parquet",
+        index=False,
+        coerce_timestamps="us",
+        allow_truncated_timestamps=True,
+    )
+    _, item_ids, _ = models.als_factors(ALSModel.load(str(run_dir / "model")))
+    with pytest.raises(PipelineError) as info:
+        recommend.validate_output(spark, run_dir, item_ids, 5)
+    msg = str(info.value)
+    assert "data-quality gate failed at recommend (output suite)" in msg
+    assert expected in msg, msg
+    assert "published recommendations are unchanged" in msg
 
 
 def test_grid_too_small_data_is_refused(spark, tmp_path: Path) -> None:

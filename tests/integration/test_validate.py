@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from spark_jobs import formats, ingest, validate
+from spark_jobs import config, formats, ingest, quality, validate
 from spark_jobs.errors import PipelineError
 
 
@@ -19,15 +20,48 @@ def ml100k_run(spark, ml100k: Path, tmp_path_factory) -> Path:
 
 def test_ml100k_passes_every_expectation(spark, ml100k_run: Path) -> None:
     result = validate.run(spark, ml100k_run)
-    assert result == {"expectations": 17, "failed": 0}
+    # 18 ratings expectations + 7 items expectations; nothing quarantined.
+    assert result == {"expectations": 25, "failed": 0, "quarantine_share": 0.0}
+    summary = json.loads((ml100k_run / config.RUN_VALIDATION).read_text())
+    assert [s["suite"] for s in summary["suites"]] == ["ratings", "items"]
+    assert all(r["success"] for s in summary["suites"] for r in s["results"])
+
+
+def test_data_docs_page_lists_every_expectation(spark, ml100k_run: Path) -> None:
+    validate.run(spark, ml100k_run)
+    index = quality.data_docs_dir(ml100k_run) / "index.html"
+    assert index.exists()
+    assert "<html" in index.read_text().lower()
+    pages = {p.parent.parent.parent.name: p for p in index.parent.glob("validations/*/*/*/*.html")}
+    assert set(pages) >= {"ratings", "items"}
+    for suite in ("ratings", "items"):
+        page = pages[suite].read_text()
+        definition = quality.load_suite_definition(suite)
+        # One pass/fail icon per expectation, plus one for the suite's status.
+        icons = page.count("fa-check-circle") + page.count("fa-times")
+        assert icons == len(definition["expectations"]) + 1, suite
+        for column in {e["kwargs"].get("column") for e in definition["expectations"]} - {None}:
+            assert column in page, (suite, column)
 
 
 def test_row_floor_failure_names_expectation_and_observed_value(spark, ml100k_run) -> None:
     with pytest.raises(PipelineError) as info:
         validate.run(spark, ml100k_run, min_rows=200_000)
     msg = str(info.value)
-    assert "1 of 17 expectations" in msg
-    assert "expect_table_row_count_to_be_between(): observed 100000" in msg
+    assert "1 check(s) failed" in msg
+    assert "[ratings] expect_table_row_count_to_be_between(): observed 100000" in msg
+    assert "Nothing was trained or published" in msg and "index.html" in msg
+
+
+def test_batch_shrinking_vs_previous_accepted_fails(spark, ml100k_run) -> None:
+    validate.run(spark, ml100k_run, previous_rows=199_999)  # shrank by just under half: ok
+    with pytest.raises(PipelineError) as info:
+        validate.run(spark, ml100k_run, previous_rows=250_000)
+    assert (
+        "expect_table_row_count_to_be_between(): observed 100000 (the batch shrank more than "
+        "max_row_drop vs the previous accepted batch)" in str(info.value)
+    )
+    validate.run(spark, ml100k_run, previous_rows=250_000, max_row_drop=0.7)
 
 
 def ingest_lines(spark, run_dir: Path, lines: list[str]) -> None:
@@ -49,12 +83,12 @@ def test_implausible_mean_fails_the_gate(spark, tmp_path: Path) -> None:
         validate.run(spark, tmp_path, min_rows=10)
 
 
-def test_future_timestamps_fail_the_gate(spark, tmp_path: Path) -> None:
+def test_future_timestamps_are_quarantined(spark, tmp_path: Path) -> None:
     rows = [f"{u}\t{i}\t{1 + (u + i) % 5}\t100\n" for u in range(1, 21) for i in range(1, 11)]
     ingest_lines(spark, tmp_path, [*rows, "21\t1\t3\t4102444800\n"])  # 2100-01-01
-    with pytest.raises(
-        PipelineError,
-        match=r"expect_column_max_to_be_between\(column=timestamp\)"
-        r": observed 4102444800",
-    ):
-        validate.run(spark, tmp_path, min_rows=10)
+    manifest = json.loads((tmp_path / config.RUN_MANIFEST).read_text())
+    assert manifest["rejected_by_reason"] == {"timestamp_in_future": 1}
+    # 1 of 201 lines is under the default 1% limit; a stricter limit refuses the batch.
+    validate.run(spark, tmp_path, min_rows=10)
+    with pytest.raises(PipelineError, match=r"quarantine share: observed 0\.50% of 201 lines"):
+        validate.run(spark, tmp_path, min_rows=10, max_quarantine_share=0.001)

@@ -1,0 +1,207 @@
+"""Data quality: running the Great Expectations suites of ``expectations/`` and recording
+their outcome.
+
+Each suite is a versioned GX 1.x JSON file; values that depend on the run (the rating
+scale, the clock, the row floors) are ``$PARAMETER`` entries filled in per run. A run's
+GX project lives in its lake folder (``<run>/gx``) so the validate and recommend steps add
+to the same results, and its Data Docs site is written to
+``var/reports/data_docs/<run>/index.html``. ``record`` copies the outcome of every suite
+run into ``reco.data_quality_runs`` so SQL sees what the gate decided and why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from spark_jobs import config
+from spark_jobs.errors import PipelineError
+
+SITE = "run_site"
+
+
+def load_suite_definition(name: str) -> dict[str, Any]:
+    path = config.EXPECTATIONS_DIR / f"{name}.json"
+    if not path.exists():
+        raise PipelineError(f"expectation suite {path} is missing")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def data_docs_dir(run_dir: Path) -> Path:
+    return config.DATA_DOCS_DIR / run_dir.name
+
+
+def describe_failure(res: Any) -> str:
+    """``expect_x(column=c): observed ...`` for one failed expectation result."""
+    cfg = res.expectation_config
+    kwargs = {k: v for k, v in cfg.kwargs.items() if k in ("column", "column_list", "column_A")}
+    if "column_A" in kwargs:
+        kwargs["column_B"] = cfg.kwargs.get("column_B")
+    where = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    result = res.result or {}
+    observed = result.get("observed_value")
+    if observed is None and "unexpected_count" in result:
+        sample = result.get("partial_unexpected_list", [])[:5]
+        observed = f"{result['unexpected_count']} unexpected values, e.g. {sample}"
+    if res.exception_info and res.exception_info.get("raised_exception"):
+        observed = f"error: {res.exception_info.get('exception_message')}"
+    why = (cfg.meta or {}).get("why")
+    return f"{cfg.type}({where}): observed {observed}" + (f" ({why})" if why else "")
+
+
+def _context(run_dir: Path) -> Any:
+    """The run's file-backed GX project, with its Data Docs site configured."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="file", project_root_dir=str(run_dir))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if SITE not in (context.variables.data_docs_sites or {}):
+        context.add_data_docs_site(
+            SITE,
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(data_docs_dir(run_dir)),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return context
+
+
+def run_suite(run_dir: Path, suite_name: str, df: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Validate a Spark DataFrame against ``expectations/<suite_name>.json``.
+
+    Updates the run's Data Docs and returns a JSON-able summary (never raises on failed
+    expectations: the caller decides).
+    """
+    import great_expectations as gx
+
+    definition = load_suite_definition(suite_name)
+    context = _context(run_dir)
+    source = context.data_sources.add_or_update_spark(name="lake")
+    asset = next((a for a in source.assets if a.name == suite_name), None) or (
+        source.add_dataframe_asset(name=suite_name)
+    )
+    batch_def = next(
+        (b for b in asset.batch_definitions if b.name == f"{suite_name}_batch"), None
+    ) or asset.add_batch_definition_whole_dataframe(f"{suite_name}_batch")
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(
+            name=definition["name"],
+            expectations=definition["expectations"],
+            meta=definition.get("meta", {}),
+        )
+    )
+    vd = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch_def, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{suite_name}_checkpoint",
+            validation_definitions=[vd],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[SITE])],
+            result_format="SUMMARY",
+        )
+    )
+    outcome = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=params)
+    result = next(iter(outcome.run_results.values()))
+    return {
+        "suite": suite_name,
+        "success": bool(result.success),
+        "evaluated": len(result.results),
+        "failed": [describe_failure(r) for r in result.results if not r.success],
+        "parameters": params,
+        "data_docs": str(data_docs_dir(run_dir) / "index.html"),
+        "results": [
+            {
+                "expectation": r.expectation_config.type,
+                "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
+                "success": bool(r.success),
+                "observed": (r.result or {}).get(
+                    "observed_value", (r.result or {}).get("unexpected_count")
+                ),
+            }
+            for r in result.results
+        ],
+    }
+
+
+def gate_message(stage: str, failures: list[str], details: Path, consequence: str) -> str:
+    """One message naming every failed check, what did not happen, and where to look."""
+    return (
+        f"data-quality gate failed at {stage}: {len(failures)} check(s) failed: "
+        + "; ".join(failures)
+        + f". {consequence}; details in {details}, Data Docs in "
+        f"{data_docs_dir(details.parent) / 'index.html'}"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Warehouse record
+# --------------------------------------------------------------------------------------
+def quality_rows(run_dir: Path, run_id: str) -> list[dict[str, Any]]:
+    """One row per suite run in ``run_dir`` (plus the quarantine counts of ingest)."""
+    from spark_jobs.runtime import read_json
+
+    manifest_path = run_dir / config.RUN_MANIFEST
+    manifest = read_json(manifest_path) if manifest_path.exists() else {}
+    rows = []
+    for name in (config.RUN_VALIDATION, config.RUN_OUTPUT_VALIDATION):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        report = read_json(path)
+        for suite in report.get("suites", []):
+            is_input = suite["suite"] != "recommendations"
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "suite": suite["suite"],
+                    "success": suite["success"],
+                    "evaluated": suite["evaluated"],
+                    "failed": json.dumps(suite["failed"]),
+                    "lines_read": manifest.get("lines_read") if is_input else None,
+                    "n_accepted": manifest.get("n_ratings") if is_input else None,
+                    "n_rejected": manifest.get("n_rejected") if is_input else None,
+                    "quarantine_share": report.get("quarantine_share") if is_input else None,
+                    "rejected_by_reason": json.dumps(
+                        manifest.get("rejected_by_reason", {}) if is_input else {}
+                    ),
+                    "quarantine_path": manifest.get("quarantine_path") if is_input else None,
+                    "data_docs": suite.get("data_docs"),
+                }
+            )
+    return rows
+
+
+def record(url: str, run_dir: Path, run_id: str) -> int:
+    """Write the run's suite outcomes to ``reco.data_quality_runs`` (replacing earlier
+    rows of the same run); returns the number of rows."""
+    from spark_jobs import warehouse
+
+    rows = quality_rows(run_dir, run_id)
+    sql = warehouse.named_statements("data_quality.sql")
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql["delete_run"], {"run_id": run_id})
+        for row in rows:
+            cur.execute(sql["insert"], row)
+    return len(rows)
+
+
+def previous_accepted_rows(url: str, run_id: str) -> int | None:
+    """Ratings in the latest batch (of another run) that passed the ratings suite, if any."""
+    from spark_jobs import warehouse
+
+    sql = warehouse.named_statements("data_quality.sql")
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql["previous_accepted_rows"], {"run_id": run_id})
+        row = cur.fetchone()
+    return int(row[0]) if row and row[0] is not None else None
