@@ -84,6 +84,13 @@ def spark_step(task_id: str, args: list) -> SparkSubmitOperator:
             maximum=1000,
             description="Recommendations per user",
         ),
+        "similar_k": Param(
+            config.DEFAULT_SIMILAR_K,
+            type="integer",
+            minimum=1,
+            maximum=200,
+            description="Neighbours per item in reco.similar_items",
+        ),
         "folds": Param(
             config.DEFAULT_CV_FOLDS,
             type="integer",
@@ -215,7 +222,15 @@ def recommendations():
         ],
     )
     recommend = spark_step(
-        "recommend", ["--run-dir", run["run_dir"], "--top-n", "{{ params.top_n }}"]
+        "recommend",
+        [
+            "--run-dir",
+            run["run_dir"],
+            "--top-n",
+            "{{ params.top_n }}",
+            "--similar-k",
+            "{{ params.similar_k }}",
+        ],
     )
     published = publish(run)
     ingest >> validate >> train >> recommend >> published

@@ -197,6 +197,23 @@ def run_dag(conf: dict[str, Any], dag_id: str = "recommendations") -> tuple[str,
     return (dr.run_id if dr is not None else ""), state
 
 
+def print_data_quality(run_dir: Path | None) -> None:
+    """Where a run's quarantined lines and Data Docs are, when it got that far."""
+    if run_dir is None:
+        return
+    manifest_path = run_dir / config.RUN_MANIFEST
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("n_rejected"):
+            print(
+                f"  quarantined      : {manifest['n_rejected']:,} lines "
+                f"{manifest['rejected_by_reason']} in {manifest['quarantine_path']}"
+            )
+    validation = run_dir / config.RUN_VALIDATION
+    if validation.exists():
+        print(f"  data docs        : {json.loads(validation.read_text())['data_docs']}")
+
+
 def summarize(run_id: str, state: str) -> int:
     from spark_jobs import pipeline, warehouse
 
@@ -213,6 +230,7 @@ def summarize(run_id: str, state: str) -> int:
             print(f"  failed at {info['stage']}: {info['message']}")
         else:
             print("  see the task logs above for the cause")
+        print_data_quality(run_dir)
         print("=" * 72)
         return 1
     manifest = json.loads((run_dir / config.RUN_MANIFEST).read_text())
@@ -253,6 +271,7 @@ def summarize(run_id: str, state: str) -> int:
         f"{metrics['precision_at_k']:.4f}); most-popular nDCG@{k} "
         f"{base['most_popular']['ndcg']:.4f}"
     )
+    print_data_quality(run_dir)
     print(f"  report           : {config.REPORTS_DIR / (run_dir.name + '.html')}")
     print(
         '  query            : psql "$(.venv/bin/reco warehouse-url)" -c "SELECT r.rank, '
@@ -289,6 +308,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         "rating_scale": args.rating_scale,
         "folds": args.folds,
         "grid": args.grid,
+        "max_quarantine_share": args.max_quarantine_share,
+        "min_rows": args.min_rows,
+        "max_row_drop": args.max_row_drop,
     }
     preflight(conf)
     if conf["dataset"]:
@@ -407,6 +429,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--rating-scale", default="auto", help="MIN-MAX, e.g. 1-10")
     r.add_argument("--folds", type=int, default=config.DEFAULT_CV_FOLDS)
     r.add_argument("--grid", default="", help='ALS grid JSON, e.g. {"rank": [10, 20]}')
+    r.add_argument(
+        "--max-quarantine-share",
+        type=float,
+        default=config.DEFAULT_MAX_QUARANTINE_SHARE,
+        help="refuse the batch when more than this share of lines is malformed "
+        f"(default {config.DEFAULT_MAX_QUARANTINE_SHARE})",
+    )
+    r.add_argument(
+        "--min-rows",
+        type=int,
+        default=config.DEFAULT_MIN_ROWS,
+        help=f"fewest ratings a batch may have (default {config.DEFAULT_MIN_ROWS})",
+    )
+    r.add_argument(
+        "--max-row-drop",
+        type=float,
+        default=config.DEFAULT_MAX_ROW_DROP,
+        help="largest shrink vs the previous accepted batch "
+        f"(default {config.DEFAULT_MAX_ROW_DROP})",
+    )
     r.set_defaults(func=cmd_run)
 
     rs = sub.add_parser("runs", help="show the latest training runs")

@@ -46,6 +46,7 @@ PUBLISH_LOCK_KEY = 727_001  # pg_advisory_xact_lock key serialising publishes
 RUN_RATINGS = "ratings.parquet"
 RUN_ITEMS = "items.parquet"
 RUN_RECOMMENDATIONS = "recommendations.parquet"
+RUN_SIMILAR_ITEMS = "similar_items.parquet"
 RUN_MANIFEST = "manifest.json"
 RUN_METRICS = "metrics.json"
 RUN_VALIDATION = "validation.json"
@@ -57,6 +58,7 @@ RUN_ERROR = "error.json"
 # --- defaults -------------------------------------------------------------------------------
 SEED = 42
 DEFAULT_TOP_N = 10
+DEFAULT_SIMILAR_K = 10  # neighbours per item in reco.similar_items
 DEFAULT_HOLDOUT_FRACTION = 0.2
 DEFAULT_CV_FOLDS = 3
 # Rating model (RMSE), searched by k-fold cross-validation.

@@ -241,6 +241,31 @@ def top_n(
     return users.mapInPandas(body, TOP_N_SCHEMA)
 
 
+def similar_items(spark: Any, item_ids: np.ndarray, item_vecs: np.ndarray, k: int) -> Any:
+    """Top-``k`` neighbours per item by cosine similarity of ALS item factors (self excluded).
+
+    Spark frame ``item_id, similar_item_id, rank, score``; reuses the top-N scorer with the
+    unit-length item vectors as both sides.
+    """
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    norms = np.linalg.norm(item_vecs, axis=1, keepdims=True)
+    unit = np.divide(item_vecs, norms, out=np.zeros_like(item_vecs), where=norms > 0)
+    ids = item_ids.astype(np.int64)
+    sides = spark.createDataFrame(
+        pd.DataFrame({USR: ids, "features": list(unit.tolist())}),
+        schema=f"{USR} long, features array<double>",
+    )
+    itself = sides.select(USR, F.col(USR).alias(ITM))
+    return top_n(spark, sides, ids, unit, itself, k).select(
+        F.col(USR).alias(ITM),
+        F.col(ITM).alias("similar_item_id"),
+        config.COL_RANK,
+        config.COL_SCORE,
+    )
+
+
 def als_factors(model: Any) -> tuple[Any, np.ndarray, np.ndarray]:
     """(user vectors as a Spark frame, item ids, item matrix) of an ALS model."""
     from pyspark.sql import functions as F

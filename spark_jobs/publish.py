@@ -1,8 +1,9 @@
 """Publish: load the run's recommendations into PostgreSQL atomically.
 
 Everything happens in ONE transaction: take the publish advisory lock, create a staging
-table, ``COPY`` the rows into it, upsert item titles, then swap staging and live tables
-by rename (``sql/publish_recommendations.sql``). Readers keep seeing the previous set
+table, ``COPY`` the rows into it (and the similar items into theirs), upsert item titles,
+then swap staging and live tables by rename (``sql/publish_recommendations.sql``,
+``sql/publish_similar_items.sql``). Readers keep seeing the previous set
 until the commit and the new set after it, never a mix; a failure or a killed process
 rolls everything back, leaving the previous set and no staging table. The run is recorded
 in ``reco.model_runs`` (status ``publishing`` -> ``published`` or ``failed``).
@@ -31,6 +32,14 @@ from spark_jobs.timing import timer
 
 STAGE = "publish"
 REC_COLUMNS = ("user_id", "item_id", "rank", "score", "model_version", "generated_at")
+SIMILAR_COLUMNS = (
+    "item_id",
+    "similar_item_id",
+    "rank",
+    "score",
+    "model_version",
+    "generated_at",
+)
 
 
 def read_recommendations(run_dir: Path) -> pa.Table:
@@ -66,9 +75,11 @@ def publish_table(
     table: pa.Table,
     items: pa.Table | None = None,
     *,
+    similar: pa.Table | None = None,
     before_swap: Callable[[], None] | None = None,
 ) -> int:
-    """Replace ``reco.recommendations`` with ``table`` in one transaction; returns rows.
+    """Replace ``reco.recommendations`` with ``table`` (and ``reco.similar_items`` with
+    ``similar``, when given) in one transaction; returns the recommendation rows.
 
     ``before_swap`` runs after the COPY, inside the transaction (used to observe or
     interrupt a publish at its most delicate point).
@@ -82,11 +93,21 @@ def publish_table(
             "FROM STDIN WITH (FORMAT csv)",
             table_to_csv(table.select(list(REC_COLUMNS))),
         )
+        if similar is not None:
+            similar_steps = warehouse.named_statements("publish_similar_items.sql")
+            cur.execute(similar_steps["create_staging"])
+            cur.copy_expert(
+                f"COPY reco.similar_items_staging ({', '.join(SIMILAR_COLUMNS)}) "
+                "FROM STDIN WITH (FORMAT csv)",
+                table_to_csv(similar.select(list(SIMILAR_COLUMNS))),
+            )
         if items is not None and items.num_rows:
             upsert_items(cur, items)
         if before_swap is not None:
             before_swap()
         cur.execute(steps["swap"])
+        if similar is not None:
+            cur.execute(similar_steps["swap"])
         return table.num_rows
 
 
@@ -177,6 +198,12 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     table = read_recommendations(run_dir)
     items_path = run_dir / config.RUN_ITEMS
     items = pq.read_table(items_path) if items_path.exists() else None
+    similar_path = run_dir / config.RUN_SIMILAR_ITEMS
+    similar = (
+        pq.read_table(similar_path, columns=list(SIMILAR_COLUMNS))
+        if similar_path.exists()
+        else None
+    )
     metrics = read_json(run_dir / config.RUN_METRICS)
     attempt = record_run_start(url, run_id, run_dir, model_version, metrics)
     decision = metrics.get("gate") or {"publish": True}
@@ -191,7 +218,7 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
         }
     try:
         with timer(run_dir, STAGE, "copy_and_swap", rows=table.num_rows):
-            rows = publish_table(url, table, items)
+            rows = publish_table(url, table, items, similar=similar)
     except Exception as exc:
         record_run_end(url, run_id, attempt, "failed", f"{type(exc).__name__}: {exc}", None)
         if isinstance(exc, PipelineError):

@@ -6,7 +6,9 @@ items each user has already rated, and keeps the best N, ranked 1..N. Writes
 ``recommendations.parquet`` (user_id, item_id, rank, score, model_version, generated_at),
 then runs the output suite ``expectations/recommendations.json`` on it (N per user, ranks
 1..N, no rated item, finite scores, every known user served): a failure fails the step,
-so nothing reaches publish. Results: ``validation_recommendations.json``.
+so nothing reaches publish. Results: ``validation_recommendations.json``. Also writes
+``similar_items.parquet``: each item's K nearest items by cosine similarity of the same
+model's item factors ("because you watched X").
 
     spark-submit spark_jobs/recommend.py --run-dir var/lake/runs/R [--top-n 10]
 """
@@ -38,7 +40,9 @@ def run_identity(run_dir: Path) -> tuple[str, datetime]:
     return f"als-{run_dir.name}", datetime.now(UTC).replace(microsecond=0)
 
 
-def run(spark: Any, run_dir: Path, top_n: int) -> dict[str, Any]:
+def run(
+    spark: Any, run_dir: Path, top_n: int, similar_k: int = config.DEFAULT_SIMILAR_K
+) -> dict[str, Any]:
     from pyspark.ml.recommendation import ALSModel
     from pyspark.sql import functions as F
 
@@ -68,7 +72,17 @@ def run(spark: Any, run_dir: Path, top_n: int) -> dict[str, Any]:
         )
         t["rows"] = stats["rows"]
     validate_output(spark, run_dir, item_ids, top_n)
+    with timer(run_dir, STAGE, "similar_items", k=similar_k) as t:
+        similar = models.similar_items(spark, item_ids, item_vecs, similar_k).select(
+            "*",
+            F.lit(model_version).alias("model_version"),
+            F.lit(generated_at).cast("timestamp").alias("generated_at"),
+        )
+        out = run_dir / config.RUN_SIMILAR_ITEMS
+        similar.coalesce(2).write.mode("overwrite").parquet(str(out))
+        t["rows"] = spark.read.parquet(str(out)).count()
     return {
+        "similar_items": t["rows"],
         "rows": stats["rows"],
         "users": stats["users"],
         "top_n": top_n,
@@ -125,13 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=config.DEFAULT_TOP_N,
         help=f"items per user (default {config.DEFAULT_TOP_N})",
     )
+    p.add_argument(
+        "--similar-k",
+        type=int,
+        default=config.DEFAULT_SIMILAR_K,
+        help=f"neighbours per item in similar_items (default {config.DEFAULT_SIMILAR_K})",
+    )
     return p
 
 
 def step(args: argparse.Namespace) -> dict[str, Any]:
     from spark_jobs.spark import get_spark
 
-    return run(get_spark("reco-recommend"), args.run_dir, args.top_n)
+    return run(get_spark("reco-recommend"), args.run_dir, args.top_n, args.similar_k)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,6 +66,20 @@ def test_published_table_holds_top_n_for_every_user(good_run, dataset, warehouse
     assert set(rows["model_version"]) == {run["model_version"]}
 
 
+def test_similar_items_published_with_the_same_model(good_run, warehouse_url) -> None:
+    rows = query(
+        warehouse_url,
+        "SELECT item_id, count(*), min(rank), max(rank), bool_and(similar_item_id <> item_id), "
+        "min(model_version) FROM reco.similar_items GROUP BY item_id",
+    )
+    run = json.loads((run_dir_for(good_run) / "run.json").read_text())
+    assert len(rows) == 180  # every item of the synthetic catalogue
+    assert all(
+        r[1:5] == (config.DEFAULT_SIMILAR_K, 1, config.DEFAULT_SIMILAR_K, True) for r in rows
+    )
+    assert {r[5] for r in rows} == {run["model_version"]}
+
+
 def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
     [(status, n_published, metrics, n_ratings)] = query(
         warehouse_url,
@@ -92,6 +106,19 @@ def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
     assert "most popular" in html and "nDCG@6" in html
 
 
+def test_data_quality_recorded_with_data_docs(good_run, warehouse_url) -> None:
+    rows = query(
+        warehouse_url,
+        "SELECT suite, success, evaluated, data_docs FROM reco.data_quality_runs WHERE run_id = %s",
+        (good_run,),
+    )
+    suites = {r[0]: r for r in rows}
+    assert {"ratings", "recommendations"} <= set(suites)
+    assert all(r[1] and r[2] > 0 for r in rows)
+    docs = Path(suites["ratings"][3])
+    assert docs.exists() and "recommendations" in docs.read_text()
+
+
 def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehouse_url) -> None:
     before = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     broken = tmp_path / "broken"
@@ -108,6 +135,14 @@ def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehou
     after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     assert after == before
     assert not (run_dir_for(run_id) / "model").exists()  # never reached training
+    [(success, failed)] = query(
+        warehouse_url,
+        "SELECT success, failed FROM reco.data_quality_runs WHERE run_id = %s "
+        "AND suite = 'ratings'",
+        (run_id,),
+    )
+    assert success is False
+    assert any("expect_column_mean_to_be_between(column=rating)" in f for f in failed)
 
 
 def test_worse_model_is_rejected_and_table_unchanged(good_run, dataset, warehouse_url) -> None:

@@ -133,3 +133,50 @@ def test_schema_is_idempotent(warehouse_url: str, published_v1) -> None:
     warehouse.apply_schema(warehouse_url)
     warehouse.apply_schema(warehouse_url)
     assert live(warehouse_url) == published_v1
+
+
+def similar(items: range, k: int, version: str) -> pa.Table:
+    rows = [(i, i + r, r, 1.0 - r / 10) for i in items for r in range(1, k + 1)]
+    return pa.table(
+        {
+            "item_id": pa.array([r[0] for r in rows], pa.int64()),
+            "similar_item_id": pa.array([r[1] for r in rows], pa.int64()),
+            "rank": pa.array([r[2] for r in rows], pa.int32()),
+            "score": pa.array([r[3] for r in rows], pa.float64()),
+            "model_version": pa.array([version] * len(rows)),
+            "generated_at": pa.array([GENERATED] * len(rows), pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def similar_live(url: str) -> list[tuple]:
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT item_id, similar_item_id, rank, model_version FROM reco.similar_items")
+        return sorted(cur.fetchall())
+
+
+def test_similar_items_swap_with_the_recommendations(warehouse_url: str) -> None:
+    publish_table(warehouse_url, recs(range(1, 3), 2, "s1"), similar=similar(range(1, 4), 2, "s1"))
+    assert {r[3] for r in similar_live(warehouse_url)} == {"s1"}
+    before = (live(warehouse_url), similar_live(warehouse_url))
+
+    def boom() -> None:
+        raise RuntimeError("killed before the swap")
+
+    with pytest.raises(RuntimeError):
+        publish_table(
+            warehouse_url,
+            recs(range(1, 3), 2, "s2"),
+            similar=similar(range(1, 4), 2, "s2"),
+            before_swap=boom,
+        )
+    assert (live(warehouse_url), similar_live(warehouse_url)) == before
+    publish_table(warehouse_url, recs(range(1, 3), 2, "s2"), similar=similar(range(5, 7), 3, "s2"))
+    rows = similar_live(warehouse_url)
+    assert len(rows) == 6 and {r[3] for r in rows} == {"s2"} and {r[0] for r in rows} == {5, 6}
+    # A self-neighbour is refused by the table's CHECK: the transaction rolls back.
+    bad = similar(range(1, 2), 1, "s3")
+    bad = bad.set_column(1, "similar_item_id", pa.array([1], pa.int64()))
+    with pytest.raises(psycopg2.Error):
+        publish_table(warehouse_url, recs(range(1, 3), 2, "s3"), similar=bad)
+    assert {r[3] for r in similar_live(warehouse_url)} == {"s2"}

@@ -1,0 +1,21 @@
+-- Atomic replacement of reco.similar_items, inside the same transaction as
+-- publish_recommendations.sql (the caller runs create_staging, COPY, then swap).
+
+-- name: create_staging
+DROP TABLE IF EXISTS reco.similar_items_staging;
+CREATE TABLE reco.similar_items_staging
+    (LIKE reco.similar_items INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+ALTER TABLE reco.similar_items_staging
+    ADD CONSTRAINT similar_items_staging_pkey PRIMARY KEY (item_id, rank);
+
+-- name: swap
+LOCK TABLE reco.similar_items IN ACCESS EXCLUSIVE MODE;
+ALTER TABLE reco.similar_items RENAME TO similar_items_previous;
+ALTER TABLE reco.similar_items_previous
+    RENAME CONSTRAINT similar_items_pkey TO similar_items_previous_pkey;
+ALTER TABLE reco.similar_items_staging RENAME TO similar_items;
+ALTER TABLE reco.similar_items
+    RENAME CONSTRAINT similar_items_staging_pkey TO similar_items_pkey;
+DROP TABLE reco.similar_items_previous;
+COMMENT ON TABLE reco.similar_items IS
+    'Top-K similar items per item (rank 1 = most similar, score = cosine of ALS item factors).';
