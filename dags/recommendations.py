@@ -77,6 +77,12 @@ def spark_step(task_id: str, args: list) -> SparkSubmitOperator:
             description="csv/parquet column mapping: user=COL,item=COL,rating=COL",
         ),
         "rating_scale": Param("auto", type="string", description="MIN-MAX, e.g. 1-5 or 1-10"),
+        "feedback": Param(
+            "",
+            type="string",
+            description="Folder of feedback events (like/dislike/watched, JSON Lines or CSV); "
+            "empty = the default inbox var/inbox/feedback when it exists",
+        ),
         "top_n": Param(
             config.DEFAULT_TOP_N,
             type="integer",
@@ -187,6 +193,8 @@ def recommendations():
             "{{ params.columns }}",
             "--rating-scale",
             "{{ params.rating_scale }}",
+            "--feedback",
+            run["feedback"],
         ],
     )
     validate = spark_step(

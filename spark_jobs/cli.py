@@ -306,6 +306,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "top_n": args.top_n,
         "columns": args.columns,
         "rating_scale": args.rating_scale,
+        "feedback": str(Path(args.feedback).expanduser().resolve()) if args.feedback else "",
         "folds": args.folds,
         "grid": args.grid,
         "max_quarantine_share": args.max_quarantine_share,
@@ -427,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--top-n", type=int, default=config.DEFAULT_TOP_N)
     r.add_argument("--columns", default="", help="csv/parquet mapping user=..,item=..,rating=..")
     r.add_argument("--rating-scale", default="auto", help="MIN-MAX, e.g. 1-10")
+    r.add_argument(
+        "--feedback",
+        default="",
+        help="folder of like/dislike/watched events (default: var/inbox/feedback if present)",
+    )
     r.add_argument("--folds", type=int, default=config.DEFAULT_CV_FOLDS)
     r.add_argument("--grid", default="", help='ALS grid JSON, e.g. {"rank": [10, 20]}')
     r.add_argument(

@@ -21,6 +21,8 @@ DATA_DOCS_DIR = REPORTS_DIR / "data_docs"  # Great Expectations Data Docs, one s
 PGDATA_DIR = Path(os.environ.get("RECO_PGDATA", VAR_DIR / "pgdata")).resolve()
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", VAR_DIR / "airflow")).resolve()
 SYNTHETIC_DIR = VAR_DIR / "datasets" / "synthetic"
+# Feedback events (like / dislike / watched) are dropped here as JSON Lines or CSV files.
+FEEDBACK_DIR = Path(os.environ.get("RECO_FEEDBACK_DIR", VAR_DIR / "inbox" / "feedback")).resolve()
 SQL_DIR = PROJECT_ROOT / "sql"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 DAGS_DIR = PROJECT_ROOT / "dags"
@@ -52,6 +54,9 @@ RUN_METRICS = "metrics.json"
 RUN_VALIDATION = "validation.json"
 RUN_OUTPUT_VALIDATION = "validation_recommendations.json"
 RUN_QUARANTINE = "quarantine.parquet"
+RUN_FEEDBACK = "feedback.parquet"
+RUN_FEEDBACK_PENDING = "feedback_pending.parquet"
+RUN_FEEDBACK_QUARANTINE = "feedback_quarantine.parquet"
 RUN_TIMINGS = "timings.jsonl"
 RUN_ERROR = "error.json"
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config, formats
+from spark_jobs import config, feedback, formats
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import main_for, run_dir_arg, write_json
 from spark_jobs.timing import timer
@@ -48,10 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="MIN-MAX of valid ratings, e.g. 1-5 or 1-10 (default: per format)",
     )
     p.add_argument("--delimiter", default=None, help="field separator for --format csv")
+    p.add_argument(
+        "--feedback",
+        default="",
+        help="folder (or file) of feedback events, JSON Lines or CSV (default: none)",
+    )
     return p
 
 
-def run(spark: Any, run_dir: Path, source: formats.Source) -> dict[str, Any]:
+def run(
+    spark: Any, run_dir: Path, source: formats.Source, feedback_inbox: Path | None = None
+) -> dict[str, Any]:
     """Parse, split rejected lines, deduplicate and write the run's ingest outputs."""
     from pyspark.sql import functions as F
 
@@ -109,8 +116,15 @@ def run(spark: Any, run_dir: Path, source: formats.Source) -> dict[str, Any]:
             n_items_titles = len(items)
         t["rows"] = n_items_titles
 
+    events: dict[str, Any] | None = None
+    if feedback_inbox is not None and feedback_inbox.exists():
+        with timer(run_dir, STAGE, "feedback", inbox=str(feedback_inbox)) as t:
+            events = feedback.ingest(spark, run_dir, feedback_inbox, stored)
+            t["rows"] = events["lines"]
+
     manifest = {
         "source": source.to_json(),
+        "feedback": events,
         "lines_read": lines,
         "n_ratings": stats["n"],
         "n_users": stats["users"],
@@ -126,7 +140,10 @@ def run(spark: Any, run_dir: Path, source: formats.Source) -> dict[str, Any]:
         "n_item_titles": n_items_titles,
     }
     write_json(run_dir / config.RUN_MANIFEST, manifest)
-    return {k: manifest[k] for k in ("n_ratings", "n_users", "n_items", "n_rejected")}
+    out = {k: manifest[k] for k in ("n_ratings", "n_users", "n_items", "n_rejected")}
+    if events:
+        out["feedback_applied"] = events.get("applied", 0)
+    return out
 
 
 def step(args: argparse.Namespace) -> dict[str, Any]:
@@ -140,7 +157,8 @@ def step(args: argparse.Namespace) -> dict[str, Any]:
         delimiter=args.delimiter,
     )
     spark = get_spark("reco-ingest")
-    return run(spark, args.run_dir, source)
+    inbox = Path(args.feedback).expanduser() if args.feedback else None
+    return run(spark, args.run_dir, source, inbox)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,6 +95,7 @@ def prepare_run(
             columns=formats.parse_mapping(params.get("columns")),
             rating_scale=formats.parse_scale(params.get("rating_scale")),
         )
+        events = resolve_feedback(params.get("feedback"))
         warehouse.apply_schema(warehouse_url)
         write_champion(warehouse_url, run_dir)
         info = {
@@ -107,6 +108,7 @@ def prepare_run(
                 else source.ratings_path
             ),
             "format": source.format,
+            "feedback": events,
             "model_version": model_version_for(run_id, run_after),
             "generated_at": run_after.astimezone(UTC).replace(microsecond=0).isoformat(),
             "warehouse": warehouse.describe(warehouse_url),
@@ -116,6 +118,21 @@ def prepare_run(
         }
         write_json(run_dir / "run.json", info)
     return info
+
+
+def resolve_feedback(path: str | None) -> str:
+    """The feedback inbox of this run: the given folder/file, else the default inbox when it
+    exists, else ``""`` (no feedback)."""
+    path = str(path or "").strip()
+    if not path:
+        return str(config.FEEDBACK_DIR) if config.FEEDBACK_DIR.exists() else ""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise PipelineError(
+            f"feedback path {p} does not exist: pass a folder of *.jsonl / *.csv event files, "
+            f"or leave it empty to use the default inbox {config.FEEDBACK_DIR}"
+        )
+    return str(p.resolve())
 
 
 def write_champion(url: str, run_dir: Path) -> dict[str, Any] | None:

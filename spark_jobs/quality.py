@@ -160,7 +160,14 @@ def quality_rows(run_dir: Path, run_id: str) -> list[dict[str, Any]]:
             continue
         report = read_json(path)
         for suite in report.get("suites", []):
-            is_input = suite["suite"] != "recommendations"
+            counts: dict[str, Any] = {}
+            if suite["suite"] == "ratings":
+                counts = {**manifest, "quarantine_share": report.get("quarantine_share")}
+                counts["n_accepted"] = manifest.get("n_ratings")
+            elif suite["suite"] == "feedback":
+                counts = dict(manifest.get("feedback") or {})
+                counts["lines_read"] = counts.get("lines")
+                counts["n_accepted"] = counts.get("applied")
             rows.append(
                 {
                     "run_id": run_id,
@@ -168,14 +175,12 @@ def quality_rows(run_dir: Path, run_id: str) -> list[dict[str, Any]]:
                     "success": suite["success"],
                     "evaluated": suite["evaluated"],
                     "failed": json.dumps(suite["failed"]),
-                    "lines_read": manifest.get("lines_read") if is_input else None,
-                    "n_accepted": manifest.get("n_ratings") if is_input else None,
-                    "n_rejected": manifest.get("n_rejected") if is_input else None,
-                    "quarantine_share": report.get("quarantine_share") if is_input else None,
-                    "rejected_by_reason": json.dumps(
-                        manifest.get("rejected_by_reason", {}) if is_input else {}
-                    ),
-                    "quarantine_path": manifest.get("quarantine_path") if is_input else None,
+                    "lines_read": counts.get("lines_read"),
+                    "n_accepted": counts.get("n_accepted"),
+                    "n_rejected": counts.get("n_rejected"),
+                    "quarantine_share": counts.get("quarantine_share"),
+                    "rejected_by_reason": json.dumps(counts.get("rejected_by_reason", {})),
+                    "quarantine_path": counts.get("quarantine_path"),
                     "data_docs": suite.get("data_docs"),
                 }
             )

@@ -2,7 +2,8 @@
 
 Scores every (user, item) pair as the implicit-ALS affinity ``user . item`` factors in
 numpy blocks on the executors (item factors broadcast once; ``models.top_n``), masks the
-items each user has already rated, and keeps the best N, ranked 1..N. Writes
+items each user has already rated, watched or disliked (feedback events), and keeps the
+best N, ranked 1..N. Writes
 ``recommendations.parquet`` (user_id, item_id, rank, score, model_version, generated_at),
 then runs the output suite ``expectations/recommendations.json`` on it (N per user, ranks
 1..N, no rated item, finite scores, every known user served): a failure fails the step,
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config, models, quality
+from spark_jobs import config, feedback, models, quality
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import main_for, read_json, run_dir_arg, write_json
 from spark_jobs.timing import timer
@@ -57,8 +58,8 @@ def run(
         t["items"] = len(item_ids)
 
     with timer(run_dir, STAGE, "top_n", n=top_n) as t:
-        ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
-        recs = models.top_n(spark, users, item_ids, item_vecs, ratings, top_n).select(
+        seen = seen_pairs(spark, run_dir)
+        recs = models.top_n(spark, users, item_ids, item_vecs, seen, top_n).select(
             "*",
             F.lit(model_version).alias("model_version"),
             F.lit(generated_at).cast("timestamp").alias("generated_at"),
@@ -90,13 +91,24 @@ def run(
     }
 
 
+def seen_pairs(spark: Any, run_dir: Path) -> Any:
+    """(user, item) pairs never to recommend: rated, watched or disliked."""
+    ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS)).select(
+        config.COL_USER, config.COL_ITEM
+    )
+    if not (run_dir / config.RUN_FEEDBACK).exists():
+        return ratings
+    events = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK))
+    return ratings.unionByName(feedback.excluded_pairs(events)).distinct()
+
+
 def validate_output(spark: Any, run_dir: Path, item_ids: Any, top_n: int) -> dict[str, Any]:
     """Run the recommendations suite on the written output; raise if any check fails."""
     import pandas as pd
 
     with timer(run_dir, STAGE, "output_suite") as t:
         recs = spark.read.parquet(str(run_dir / config.RUN_RECOMMENDATIONS))
-        ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
+        ratings = seen_pairs(spark, run_dir)
         items = spark.createDataFrame(pd.DataFrame({config.COL_ITEM: item_ids}))
         summary_df = recommendation_summary(recs, ratings, items, top_n).cache()
         n_users = ratings.select(config.COL_USER).distinct().count()

@@ -11,7 +11,9 @@
    refit on the same train part and scored on the same held-out part.
 6. Gate (``gate.py``): publish only if the challenger beats the baselines and is not
    worse than the champion beyond the tolerance.
-7. Refit the ranking model on all ratings and save it for the recommend step.
+7. Refit the ranking model on all ratings, adjusted by the run's feedback events (likes
+   and watches as positive signals, dislikes removed; see ``feedback.py``), and save it
+   for the recommend step.
 
 Writes ``metrics.json`` and ``model/`` into the run folder.
 
@@ -28,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config, gate, models
+from spark_jobs import config, feedback, gate, models
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import main_for, read_json, run_dir_arg, write_json
 from spark_jobs.timing import timer
@@ -231,7 +233,12 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
     result["gate"] = gate.decide(result, params.gate_tolerance)
 
     with timer(run_dir, STAGE, "final_refit", **best_ranking) as t:
-        final = models.fit_ranking_model(ratings, best_ranking, seed)
+        signals = ratings
+        if (run_dir / config.RUN_FEEDBACK).exists():
+            # Likes and watches add positive signals, dislikes remove them (feedback.py).
+            events = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK))
+            signals = feedback.apply_to_ranking_data(ratings, events, scale)
+        final = models.fit_ranking_model(signals, best_ranking, seed)
         final.write().overwrite().save(str(run_dir / "model"))
         t["rows"] = n
     for df in (ratings, train, holdout):

@@ -1,7 +1,8 @@
 """Validate: the data-quality gate on the run's ingested batch, before any training.
 
-Runs the Great Expectations suites ``expectations/ratings.json`` (and ``items.json`` when
-the dataset has titles) on the ingested Parquet, and checks the share of input lines
+Runs the Great Expectations suites ``expectations/ratings.json`` (plus ``items.json`` when
+the dataset has titles and ``feedback.json`` when there are feedback events) on the
+ingested Parquet, and checks the share of input lines
 that ingest quarantined. Values that depend on the run (the rating scale, the clock, the
 row floor, the previous accepted batch's size) are the suites' ``$PARAMETER`` entries. Any
 failure fails the step, and so the DAG run before training; the message names each failed
@@ -141,6 +142,14 @@ def run(
             items = quality.run_suite(run_dir, "items", items_df, {})
             t["expectations"] = items["evaluated"]
         suites.append(items)
+    if (run_dir / config.RUN_FEEDBACK).exists():
+        with timer(run_dir, STAGE, "feedback_suite") as t:
+            events = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK))
+            fb = quality.run_suite(
+                run_dir, "feedback", events, {"now_epoch_s": params["now_epoch_s"]}
+            )
+            t["expectations"] = fb["evaluated"]
+        suites.append(fb)
     failures = [f"[{s['suite']}] {f}" for s in suites for f in s["failed"]]
     summary = {
         "success": not failures,

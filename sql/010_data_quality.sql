@@ -20,8 +20,8 @@ CREATE TABLE IF NOT EXISTS reco.data_quality_runs (
 COMMENT ON TABLE reco.data_quality_runs IS
     'Great Expectations outcome per run and suite; failed lists each failed check with its observed value.';
 
--- Quarantine counts as rows: one per run and reason code.
+-- Quarantine counts as rows: one per run, input (ratings or feedback) and reason code.
 CREATE OR REPLACE VIEW reco.quarantine_reasons AS
-SELECT q.run_id, q.checked_at, r.key AS reason, r.value::bigint AS n_lines
+SELECT q.run_id, q.checked_at, r.key AS reason, r.value::bigint AS n_lines, q.suite
 FROM reco.data_quality_runs q, jsonb_each_text(q.rejected_by_reason) r
-WHERE q.suite = 'ratings';
+WHERE q.suite IN ('ratings', 'feedback');

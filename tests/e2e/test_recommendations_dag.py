@@ -169,3 +169,45 @@ def test_worse_model_is_rejected_and_table_unchanged(good_run, dataset, warehous
     assert metrics["champion"]["model_version"]
     after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     assert after == before
+
+
+def test_a_dislike_removes_the_item_from_the_next_published_list(
+    good_run, dataset, tmp_path, warehouse_url
+) -> None:
+    """Feedback dropped into an inbox shapes the next run: the user's disliked and
+    watched items leave their published list."""
+    top = query(
+        warehouse_url,
+        "SELECT user_id, item_id FROM reco.recommendations WHERE rank = 1 ORDER BY user_id LIMIT 2",
+    )
+    (u1, i1), (u2, i2) = top
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "events.csv").write_text(
+        f"user_id,item_id,event,ts\n{u1},{i1},dislike,1700000000\n{u2},{i2},watched,1700000000\n"
+    )
+    run_id, state = cli.run_dag(
+        {"dataset": str(dataset), "top_n": TOP_N, "feedback": str(inbox), **QUICK}
+    )
+    assert state == "success"
+    [(status,)] = query(
+        warehouse_url, "SELECT status FROM reco.model_runs WHERE run_id = %s", (run_id,)
+    )
+    assert status == "published"
+    for user, item in ((u1, i1), (u2, i2)):
+        items = {
+            r[0]
+            for r in query(
+                warehouse_url,
+                "SELECT item_id FROM reco.recommendations WHERE user_id = %s",
+                (user,),
+            )
+        }
+        assert len(items) == TOP_N and item not in items
+    [(n_accepted, success)] = query(
+        warehouse_url,
+        "SELECT n_accepted, success FROM reco.data_quality_runs WHERE run_id = %s "
+        "AND suite = 'feedback'",
+        (run_id,),
+    )
+    assert n_accepted == 2 and success

@@ -1,0 +1,127 @@
+"""Feedback events (like / dislike / watched) with real Spark: parsing, quarantine,
+pending events for unknown users or items, and their effect on training data and top-N."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spark_jobs import config, feedback, formats, ingest, recommend, train, validate
+from spark_jobs.synthetic import SyntheticSpec, write_dataset
+from spark_jobs.transforms import to_als_types
+
+INBOX = Path(__file__).resolve().parent.parent / "fixtures" / "feedback"
+
+
+@pytest.fixture(scope="module")
+def ingested(spark, tmp_path_factory) -> Path:
+    """Ratings of users 1..5 x items 1..20, plus the fixture inbox."""
+    run_dir = tmp_path_factory.mktemp("feedback_run")
+    lines = [
+        f"{u}\t{i}\t{1 + (u + i) % 5}\t{1_600_000_000 + i}\n"
+        for u in range(1, 6)
+        for i in range(1, 21)
+    ]
+    (run_dir / "u.data").write_text("".join(lines))
+    ingest.run(spark, run_dir, formats.detect_source(run_dir / "u.data"), INBOX)
+    return run_dir
+
+
+def test_events_are_parsed_quarantined_or_kept_pending(ingested: Path) -> None:
+    import json
+
+    manifest = json.loads((ingested / config.RUN_MANIFEST).read_text())["feedback"]
+    assert manifest["files"] == 2 and manifest["lines"] == 14
+    applied = pd.read_parquet(ingested / config.RUN_FEEDBACK).sort_values(["user_id", "item_id"])
+    assert list(map(tuple, applied[["user_id", "item_id", "event", "ts"]].to_numpy())) == [
+        (1, 10, "like", 1_700_000_000),
+        (1, 11, "dislike", 1_700_000_000),  # ISO-8601 time, same instant
+        (2, 10, "watched", 1_700_000_100),  # the later of two identical events
+        (3, 13, "dislike", 1_700_000_200),  # from the CSV file (Windows line endings)
+        (3, 14, "watched", 1_700_000_400),
+    ]
+    pending = pd.read_parquet(ingested / config.RUN_FEEDBACK_PENDING)
+    assert sorted(zip(pending["user_id"], pending["item_id"], strict=True)) == [
+        (3, 9999),  # unknown item
+        (999, 10),  # unknown user
+    ]
+    quarantine = pd.read_parquet(ingested / config.RUN_FEEDBACK_QUARANTINE)
+    assert quarantine.groupby("reason").size().to_dict() == {
+        "duplicate_superseded": 1,
+        "invalid_event": 1,
+        "invalid_user_id": 2,
+        "malformed_json": 1,
+        "timestamp_in_future": 1,
+        "wrong_field_count": 1,
+    }
+    assert "3,15,like" in set(quarantine["raw"])
+    assert manifest["applied_by_event"] == {"like": 1, "dislike": 2, "watched": 2}
+    assert manifest["pending_unknown_user_or_item"] == 2
+
+
+def test_feedback_suite_runs_in_validate(spark, ingested: Path) -> None:
+    import json
+
+    validate.run(spark, ingested, min_rows=10, max_quarantine_share=0.01)
+    summary = json.loads((ingested / config.RUN_VALIDATION).read_text())
+    fb = next(s for s in summary["suites"] if s["suite"] == "feedback")
+    assert fb["success"] and fb["evaluated"] == 13
+
+
+def test_feedback_mapping_for_the_ranking_model(spark) -> None:
+    ratings = to_als_types(
+        spark.createDataFrame(
+            [(1, 1, 2.0), (1, 2, 4.0), (1, 3, 3.0), (2, 1, 5.0)], ["user_id", "item_id", "rating"]
+        )
+    )
+    events = spark.createDataFrame(
+        [
+            (1, 1, "like", 10),  # rated 2, liked: raised to the top of the scale
+            (1, 2, "dislike", 10),  # removed
+            (1, 4, "watched", 10),  # unrated, watched: mid-scale signal
+            (2, 5, "like", 10),  # unrated, liked: top of the scale
+            (2, 1, "dislike", 5),
+            (2, 1, "like", 20),  # the later event wins: kept and raised
+        ],
+        ["user_id", "item_id", "event", "ts"],
+    )
+    out = feedback.apply_to_ranking_data(ratings, events, (1.0, 5.0)).toPandas()
+    got = {(r.user_id, r.item_id): r.rating for r in out.itertuples()}
+    assert got == {(1, 1): 5.0, (1, 3): 3.0, (1, 4): 3.0, (2, 1): 5.0, (2, 5): 5.0}
+
+
+def test_a_dislike_removes_the_item_from_the_next_top_n(spark, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_dataset(data, SyntheticSpec(n_users=80, n_items=120, mean_ratings_per_user=20, seed=5))
+    params = config.TrainParams(
+        folds=2,
+        grid={"rank": [8], "regParam": [0.3], "maxIter": [6]},
+        ranking_grid={"rank": [16], "regParam": [3.0], "alpha": [10.0], "maxIter": [8]},
+        top_k=5,
+    )
+    before = tmp_path / "before"
+    before.mkdir()
+    ingest.run(spark, before, formats.detect_source(data))
+    train.run(spark, before, params)
+    recommend.run(spark, before, top_n=5)
+    recs = pd.read_parquet(before / config.RUN_RECOMMENDATIONS)
+    top = recs[recs["rank"] == 1].sort_values("user_id")
+    (u1, i1), (u2, i2) = top[["user_id", "item_id"]].to_numpy()[:2]
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "events.jsonl").write_text(
+        f'{{"user_id": {u1}, "item_id": {i1}, "event": "dislike", "ts": 1700000000}}\n'
+        f'{{"user_id": {u2}, "item_id": {i2}, "event": "watched", "ts": 1700000000}}\n'
+    )
+    after = tmp_path / "after"
+    after.mkdir()
+    ingest.run(spark, after, formats.detect_source(data), inbox)
+    train.run(spark, after, params)
+    recommend.run(spark, after, top_n=5)
+    new = pd.read_parquet(after / config.RUN_RECOMMENDATIONS)
+    assert i1 not in set(new.loc[new["user_id"] == u1, "item_id"])
+    assert i2 not in set(new.loc[new["user_id"] == u2, "item_id"])
+    assert (new.groupby("user_id").size() == 5).all()  # still N each
