@@ -25,26 +25,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, dag, task
 
 from spark_jobs import config
-from spark_jobs.pipeline import spark_application, spark_submit_conf
-
-
-def spark_step(task_id: str, args: list) -> SparkSubmitOperator:
-    return SparkSubmitOperator(
-        task_id=task_id,
-        application=spark_application(task_id),
-        application_args=args,
-        conn_id=config.SPARK_CONN_ID,
-        conf=spark_submit_conf(),
-        driver_memory=config.spark_conf_defaults()["spark.driver.memory"],
-        name=f"reco-{task_id}",
-        # Spark jobs are deterministic: a failure is bad input or a bug, and a retry
-        # would only repeat it. Spark itself retries lost executor tasks.
-        retries=0,
-    )
+from spark_jobs.pipeline import spark_submit_task as spark_step
 
 
 @dag(

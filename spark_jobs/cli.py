@@ -320,6 +320,63 @@ def cmd_run(args: argparse.Namespace) -> int:
     return summarize(run_id, state)
 
 
+def cmd_simulate_ab(args: argparse.Namespace) -> int:
+    from spark_jobs import abtest
+
+    truth = abtest.simulate(
+        Path(args.out),
+        users=args.users,
+        control_ctr=args.control_ctr,
+        lift=args.lift,
+        impressions_per_user=args.impressions_per_user,
+        seed=args.seed,
+    )
+    print(
+        f"wrote {args.out}: {truth['users']:,} users, {truth['impressions']:,} impressions, "
+        f"{truth['clicks']:,} clicks; true CTR control {truth['control_ctr']:.4f}, "
+        f"treatment {truth['treatment_ctr']:.4f} (lift {truth['relative_lift']:+.1%})"
+    )
+    return 0
+
+
+BUSINESS_INPUTS: dict[str, type] = {
+    "active_customers": int,
+    "annual_revenue_per_customer": float,
+    "baseline_retention": float,
+    "retention_per_ctr_lift": float,
+}
+
+
+def cmd_ab_test(args: argparse.Namespace) -> int:
+    from spark_jobs import abtest, warehouse
+
+    check_java()
+    conf = {
+        "input": str(Path(args.input).expanduser().resolve()),
+        "experiment": args.experiment,
+        "control_arm": args.control_arm,
+    }
+    for name in BUSINESS_INPUTS:
+        if getattr(args, name) is not None:
+            conf[name] = getattr(args, name)
+    run_id, state = run_dag(conf, dag_id="ab_test_analysis")
+    print("\n" + "=" * 72)
+    if state != "success":
+        print(f"ab_test_analysis run {run_id} FAILED (state: {state}); see the task logs above")
+        return 1
+    for r in abtest.fetch_results(warehouse.resolve_url(), args.experiment):
+        line = f"  {r['arm']:<12} CTR {r['ctr']:.4%} [{r['ctr_low']:.4%}, {r['ctr_high']:.4%}]"
+        if not r["is_control"]:
+            line += (
+                f"  lift {r['rel_lift']:+.1%} [{r['rel_lift_low']:+.1%}, "
+                f"{r['rel_lift_high']:+.1%}]  p={r['p_value']:.4f}  MDE {r['mde_rel']:.1%}"
+            )
+        print(line)
+    print(f"  report: {config.REPORTS_DIR / f'ab_{args.experiment}.html'}")
+    print("=" * 72)
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from spark_jobs import warehouse
 
@@ -456,6 +513,29 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {config.DEFAULT_MAX_ROW_DROP})",
     )
     r.set_defaults(func=cmd_run)
+
+    sa = sub.add_parser(
+        "simulate-ab",
+        help="write a seeded A/B experiment with a known lift (assignments.csv, events.csv)",
+    )
+    sa.add_argument("--out", required=True, help="folder to write")
+    sa.add_argument("--users", type=int, default=20_000)
+    sa.add_argument("--control-ctr", type=float, default=0.05)
+    sa.add_argument("--lift", type=float, default=0.10, help="true relative lift (0 = A/A)")
+    sa.add_argument("--impressions-per-user", type=float, default=10.0)
+    sa.add_argument("--seed", type=int, default=config.SEED)
+    sa.set_defaults(func=cmd_simulate_ab)
+
+    ab = sub.add_parser("ab-test", help="run the ab_test_analysis DAG once on an input folder")
+    ab.add_argument("--input", required=True, help="folder with assignments.csv, events.csv")
+    ab.add_argument("--experiment", default="reco-vs-popular")
+    ab.add_argument("--control-arm", default="control")
+    business = ab.add_argument_group(
+        "business impact inputs (defaults in spark_jobs/config.py, AB_*)"
+    )
+    for name, kind in BUSINESS_INPUTS.items():
+        business.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+    ab.set_defaults(func=cmd_ab_test)
 
     rs = sub.add_parser("runs", help="show the latest training runs")
     rs.add_argument("--limit", type=int, default=10)

@@ -84,6 +84,11 @@ DEFAULT_GATE_TOLERANCE = 0.02
 DEFAULT_MIN_ROWS = 100  # fewest ratings a batch may have
 DEFAULT_MAX_QUARANTINE_SHARE = 0.01  # share of malformed lines that fails the batch
 DEFAULT_MAX_ROW_DROP = 0.5  # largest shrink vs the previous accepted batch (0.5 = half)
+# A/B test business-impact assumptions (DAG params of ab_test_analysis override them).
+AB_ACTIVE_CUSTOMERS = 1_000_000
+AB_ANNUAL_REVENUE_PER_CUSTOMER = 120.0
+AB_BASELINE_RETENTION = 0.80
+AB_RETENTION_PER_CTR_LIFT = 0.10  # relative retention change per relative CTR lift
 DEFAULT_RATING_SCALE: tuple[float, float] = (1.0, 5.0)
 INPUT_FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "csv", "parquet")
 

@@ -120,6 +120,32 @@ def prepare_run(
     return info
 
 
+def prepare_ab_run(params: dict[str, Any], run_id: str, warehouse_url: str) -> dict[str, Any]:
+    """Check the A/B input folder and the warehouse; the run folder for the counts."""
+    folder = Path(str(params.get("input") or "")).expanduser()
+    missing = [n for n in ("assignments.csv", "events.csv") if not (folder / n).is_file()]
+    if not str(params.get("input") or "").strip() or missing:
+        raise PipelineError(
+            f"A/B input folder {str(folder)!r} lacks {missing or 'everything'}: pass the "
+            "folder holding assignments.csv (user_id,arm) and events.csv (user_id,event,ts); "
+            "`reco simulate-ab --out DIR` writes an example"
+        )
+    experiment = str(params.get("experiment") or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", experiment):
+        raise PipelineError(
+            f"experiment name {experiment!r} must be 1-80 letters, digits, '_', '.' or '-'"
+        )
+    warehouse.apply_schema(warehouse_url)
+    run_dir = config.RUNS_DIR / "ab" / run_key(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "run_id": run_id,
+        "input": str(folder.resolve()),
+        "counts": str(run_dir / "ab_counts.json"),
+        "experiment": experiment,
+    }
+
+
 def resolve_feedback(path: str | None) -> str:
     """The feedback inbox of this run: the given folder/file, else the default inbox when it
     exists, else ``""`` (no feedback)."""
@@ -148,6 +174,25 @@ def write_champion(url: str, run_dir: Path) -> dict[str, Any] | None:
     champion = {"model_version": row[0], "rating": row[1]["rating"], "ranking": row[1]["ranking"]}
     write_json(path, champion)
     return champion
+
+
+def spark_submit_task(task_id: str, args: list, application: str | None = None) -> Any:
+    """A ``SparkSubmitOperator`` for one of the Spark jobs, on the ``spark_default`` connection
+    (``local[*]`` by default; ``spark://HOST:7077`` for a cluster)."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    return SparkSubmitOperator(
+        task_id=task_id,
+        application=spark_application(application or task_id),
+        application_args=args,
+        conn_id=config.SPARK_CONN_ID,
+        conf=spark_submit_conf(),
+        driver_memory=config.spark_conf_defaults()["spark.driver.memory"],
+        name=f"reco-{task_id}",
+        # Spark jobs are deterministic: a failure is bad input or a bug, and a retry
+        # would only repeat it. Spark itself retries lost executor tasks.
+        retries=0,
+    )
 
 
 def spark_application(name: str) -> str:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config, warehouse
+from spark_jobs import abtest, config, warehouse
 from spark_jobs.runtime import main_for, read_json, run_dir_arg
 from spark_jobs.timing import read_timings, timer
 
@@ -115,7 +115,11 @@ def model_table(m: dict[str, Any]) -> str:
 
 
 def render_html(
-    run_id: str, manifest: dict[str, Any], metrics: dict[str, Any], rows: list[dict[str, Any]]
+    run_id: str,
+    manifest: dict[str, Any],
+    metrics: dict[str, Any],
+    rows: list[dict[str, Any]],
+    extra_sections: str = "",
 ) -> str:
     esc = html.escape
     chart = timeline_png(rows)
@@ -153,6 +157,7 @@ each user's, seeded); rating model chosen by {metrics.get("cv_folds")}-fold CV:
 {f'<img alt="stage timeline" src="data:image/png;base64,{chart}">' if chart else ""}
 <table><tr><th>stage</th><th>phase</th><th>seconds</th><th>details</th></tr>
 {stage_rows}</table>
+{extra_sections}
 </body></html>
 """
 
@@ -169,7 +174,9 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     config.REPORTS_DIR.mkdir(parents=True, exist_ok=True)
     path = config.REPORTS_DIR / f"{run_dir.name}.html"
     with timer(run_dir, STAGE, "render"):
-        path.write_text(render_html(run_id, manifest, metrics, rows), encoding="utf-8")
+        # The latest A/B experiment analysed, with its business-impact estimate.
+        ab_section = abtest.render_section(abtest.fetch_results(url))
+        path.write_text(render_html(run_id, manifest, metrics, rows, ab_section), encoding="utf-8")
     shutil.copyfile(path, config.REPORTS_DIR / "latest.html")
     return {"report": str(path), "timings": n}
 

@@ -50,3 +50,25 @@ def test_dag_settings(dagbag) -> None:
     assert dag.params["top_n"] == config.DEFAULT_TOP_N
     assert dag.default_args["retries"] >= 1
     assert dag.doc_md and "reco.recommendations" in dag.doc_md
+
+
+def test_ab_test_analysis_dag(dagbag) -> None:
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    dag = dagbag.dags["ab_test_analysis"]
+    assert set(dag.task_ids) == {"prepare", "aggregate", "analyse"}
+    assert "aggregate" in dag.get_task("prepare").downstream_task_ids
+    assert "analyse" in dag.get_task("aggregate").downstream_task_ids
+    agg = dag.get_task("aggregate")
+    assert isinstance(agg, SparkSubmitOperator) and agg._conn_id == config.SPARK_CONN_ID
+    assert agg.application.endswith("spark_jobs/abtest.py")
+    assert dag.catchup is False and dag.doc_md
+    assert set(dag.params.keys()) >= {
+        "experiment",
+        "input",
+        "control_arm",
+        "active_customers",
+        "annual_revenue_per_customer",
+        "baseline_retention",
+        "retention_per_ctr_lift",
+    }

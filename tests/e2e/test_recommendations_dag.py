@@ -211,3 +211,27 @@ def test_a_dislike_removes_the_item_from_the_next_published_list(
         (run_id,),
     )
     assert n_accepted == 2 and success
+
+
+def test_run_report_shows_the_latest_ab_experiment(good_run, warehouse_url, tmp_path) -> None:
+    from spark_jobs import abtest, report
+
+    counts = tmp_path / "counts.json"
+    counts.write_text(
+        json.dumps(
+            {
+                "arms": [
+                    {"arm": "control", "users": 4000, "impressions": 40000, "clicks": 2000},
+                    {"arm": "treatment", "users": 4000, "impressions": 40000, "clicks": 2300},
+                ],
+                "rejected": {},
+            }
+        )
+    )
+    abtest.run_analysis(
+        warehouse_url, counts, "report-exp", "control", abtest.BusinessInputs(), "report-ab"
+    )
+    out = report.run(warehouse_url, run_dir_for(good_run), good_run)
+    html = Path(out["report"]).read_text()
+    assert "report-exp" in html and "Business impact of treatment" in html
+    assert "active_customers" in html

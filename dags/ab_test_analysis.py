@@ -1,0 +1,105 @@
+"""
+### A/B test analysis
+
+Did the recommendations lift clicks? Reads an experiment's `assignments.csv`
+(`user_id,arm`) and `events.csv` (`user_id,event,ts`, event = impression or click) from
+the `input` folder, counts users, impressions and clicks per arm with Spark
+(`spark_jobs/abtest.py`), and writes to `reco.ab_test_results`, per arm:
+
+- CTR with a 95% interval;
+- absolute and relative lift vs the control arm, with 95% intervals;
+- the two-proportion z-test p-value;
+- the minimum detectable effect at the observed sample size.
+
+It also writes a business-impact estimate from the params below, and an HTML page
+`var/reports/ab_<experiment>.html`. Rows that cannot be used are counted by reason, never
+dropped silently.
+
+`prepare` -> `aggregate` (Spark) -> `analyse` (statistics, warehouse, HTML).
+Try it with simulated data: `reco simulate-ab --out var/ab/demo` then trigger with
+`input` = that folder.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from spark_jobs import config
+from spark_jobs.pipeline import spark_submit_task
+
+
+@dag(
+    dag_id="ab_test_analysis",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["reco", "ab-test"],
+    default_args={
+        "owner": "reco",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=5),
+        "retry_exponential_backoff": True,
+    },
+    params={
+        "experiment": Param("reco-vs-popular", type="string", description="Experiment name"),
+        "input": Param("", type="string", description="Folder with assignments.csv and events.csv"),
+        "control_arm": Param("control", type="string", description="Name of the control arm"),
+        "active_customers": Param(config.AB_ACTIVE_CUSTOMERS, type="integer", minimum=0),
+        "annual_revenue_per_customer": Param(
+            config.AB_ANNUAL_REVENUE_PER_CUSTOMER, type="number", minimum=0
+        ),
+        "baseline_retention": Param(
+            config.AB_BASELINE_RETENTION, type="number", minimum=0, maximum=1
+        ),
+        "retention_per_ctr_lift": Param(
+            config.AB_RETENTION_PER_CTR_LIFT,
+            type="number",
+            description="Relative retention change per relative CTR lift",
+        ),
+    },
+)
+def ab_test_analysis():
+    @task
+    def prepare(params=None, run_id=None) -> dict:
+        from spark_jobs import pipeline
+
+        with pipeline.warehouse_task("prepare", run_id) as url:
+            return pipeline.prepare_ab_run(dict(params), run_id, url)
+
+    @task
+    def analyse(run: dict, params=None) -> dict:
+        from pathlib import Path
+
+        from spark_jobs import abtest, pipeline
+
+        with pipeline.warehouse_task("analyse", run["run_id"]) as url:
+            return abtest.run_analysis(
+                url,
+                Path(run["counts"]),
+                params["experiment"],
+                params["control_arm"],
+                abtest.BusinessInputs(
+                    active_customers=int(params["active_customers"]),
+                    annual_revenue_per_customer=float(params["annual_revenue_per_customer"]),
+                    baseline_retention=float(params["baseline_retention"]),
+                    retention_per_ctr_lift=float(params["retention_per_ctr_lift"]),
+                ),
+                run["run_id"],
+            )
+
+    run = prepare()
+    aggregate = spark_submit_task(
+        "aggregate", ["--input", run["input"], "--out", run["counts"]], application="abtest"
+    )
+    run >> aggregate >> analyse(run)
+
+
+dag = ab_test_analysis()
+
+if __name__ == "__main__":
+    dag.test()
