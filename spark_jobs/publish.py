@@ -14,6 +14,7 @@ in ``reco.model_runs`` (status ``publishing`` -> ``published`` or ``failed``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -220,7 +221,10 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
         with timer(run_dir, STAGE, "copy_and_swap", rows=table.num_rows):
             rows = publish_table(url, table, items, similar=similar)
     except Exception as exc:
-        record_run_end(url, run_id, attempt, "failed", f"{type(exc).__name__}: {exc}", None)
+        # When the warehouse itself went away the status stays 'publishing'; the cause is
+        # in the error raised below.
+        with contextlib.suppress(PipelineError):
+            record_run_end(url, run_id, attempt, "failed", f"{type(exc).__name__}: {exc}", None)
         if isinstance(exc, PipelineError):
             raise
         raise PipelineError(

@@ -8,6 +8,7 @@ on demand and keeps running after the command that started it, until ``reco db s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -116,7 +117,9 @@ def connection(url: str) -> Iterator[psycopg2.extensions.connection]:
         yield conn
         conn.commit()
     except BaseException:
-        conn.rollback()
+        # A lost connection cannot roll back (the server already did): keep the real error.
+        with contextlib.suppress(psycopg2.Error):
+            conn.rollback()
         raise
     finally:
         conn.close()

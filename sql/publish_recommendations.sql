@@ -15,6 +15,14 @@ CREATE TABLE reco.recommendations_staging
     (LIKE reco.recommendations INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
 ALTER TABLE reco.recommendations_staging
     ADD CONSTRAINT recommendations_staging_pkey PRIMARY KEY (user_id, rank);
+-- The swapped-in table is new: downstream readers (sql/060_roles.sql) keep their SELECT.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_reader') THEN
+        GRANT SELECT ON reco.recommendations_staging TO reco_reader;
+    END IF;
+END
+$$;
 
 -- name: swap
 -- Readers keep reading the old table until this commits; the lock is held for

@@ -7,6 +7,14 @@ CREATE TABLE reco.similar_items_staging
     (LIKE reco.similar_items INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
 ALTER TABLE reco.similar_items_staging
     ADD CONSTRAINT similar_items_staging_pkey PRIMARY KEY (item_id, rank);
+-- The swapped-in table is new: downstream readers (sql/060_roles.sql) keep their SELECT.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_reader') THEN
+        GRANT SELECT ON reco.similar_items_staging TO reco_reader;
+    END IF;
+END
+$$;
 
 -- name: swap
 LOCK TABLE reco.similar_items IN ACCESS EXCLUSIVE MODE;

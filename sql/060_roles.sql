@@ -1,0 +1,22 @@
+-- Least privilege for downstream readers: the NOLOGIN group role reco_reader may SELECT the
+-- published tables (reco.recommendations, reco.similar_items, reco.items) and nothing else.
+-- Give an application its own login and make it a member:
+--     CREATE ROLE shop_app LOGIN PASSWORD '...' IN ROLE reco_reader;
+-- The publish swap re-grants SELECT on the freshly swapped tables (publish_*.sql), so
+-- membership keeps working across runs. Grant to the group, not to tables directly.
+-- Creating the role needs CREATEROLE; without it a DBA runs this file once (a NOTICE says so).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_reader') THEN
+        BEGIN
+            CREATE ROLE reco_reader NOLOGIN;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'reco_reader role not created (needs CREATEROLE): run sql/020_roles.sql as a DBA';
+        END;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_reader') THEN
+        GRANT USAGE ON SCHEMA reco TO reco_reader;
+        GRANT SELECT ON reco.recommendations, reco.similar_items, reco.items TO reco_reader;
+    END IF;
+END
+$$;

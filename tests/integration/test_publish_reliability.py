@@ -1,0 +1,356 @@
+"""What downstream readers see when a publish races them, is killed, or loses the database;
+and that publishers never interleave. All against the real (embedded) PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import psycopg2
+import pytest
+from published_rows import GENERATED, N, big_recs  # noqa: F401  (tests/published_rows.py)
+
+from spark_jobs import config, warehouse
+from spark_jobs.errors import PipelineError
+from spark_jobs.publish import publish_table
+
+ROOT = Path(__file__).resolve().parents[2]
+WATCHED_USER = 4242
+
+
+def expected_items(version_offset: int, user: int = WATCHED_USER) -> list[int]:
+    return [user * 100 + r + version_offset for r in range(1, N + 1)]
+
+
+def fingerprint(url: str) -> tuple:
+    """Row count, versions and a content hash of the published table."""
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), array_agg(DISTINCT model_version), "
+            "md5(string_agg(user_id || ':' || item_id || ':' || rank || ':' || score, ',' "
+            "ORDER BY user_id, rank)) FROM reco.recommendations"
+        )
+        return cur.fetchone()
+
+
+def leftover_tables(url: str) -> list[str]:
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'reco' "
+            "AND (tablename LIKE '%%_staging' OR tablename LIKE '%%_previous')"
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def backend(url: str, app: str) -> tuple[str, str | None, str] | None:
+    """(state, wait_event_type, query) of the session with this application_name."""
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT state, wait_event_type, query FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (app,),
+        )
+        row = cur.fetchone()
+        return row if row else None
+
+
+@pytest.fixture()
+def v1(warehouse_url: str) -> tuple:
+    publish_table(warehouse_url, big_recs(30_000, "v1"))
+    return fingerprint(warehouse_url)
+
+
+# --------------------------------------------------------------------------------------
+# Concurrent readers
+# --------------------------------------------------------------------------------------
+
+
+def test_readers_during_a_full_publish_see_old_or_new_never_a_mix(warehouse_url, v1) -> None:
+    """8 threads query one user's top-N in a loop while 300K rows are published."""
+    new = big_recs(30_000, "v2", offset=50)
+    answers: list[tuple[str, ...]] = []
+    errors: list[str] = []
+    latencies: list[float] = []
+    lock = threading.Lock()
+    publishing = threading.Event()
+    done = threading.Event()
+
+    def reader() -> None:
+        conn = psycopg2.connect(warehouse_url)
+        conn.autocommit = True
+        cur = conn.cursor()
+        try:
+            while not done.is_set():
+                t0 = time.perf_counter()
+                cur.execute(
+                    "SELECT item_id, rank, model_version FROM reco.recommendations "
+                    "WHERE user_id = %s ORDER BY rank",
+                    (WATCHED_USER,),
+                )
+                rows = cur.fetchall()
+                dt = time.perf_counter() - t0
+                versions = {r[2] for r in rows}
+                items = [r[0] for r in rows]
+                ok = len(rows) == N and [r[1] for r in rows] == list(range(1, N + 1))
+                ok = ok and (
+                    (versions == {"v1"} and items == expected_items(0))
+                    or (versions == {"v2"} and items == expected_items(50))
+                )
+                with lock:
+                    if publishing.is_set():
+                        latencies.append(dt)
+                    answers.append(tuple(sorted(versions)))
+                    if not ok:
+                        errors.append(f"partial or mixed answer: {rows}")
+        except Exception as exc:  # any error is a failure of the guarantee
+            with lock:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    publishing.set()
+    publish_table(warehouse_url, new)
+    publishing.clear()
+    time.sleep(0.3)
+    done.set()
+    for t in threads:
+        t.join(timeout=30)
+
+    assert errors == []
+    assert ("v1",) in answers and ("v2",) in answers
+    assert answers[-1] == ("v2",)
+    assert fingerprint(warehouse_url)[0] == 300_000
+    lat = np.array(latencies) * 1000
+    print(
+        f"\nreader latency during publish: {len(lat)} queries, p50 {np.percentile(lat, 50):.2f} "
+        f"ms, p99 {np.percentile(lat, 99):.2f} ms, max {lat.max():.1f} ms"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# SIGKILL of the publishing process
+# --------------------------------------------------------------------------------------
+
+PUBLISHER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from published_rows import big_recs
+from spark_jobs.publish import publish_table
+publish_table(sys.argv[2], big_recs(int(sys.argv[3]), "killed", offset=7))
+print("published")
+"""
+
+
+def start_publisher(url: str, users: int, app: str) -> subprocess.Popen:
+    env = {**os.environ, "PGAPPNAME": app}
+    return subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, str(ROOT / "tests"), url, str(users)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigkill_during_copy_leaves_the_table_and_no_staging(warehouse_url, v1) -> None:
+    app = "reco-test-kill-copy"
+    proc = start_publisher(warehouse_url, 400_000, app)
+
+    def copying() -> bool:
+        b = backend(warehouse_url, app)
+        assert proc.poll() is None, f"publisher ended before the COPY: {proc.communicate()}"
+        return b is not None and b[0] == "active" and b[2].startswith("COPY")
+
+    wait_for(copying, "the publisher's COPY")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    wait_for(lambda: backend(warehouse_url, app) is None, "the killed session to end")
+    assert fingerprint(warehouse_url) == v1
+    assert leftover_tables(warehouse_url) == []
+    # A re-run succeeds and publishes the whole new set.
+    publish_table(warehouse_url, big_recs(30_000, "v2", offset=50))
+    assert fingerprint(warehouse_url)[:2] == (300_000, ["v2"])
+
+
+def test_sigkill_during_the_swap_leaves_the_table_and_no_staging(warehouse_url, v1) -> None:
+    app = "reco-test-kill-swap"
+    # A reader in an open transaction holds the table: the swap's ACCESS EXCLUSIVE lock
+    # waits for it, which holds the publisher inside the swap for as long as we need.
+    reader = psycopg2.connect(warehouse_url)
+    rcur = reader.cursor()
+    rcur.execute("SELECT count(*) FROM reco.recommendations")
+    proc = start_publisher(warehouse_url, 20_000, app)
+    try:
+
+        def in_swap() -> bool:
+            b = backend(warehouse_url, app)
+            assert proc.poll() is None, f"publisher ended before the swap: {proc.communicate()}"
+            return b is not None and b[1] == "Lock" and "RENAME TO recommendations_previous" in b[2]
+
+        wait_for(in_swap, "the publisher to wait inside the swap")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        reader.rollback()  # the swap now gets its lock, but its client is gone: no COMMIT
+        reader.close()
+    wait_for(lambda: backend(warehouse_url, app) is None, "the killed session to end")
+    assert fingerprint(warehouse_url) == v1
+    assert leftover_tables(warehouse_url) == []
+    publish_table(warehouse_url, big_recs(30_000, "v2", offset=50))
+    assert fingerprint(warehouse_url)[:2] == (300_000, ["v2"])
+
+
+# --------------------------------------------------------------------------------------
+# One publisher at a time
+# --------------------------------------------------------------------------------------
+
+
+def test_a_second_publisher_waits_for_the_first_and_never_interleaves(warehouse_url, v1) -> None:
+    holder = psycopg2.connect(warehouse_url)
+    hcur = holder.cursor()
+    hcur.execute("SELECT pg_advisory_xact_lock(%s)", (config.PUBLISH_LOCK_KEY,))
+    result: dict[str, object] = {}
+
+    def second() -> None:
+        try:
+            result["rows"] = publish_table(warehouse_url, big_recs(5_000, "second", offset=3))
+        except Exception as exc:
+            result["error"] = exc
+
+    t = threading.Thread(target=second)
+    t.start()
+    try:
+        time.sleep(1.0)
+        assert t.is_alive(), f"the second publish did not wait: {result}"
+        assert fingerprint(warehouse_url) == v1  # nothing of it is visible meanwhile
+    finally:
+        holder.rollback()  # the first publisher finishes
+        holder.close()
+    t.join(timeout=60)
+    assert result.get("rows") == 50_000, result
+    count, versions, _ = fingerprint(warehouse_url)
+    assert (count, versions) == (50_000, ["second"])
+
+
+# --------------------------------------------------------------------------------------
+# The database goes away mid-publish
+# --------------------------------------------------------------------------------------
+
+
+class CuttableProxy:
+    """A TCP front for the warehouse that can be cut like a network or server outage."""
+
+    def __init__(self, url: str) -> None:
+        p = urlparse(url)
+        q = parse_qs(p.query)
+        if "host" in q and q["host"][0].startswith("/"):
+            port = p.port or 5432
+            self.target: tuple = (socket.AF_UNIX, f"{q['host'][0]}/.s.PGSQL.{port}")
+        else:
+            self.target = (socket.AF_INET, (p.hostname or "127.0.0.1", p.port or 5432))
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        user = p.username or "postgres"
+        db = (p.path or "/postgres").lstrip("/") or "postgres"
+        self.url = f"postgresql://{user}@127.0.0.1:{self.port}/{db}"
+        if p.password:
+            self.url = f"postgresql://{user}:{p.password}@127.0.0.1:{self.port}/{db}"
+        self.sockets: list[socket.socket] = []
+        self.cut = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.socket(self.target[0], socket.SOCK_STREAM)
+            upstream.connect(self.target[1])
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def outage(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the accept() and stops listening
+        self.server.close()
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+
+@pytest.fixture()
+def proxy(warehouse_url: str) -> Iterator[CuttableProxy]:
+    p = CuttableProxy(warehouse_url)
+    yield p
+    p.outage()
+
+
+def test_outage_mid_copy_fails_naming_the_server_and_publishes_nothing(
+    warehouse_url, v1, proxy, tmp_path
+) -> None:
+    from spark_jobs import publish
+
+    def copying_seen() -> bool:
+        with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                "AND query LIKE 'COPY reco.recommendations_staging%%'"
+            )
+            return cur.fetchone()[0] > 0
+
+    def cut_when_copying() -> None:
+        wait_for(copying_seen, "a COPY through the proxy")
+        proxy.outage()
+
+    cutter = threading.Thread(target=cut_when_copying)
+    cutter.start()
+    with pytest.raises((PipelineError, psycopg2.Error)) as err:
+        publish.publish_table(proxy.url, big_recs(400_000, "lost", offset=9))
+    cutter.join(timeout=30)
+    wait_for(lambda: not copying_seen(), "the cut session to end")
+    assert fingerprint(warehouse_url) == v1
+    assert leftover_tables(warehouse_url) == []
+    # The next attempt (the task's retry) reports the host and the cause, then nothing.
+    with pytest.raises(PipelineError) as again:
+        publish.publish_table(proxy.url, big_recs(10, "lost"))
+    assert f"127.0.0.1:{proxy.port}" in str(again.value)
+    assert "refused" in str(again.value).lower()
+    print(f"\nerror seen when the database went away mid-COPY: {err.value}")
