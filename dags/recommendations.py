@@ -145,11 +145,15 @@ def recommendations():
             return publish_job.run(url, Path(run["run_dir"]), run["run_id"])
 
     @task(trigger_rule="all_done")
-    def record_quality(run: dict) -> int:
+    def record_quality(run: dict | None) -> int:
         from pathlib import Path
+
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from spark_jobs import pipeline, quality
 
+        if not run:  # prepare failed: no batch was read, so there is nothing to record
+            raise AirflowSkipException("prepare did not finish; no data-quality results")
         with pipeline.warehouse_task("record_quality", run["run_id"]) as url:
             return quality.record(url, Path(run["run_dir"]), run["run_id"])
 

@@ -28,6 +28,8 @@ from spark_jobs import config  # noqa: E402  (must follow the environment set-up
 os.environ.update({k: v for k, v in config.airflow_env().items()})
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# Test data is small: 2 shuffle partitions (the default 8 only adds task overhead here).
+os.environ.setdefault("RECO_SHUFFLE_PARTITIONS", "2")
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 DATASETS = ROOT.parent / "shared" / "datasets"

@@ -1,0 +1,264 @@
+"""The pipeline as its operators run it, with the same commands as docker-compose.yml:
+Airflow's api-server, scheduler and dag-processor on loopback, driven through the REST
+API v2 (login, unpause, trigger with a conf, poll, clear and re-run), and a Spark
+standalone master + worker from the pip-installed Spark that the same DAG uses once the
+``spark_default`` connection points at it."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyspark
+import pytest
+from servers import background, free_port, wait_for
+
+from spark_jobs import cli, config, warehouse
+from spark_jobs.synthetic import SyntheticSpec, write_dataset
+
+N_USERS = 120
+TOP_N = 4
+CONF = {
+    "top_n": TOP_N,
+    "folds": 2,
+    "grid": json.dumps({"rank": [8], "regParam": [0.3], "maxIter": [8]}),
+    "ranking_grid": json.dumps({"rank": [16], "regParam": [3.0], "alpha": [10.0], "maxIter": [10]}),
+}
+
+
+class Api:
+    """A logged-in REST API v2 client for the `recommendations` DAG."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    def call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        return httpx.request(
+            method, f"{self.base}/api/v2{path}", headers=self.auth, timeout=30, **kwargs
+        )
+
+    def trigger(self, conf: dict) -> str:
+        resp = self.call(
+            "POST", "/dags/recommendations/dagRuns", json={"logical_date": None, "conf": conf}
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.json()["dag_run_id"]
+
+    def wait(self, run_id: str, timeout: float = 900) -> str:
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.call("GET", f"/dags/recommendations/dagRuns/{run_id}").json()["state"]
+            if state in ("success", "failed"):
+                return state
+            time.sleep(3)
+        raise AssertionError(f"run {run_id} still {state} after {timeout:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def airflow_base(tmp_path_factory) -> Iterator[str]:
+    """api-server, scheduler and dag-processor; yields the base URL once healthy."""
+    cli.init_airflow()
+    logs = tmp_path_factory.mktemp("airflow-logs")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **cli.project_env(),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        "AIRFLOW__API__BASE_URL": base,
+        # Must be the same in every component; generated per test run, never stored.
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    api_log, sched_log, proc_log = (logs / f"{n}.log" for n in ("api", "scheduler", "dags"))
+    with (
+        background(
+            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], api_log, env
+        ),
+        background([airflow, "scheduler"], sched_log, env),
+        background([airflow, "dag-processor"], proc_log, env),
+    ):
+        wait_for(
+            lambda: httpx.get(f"{base}/api/v2/monitor/health", timeout=5).status_code == 200,
+            180,
+            "the api-server",
+            [api_log, sched_log, proc_log],
+        )
+        yield base
+
+
+@pytest.fixture(scope="module")
+def api(airflow_base: str) -> Api:
+    """Log in through /auth/token as the generated admin user, unpause the DAG."""
+    password_file = config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+    wait_for(lambda: password_file.stat().st_size > 2, 60, "the generated password file")
+    password = json.loads(password_file.read_text())["admin"]
+    wrong = httpx.post(
+        f"{airflow_base}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30
+    )
+    assert wrong.status_code == 401
+    resp = httpx.post(
+        f"{airflow_base}/auth/token",
+        json={"username": "admin", "password": password},
+        timeout=30,
+    )
+    assert resp.status_code == 201, resp.text
+    client = Api(airflow_base, resp.json()["access_token"])
+    wait_for(
+        lambda: client.call("GET", "/dags/recommendations").status_code == 200,
+        180,
+        "the dag-processor to parse recommendations",
+    )
+    resp = client.call("PATCH", "/dags/recommendations", json={"is_paused": False})
+    assert resp.status_code == 200 and resp.json()["is_paused"] is False
+    return client
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("stack-data")
+    write_dataset(d, SyntheticSpec(n_users=N_USERS, n_items=180, mean_ratings_per_user=25, seed=3))
+    return d
+
+
+def published(url: str) -> dict[str, list[tuple]]:
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        out = {}
+        for table, order in (
+            ("reco.recommendations", "user_id, rank"),
+            ("reco.similar_items", "item_id, rank"),
+        ):
+            cur.execute(f"SELECT * FROM {table} ORDER BY {order}")
+            out[table] = cur.fetchall()
+        return out
+
+
+def attempts(url: str, run_id: str) -> list[tuple]:
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT attempt, status FROM reco.model_runs WHERE run_id = %s ORDER BY attempt",
+            (run_id,),
+        )
+        return cur.fetchall()
+
+
+def per_user(rows: list[tuple]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for row in rows:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def local_run(api: Api, dataset: Path, warehouse_url: str) -> tuple[str, dict[str, list[tuple]]]:
+    run_id = api.trigger({"dataset": str(dataset), **CONF})
+    assert api.wait(run_id) == "success"
+    return run_id, published(warehouse_url)
+
+
+def test_login_is_required(airflow_base: str) -> None:
+    assert httpx.get(f"{airflow_base}/api/v2/dags", timeout=30).status_code == 401
+
+
+def test_triggered_over_rest_publishes_top_n(local_run, warehouse_url) -> None:
+    run_id, tables = local_run
+    assert per_user(tables["reco.recommendations"]) == {u: TOP_N for u in range(1, N_USERS + 1)}
+    assert tables["reco.similar_items"]
+    assert attempts(warehouse_url, run_id) == [(1, "published")]
+
+
+def test_rerunning_the_same_run_leaves_identical_tables(api, local_run, warehouse_url) -> None:
+    run_id, first = local_run
+    # What "Clear" on the run does in the UI: every task of the same run runs again.
+    resp = api.call(
+        "POST",
+        "/dags/recommendations/clearTaskInstances",
+        json={"dry_run": False, "dag_run_id": run_id, "only_failed": False, "reset_dag_runs": True},
+    )
+    assert resp.status_code == 200, resp.text
+    assert {ti["task_id"] for ti in resp.json()["task_instances"]} >= {
+        "prepare",
+        "train",
+        "publish",
+    }
+    assert api.wait(run_id) == "success"
+    assert published(warehouse_url) == first
+    assert attempts(warehouse_url, run_id) == [(1, "published"), (2, "published")]
+
+
+def master_state(ui_port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as resp:
+        return json.load(resp)
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(tmp_path_factory) -> Iterator[tuple[str, int]]:
+    """A standalone master and one 2-core worker on 127.0.0.1, as in docker-compose.yml."""
+    spark_home = Path(pyspark.__file__).parent
+    spark_class = str(spark_home / "bin" / "spark-class")
+    logs = tmp_path_factory.mktemp("spark-cluster")
+    port, ui_port, worker_ui = free_port(7077), free_port(), free_port()
+    env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1"}
+    master_url = f"spark://127.0.0.1:{port}"
+    master_log, worker_log = logs / "master.log", logs / "worker.log"
+    master_cmd = [spark_class, "org.apache.spark.deploy.master.Master"]
+    master_cmd += ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui_port)]
+    worker_cmd = [spark_class, "org.apache.spark.deploy.worker.Worker", master_url]
+    worker_cmd += ["--host", "127.0.0.1", "--cores", "2", "--memory", "4g"]
+    worker_cmd += ["--webui-port", str(worker_ui), "--work-dir", str(logs / "work")]
+    with background(master_cmd, master_log, env):
+        wait_for(
+            lambda: master_state(ui_port)["status"] == "ALIVE", 120, "the master", [master_log]
+        )
+        with background(worker_cmd, worker_log, env):
+            wait_for(
+                lambda: master_state(ui_port)["aliveworkers"] == 1,
+                120,
+                "the worker to register",
+                [master_log, worker_log],
+            )
+            yield master_url, ui_port
+
+
+def test_same_dag_on_a_spark_cluster_matches_local_mode(
+    api, local_run, spark_cluster, dataset, warehouse_url
+) -> None:
+    master_url, ui_port = spark_cluster
+    _, local = local_run
+    conn_path = f"/connections/{config.SPARK_CONN_ID}"
+    before = api.call("GET", conn_path).json()
+    assert before["host"] == "local[*]"
+    body = {"connection_id": config.SPARK_CONN_ID, "conn_type": "spark", "host": master_url}
+    try:
+        # The one change, as an operator makes it in Admin -> Connections.
+        assert api.call("PATCH", conn_path, json=body).status_code == 200
+        run_id = api.trigger({"dataset": str(dataset), **CONF})
+        assert api.wait(run_id) == "success"
+    finally:
+        api.call("PATCH", conn_path, json={**body, "host": "local[*]"})
+    on_cluster = published(warehouse_url)
+
+    apps = master_state(ui_port)["completedapps"]
+    assert sorted(app["name"] for app in apps) == [
+        "reco-ingest",
+        "reco-recommend",
+        "reco-train",
+        "reco-validate",
+    ]
+    assert all(app["state"] == "FINISHED" for app in apps)
+    assert attempts(warehouse_url, run_id) == [(1, "published")]
+    # Same users, same N per user, as the local-mode run on the same data and seed.
+    assert per_user(on_cluster["reco.recommendations"]) == per_user(local["reco.recommendations"])
+    assert per_user(on_cluster["reco.similar_items"]) == per_user(local["reco.similar_items"])

@@ -1,0 +1,79 @@
+"""Start real servers (Spark standalone, Airflow components) for a test and stop them
+again, with their logs kept for the failure message."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port(preferred: int | None = None) -> int:
+    """``preferred`` when nothing listens on it, else any free loopback port."""
+    if preferred is not None:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return f"({path} not written)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_for(
+    check: Callable[[], bool], timeout: float, what: str, logs: Sequence[Path] = ()
+) -> None:
+    """Poll ``check`` until it is true; on timeout fail naming ``what`` with the log tails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001  (not up yet: connection refused, partial file...)
+            pass
+        time.sleep(1)
+    shown = "\n".join(f"--- {p.name} ---\n{tail(p)}" for p in logs)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{shown}")
+
+
+@contextmanager
+def background(
+    argv: Sequence[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """Run ``argv`` in its own process group, output to ``log``; stop the whole group on
+    exit (SIGTERM, then SIGKILL after 20 s)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env or dict(os.environ),
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
