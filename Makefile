@@ -9,7 +9,7 @@ FORMAT ?= auto
 TOP_N ?= 10
 PYTEST_ARGS ?=
 
-.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean bench-accuracy
+.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean bench-accuracy bench-publish
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ format:
 
 bench-accuracy:  ## accuracy benchmark on the shared MovieLens datasets (not a test; ~10 min)
 	$(BIN)/python bench/accuracy.py
+
+bench-publish:  ## publish throughput vs psql \copy, pandas.to_sql, Spark JDBC (not a test; ~2 min)
+	$(BIN)/python bench/publish.py
 
 psql:  ## open psql on the warehouse
 	psql "$$($(RECO) warehouse-url)"

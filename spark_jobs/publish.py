@@ -32,6 +32,8 @@ from spark_jobs.runtime import main_for, read_json, run_dir_arg
 from spark_jobs.timing import timer
 
 STAGE = "publish"
+COPY_CHUNK = 1 << 20  # bytes per write to the COPY stream (psycopg2 default: 8 KiB)
+
 REC_COLUMNS = ("user_id", "item_id", "rank", "score", "model_version", "generated_at")
 SIMILAR_COLUMNS = (
     "item_id",
@@ -53,13 +55,28 @@ def read_recommendations(run_dir: Path) -> pa.Table:
     return table
 
 
+def timestamps_as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """ISO text for a timestamp column with few distinct values (one per publish, as
+    ``generated_at``): each value is formatted once. Arrow's CSV writer formats every
+    row, which made it the slowest part of a publish (profiled: 8.6 s of 10 per 1M rows).
+    Columns with many distinct values are left to the CSV writer."""
+    encoded = col.combine_chunks().dictionary_encode()
+    if len(encoded.dictionary) > 10_000:
+        return col
+    texts = pa.array(
+        [None if v is None else v.isoformat() for v in encoded.dictionary.to_pylist()],
+        pa.string(),
+    )
+    return pa.chunked_array([texts.take(encoded.indices)])
+
+
 def table_to_csv(table: pa.Table) -> io.BytesIO:
     """Arrow table -> CSV bytes for COPY (no header; timestamps in ISO form with zone)."""
     cols = []
     for name in table.column_names:
         col = table[name]
         if pa.types.is_timestamp(col.type):
-            col = col.cast(pa.timestamp("us", tz="UTC"))
+            col = timestamps_as_text(col.cast(pa.timestamp("us", tz="UTC")))
         cols.append(col)
     buf = io.BytesIO()
     pacsv.write_csv(
@@ -93,7 +110,9 @@ def publish_table(
             f"COPY reco.recommendations_staging ({', '.join(REC_COLUMNS)}) "
             "FROM STDIN WITH (FORMAT csv)",
             table_to_csv(table.select(list(REC_COLUMNS))),
+            size=COPY_CHUNK,
         )
+        cur.execute(steps["index_staging"])
         if similar is not None:
             similar_steps = warehouse.named_statements("publish_similar_items.sql")
             cur.execute(similar_steps["create_staging"])
@@ -101,7 +120,9 @@ def publish_table(
                 f"COPY reco.similar_items_staging ({', '.join(SIMILAR_COLUMNS)}) "
                 "FROM STDIN WITH (FORMAT csv)",
                 table_to_csv(similar.select(list(SIMILAR_COLUMNS))),
+                size=COPY_CHUNK,
             )
+            cur.execute(similar_steps["index_staging"])
         if items is not None and items.num_rows:
             upsert_items(cur, items)
         if before_swap is not None:

@@ -5,8 +5,6 @@
 DROP TABLE IF EXISTS reco.similar_items_staging;
 CREATE TABLE reco.similar_items_staging
     (LIKE reco.similar_items INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
-ALTER TABLE reco.similar_items_staging
-    ADD CONSTRAINT similar_items_staging_pkey PRIMARY KEY (item_id, rank);
 -- The swapped-in table is new: downstream readers (sql/060_roles.sql) keep their SELECT.
 DO $$
 BEGIN
@@ -15,6 +13,12 @@ BEGIN
     END IF;
 END
 $$;
+
+-- name: index_staging
+-- After the COPY: one bulk index build is several times faster than maintaining the
+-- index row by row during the load; a duplicate (user, rank) still fails the publish here.
+ALTER TABLE reco.similar_items_staging
+    ADD CONSTRAINT similar_items_staging_pkey PRIMARY KEY (item_id, rank);
 
 -- name: swap
 LOCK TABLE reco.similar_items IN ACCESS EXCLUSIVE MODE;
