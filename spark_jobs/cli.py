@@ -40,7 +40,8 @@ def project_env() -> dict[str, str]:
         {
             k: v
             for k, v in config.airflow_env().items()
-            if k not in os.environ or k in ("AIRFLOW__CORE__DAGS_FOLDER",)
+            if k not in os.environ
+            or k in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER")
         }
     )
     bin_dir = str(Path(sys.executable).parent)

@@ -16,6 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("RECO_VAR_DIR", PROJECT_ROOT / "var")).resolve()
 LAKE_DIR = Path(os.environ.get("RECO_LAKE_DIR", VAR_DIR / "lake")).resolve()
 RUNS_DIR = LAKE_DIR / "runs"
+# Spark's event logs (one file per application; the Spark History Server reads them too).
+SPARK_EVENTS_DIR = LAKE_DIR / "spark-events"
 REPORTS_DIR = Path(os.environ.get("RECO_REPORTS_DIR", VAR_DIR / "reports")).resolve()
 DATA_DOCS_DIR = REPORTS_DIR / "data_docs"  # Great Expectations Data Docs, one site per run
 PGDATA_DIR = Path(os.environ.get("RECO_PGDATA", VAR_DIR / "pgdata")).resolve()
@@ -26,6 +28,7 @@ FEEDBACK_DIR = Path(os.environ.get("RECO_FEEDBACK_DIR", VAR_DIR / "inbox" / "fee
 SQL_DIR = PROJECT_ROOT / "sql"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 DAGS_DIR = PROJECT_ROOT / "dags"
+PLUGINS_DIR = PROJECT_ROOT / "plugins"  # Airflow UI plugin: the reports under "Reports"
 SPARK_JOBS_DIR = PROJECT_ROOT / "spark_jobs"
 
 # --- column names (every transform takes these as keyword defaults) ---------------------
@@ -115,6 +118,11 @@ def spark_conf_defaults() -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.memory": os.environ.get("RECO_DRIVER_MEMORY", "4g"),
+        # Stage metrics for the performance report, in Spark's standard event log.
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": str(SPARK_EVENTS_DIR),
+        "spark.eventLog.compress": "false",
+        "spark.eventLog.rolling.enabled": "false",
     }
 
 
@@ -123,6 +131,7 @@ def airflow_env() -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(AIRFLOW_HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_DIR),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": os.environ.get("AIRFLOW__CORE__UNIT_TEST_MODE", "False"),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",

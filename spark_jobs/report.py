@@ -11,16 +11,15 @@ beside the global-mean baseline, and data volume. Writes
 from __future__ import annotations
 
 import argparse
-import base64
 import html
-import io
 import json
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import abtest, config, warehouse
+from spark_jobs import abtest, config, performance, warehouse
+from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import main_for, read_json, run_dir_arg
 from spark_jobs.timing import read_timings, timer
 
@@ -28,7 +27,11 @@ STAGE = "report"
 
 
 def load_timings(url: str, run_id: str, run_dir: Path) -> int:
+    """The run's timing records (with each phase's Spark metrics from the event log) into
+    ``reco.stage_timings``, and its Spark stages into ``reco.spark_stages``."""
     records = read_timings(run_dir)
+    stages = performance.spark_rows(run_dir)
+    performance.attach_phase_sums(records, stages)
     sql = warehouse.named_statements("stage_timings.sql")
     with warehouse.connection(url) as conn, conn.cursor() as cur:
         cur.execute(sql["delete_run"], {"run_id": run_id})
@@ -37,6 +40,7 @@ def load_timings(url: str, run_id: str, run_dir: Path) -> int:
                 sql["insert"],
                 {**rec, "run_id": run_id, "details": json.dumps(rec.get("details", {}))},
             )
+        performance.load_spark_stages(cur, run_id, stages)
     return len(records)
 
 
@@ -68,11 +72,7 @@ def timeline_png(rows: list[dict[str, Any]]) -> str:
     ax.invert_yaxis()
     ax.set_xlabel("seconds since the first stage started")
     ax.set_title("Stage timeline")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return performance.png_base64(fig)
 
 
 def model_table(m: dict[str, Any]) -> str:
@@ -175,10 +175,35 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     path = config.REPORTS_DIR / f"{run_dir.name}.html"
     with timer(run_dir, STAGE, "render"):
         # The latest A/B experiment analysed, with its business-impact estimate.
+        perf_section = performance.render_section(performance.fetch(url, run_id))
         ab_section = abtest.render_section(abtest.fetch_results(url))
-        path.write_text(render_html(run_id, manifest, metrics, rows, ab_section), encoding="utf-8")
+        path.write_text(
+            render_html(run_id, manifest, metrics, rows, perf_section + ab_section),
+            encoding="utf-8",
+        )
     shutil.copyfile(path, config.REPORTS_DIR / "latest.html")
     return {"report": str(path), "timings": n}
+
+
+def rebuild(url: str, run_id: str | None = None) -> dict[str, Any]:
+    """Rebuild a run's report (default: the latest run in ``reco.model_runs``)."""
+    from spark_jobs.pipeline import run_dir_for
+
+    if not run_id:
+        sql = warehouse.named_statements("model_runs.sql")["latest"]
+        with warehouse.connection(url) as conn, conn.cursor() as cur:
+            cur.execute(sql, {"limit": 1})
+            row = cur.fetchone()
+        if row is None:
+            raise PipelineError("no run in reco.model_runs yet: run the recommendations DAG first")
+        run_id = row[0]
+    run_dir = run_dir_for(run_id)
+    if not (run_dir / config.RUN_METRICS).exists():
+        raise PipelineError(
+            f"run {run_id} has no model metrics in {run_dir}: it stopped before training, "
+            "so it has no report (pick a run from reco.model_runs)"
+        )
+    return run(url, run_dir, run_id)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,7 @@ def get_spark(app_name: str, master: str | None = None) -> SparkSession:
     # Python workers must use this interpreter (it has numpy/pandas and this package).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    config.SPARK_EVENTS_DIR.mkdir(parents=True, exist_ok=True)  # Spark will not create it
     builder = SparkSession.builder.appName(app_name)
     if not launched_by_spark_submit():
         builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))

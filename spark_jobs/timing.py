@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config
+from spark_jobs import config, eventlog
 
 
 @contextmanager
@@ -24,12 +24,15 @@ def timer(run_dir: Path | None, stage: str, phase: str = "", **details: Any) -> 
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     failed = False
+    # Spark jobs started inside the block carry the phase, for the event-log metrics.
+    previous_tag = eventlog.tag_phase(run_dir, f"{stage}/{phase}")
     try:
         yield record
     except BaseException:
         failed = True
         raise
     finally:
+        eventlog.restore(previous_tag)
         seconds = time.perf_counter() - t0
         if failed:
             record["failed"] = True

@@ -73,26 +73,36 @@ def grid_points(grid: dict[str, list[float | int]], keys: tuple[str, ...]) -> li
 
 
 def cross_validate(
-    folded: Any, points: list[dict], folds: int, seed: int, scale: tuple[float, float]
+    folded: Any,
+    points: list[dict],
+    folds: int,
+    seed: int,
+    scale: tuple[float, float],
+    run_dir: Path | None = None,
 ) -> list[dict]:
-    """Mean held-out-fold RMSE of the rating model for each grid point."""
+    """Mean held-out-fold RMSE of the rating model for each grid point. Each fold's fit
+    and scoring is its own timed phase (``cv_p<point>_fold<fold>``) when ``run_dir`` is
+    given, with its Spark stages attributed to it."""
     from pyspark.sql import functions as F
 
-    def score(point: dict) -> dict:
+    def score(indexed: tuple[int, dict]) -> dict:
+        i, point = indexed
         rmses = []
         for f in range(folds):
-            fit_on = folded.where(F.col("_fold") != f).drop("_fold")
-            check = folded.where(F.col("_fold") == f).drop("_fold")
-            model = models.fit_rating_model(fit_on, point, seed, scale)
-            rmses.append(
-                models.spark_rating_metrics(
-                    models.predict_ratings(model, check), F.col(config.COL_PREDICTION)
-                )["rmse"]
-            )
+            with timer(run_dir, STAGE, f"cv_p{i}_fold{f}", fold=f, **point) as t:
+                fit_on = folded.where(F.col("_fold") != f).drop("_fold")
+                check = folded.where(F.col("_fold") == f).drop("_fold")
+                model = models.fit_rating_model(fit_on, point, seed, scale)
+                rmses.append(
+                    models.spark_rating_metrics(
+                        models.predict_ratings(model, check), F.col(config.COL_PREDICTION)
+                    )["rmse"]
+                )
+                t["rmse"] = rmses[-1]
         return {**point, "cv_rmse": sum(rmses) / len(rmses), "fold_rmse": rmses}
 
     with ThreadPoolExecutor(max_workers=CV_PARALLELISM) as pool:
-        return list(pool.map(score, points))
+        return list(pool.map(score, enumerate(points)))
 
 
 def rating_scores(
@@ -156,7 +166,7 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
     points = grid_points(params.grid, GRID_KEYS)
     with timer(run_dir, STAGE, "cross_validation", folds=params.folds, candidates=len(points)) as t:
         folded = models.with_folds(train, params.folds, seed).cache()
-        cv_results = cross_validate(folded, points, params.folds, seed, scale)
+        cv_results = cross_validate(folded, points, params.folds, seed, scale, run_dir)
         folded.unpersist()
         t["fits"] = 2 * params.folds * len(points)
     best_rating = {key: min(cv_results, key=lambda r: r["cv_rmse"])[key] for key in GRID_KEYS}

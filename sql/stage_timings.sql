@@ -12,3 +12,37 @@ VALUES (%(run_id)s, %(stage)s, %(phase)s, %(started_at)s, %(finished_at)s, %(sec
 SELECT stage, phase, started_at, finished_at, seconds, details
 FROM reco.stage_timings WHERE run_id = %(run_id)s
 ORDER BY started_at, stage, phase;
+
+-- name: history
+-- Average and p90 seconds per stage over the last %(n)s runs, in pipeline order.
+WITH runs AS (
+    SELECT run_id, min(started_at) AS run_start
+    FROM reco.stage_timings GROUP BY run_id
+    ORDER BY run_start DESC LIMIT %(n)s
+)
+SELECT t.stage,
+       count(*)                                                AS runs,
+       avg(t.seconds)                                          AS avg_s,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY t.seconds)  AS p90_s,
+       max(t.seconds)                                          AS max_s
+FROM reco.stage_timings t JOIN runs USING (run_id)
+WHERE t.phase = 'total'
+GROUP BY t.stage
+ORDER BY avg(extract(epoch FROM t.started_at - runs.run_start));
+
+-- name: trends
+-- One row per run (the last %(n)s, oldest first): wall time, data volume, model quality.
+WITH wall AS (
+    SELECT run_id, min(started_at) AS run_start,
+           extract(epoch FROM max(finished_at) - min(started_at)) AS wall_s
+    FROM reco.stage_timings GROUP BY run_id
+    ORDER BY run_start DESC LIMIT %(n)s
+), latest AS (
+    SELECT DISTINCT ON (run_id) run_id, n_ratings, metrics, status
+    FROM reco.model_runs ORDER BY run_id, attempt DESC
+)
+SELECT w.run_id, w.run_start, w.wall_s, l.n_ratings, l.status,
+       (l.metrics->>'rmse')::double precision      AS rmse,
+       (l.metrics->>'ndcg_at_k')::double precision AS ndcg
+FROM wall w LEFT JOIN latest l USING (run_id)
+ORDER BY w.run_start;

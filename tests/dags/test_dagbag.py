@@ -72,3 +72,18 @@ def test_ab_test_analysis_dag(dagbag) -> None:
         "baseline_retention",
         "retention_per_ctr_lift",
     }
+
+
+def test_pipeline_report_dag(dagbag) -> None:
+    dag = dagbag.dags["pipeline_report"]
+    assert dag.task_ids == ["rebuild"]
+    assert "run_id" in dag.params and dag.doc_md and dag.catchup is False
+
+
+def test_reports_plugin_adds_a_reports_menu() -> None:
+    from airflow import plugins_manager
+
+    plugins = {p.name: p for p in plugins_manager._get_plugins()[0]}
+    plugin = plugins["reco_reports"]
+    assert {v["category"] for v in plugin.external_views} == {"Reports"}
+    assert [a["url_prefix"] for a in plugin.fastapi_apps] == ["/reco-reports"]

@@ -21,6 +21,7 @@ import pytest
 from servers import background, free_port, wait_for
 
 from spark_jobs import cli, config, warehouse
+from spark_jobs.pipeline import run_key
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
 
 N_USERS = 120
@@ -177,6 +178,21 @@ def test_triggered_over_rest_publishes_top_n(local_run, warehouse_url) -> None:
     assert per_user(tables["reco.recommendations"]) == {u: TOP_N for u in range(1, N_USERS + 1)}
     assert tables["reco.similar_items"]
     assert attempts(warehouse_url, run_id) == [(1, "published")]
+
+
+def test_run_reports_are_served_in_the_ui_behind_login(airflow_base, api, local_run) -> None:
+    run_id, _ = local_run
+    url = f"{airflow_base}/reco-reports"
+    assert httpx.get(f"{url}/latest.html", timeout=30).status_code == 401
+    page = httpx.get(f"{url}/latest.html", headers=api.auth, timeout=30)
+    assert page.status_code == 200 and run_id in page.text and "Where the time went" in page.text
+    index = httpx.get(f"{url}/", headers=api.auth, timeout=30)
+    assert index.status_code == 200 and run_key(run_id) in index.text
+    assert httpx.get(f"{url}/..%2Fairflow.cfg", headers=api.auth, timeout=30).status_code == 404
+    [plugin] = [
+        p for p in api.call("GET", "/plugins").json()["plugins"] if p["name"] == "reco_reports"
+    ]
+    assert {v["category"] for v in plugin["external_views"]} == {"Reports"}
 
 
 def test_rerunning_the_same_run_leaves_identical_tables(api, local_run, warehouse_url) -> None:

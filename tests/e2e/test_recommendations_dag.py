@@ -235,3 +235,37 @@ def test_run_report_shows_the_latest_ab_experiment(good_run, warehouse_url, tmp_
     html = Path(out["report"]).read_text()
     assert "report-exp" in html and "Business impact of treatment" in html
     assert "active_customers" in html
+
+
+def test_performance_report_covers_every_run_and_spark_stages(good_run, warehouse_url) -> None:
+    """After several runs (the good one, the rejected one, the feedback one), the
+    `pipeline_report` DAG rebuilds the good run's report: all runs in its trends, every
+    stage, and Spark's own stage metrics."""
+    report_run, state = cli.run_dag({"run_id": good_run}, dag_id="pipeline_report")
+    assert state == "success", report_run
+    page = (config.REPORTS_DIR / f"{run_dir_for(good_run).name}.html").read_text()
+    runs = [r[0] for r in query(warehouse_url, "SELECT DISTINCT run_id FROM reco.stage_timings")]
+    assert len(runs) >= 2
+    assert all(run_id in page for run_id in runs)
+    assert 'alt="trends across runs"' in page and 'alt="stage timeline"' in page
+    for stage in ("prepare", "ingest", "validate", "train", "recommend", "publish", "report"):
+        assert f"<td>{stage}</td>" in page
+    assert "Slowest Spark stages" in page
+    steps = query(
+        warehouse_url,
+        "SELECT step, count(*), sum(tasks), sum(executor_run_ms) FROM reco.spark_stages "
+        "WHERE run_id = %s GROUP BY step",
+        (good_run,),
+    )
+    assert {s[0] for s in steps} >= {"ingest", "validate", "train", "recommend"}
+    assert all(s[1] > 0 and s[2] > 0 for s in steps) and sum(s[3] for s in steps) > 0
+    # Each CV fold fit is its own phase (QUICK: 1 grid point x 2 folds), with its stages.
+    folds = query(
+        warehouse_url,
+        "SELECT phase, details->'spark' FROM reco.stage_timings "
+        "WHERE run_id = %s AND stage = 'train' AND phase LIKE 'cv_p%%' ORDER BY phase",
+        (good_run,),
+    )
+    assert [f[0] for f in folds] == ["cv_p0_fold0", "cv_p0_fold1"]
+    for _, spark in folds:
+        assert spark["stages"] > 0 and spark["tasks"] > 0 and spark["shuffle_write_bytes"] > 0
