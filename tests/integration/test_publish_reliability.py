@@ -84,7 +84,9 @@ def v1(warehouse_url: str) -> tuple:
 # --------------------------------------------------------------------------------------
 
 
-def test_readers_during_a_full_publish_see_old_or_new_never_a_mix(warehouse_url, v1) -> None:
+def test_readers_during_a_full_publish_see_old_or_new_never_a_mix(
+    warehouse_url, v1, capsys
+) -> None:
     """8 threads query one user's top-N in a loop while 300K rows are published."""
     new = big_recs(30_000, "v2", offset=50)
     answers: list[tuple[str, ...]] = []
@@ -144,10 +146,12 @@ def test_readers_during_a_full_publish_see_old_or_new_never_a_mix(warehouse_url,
     assert answers[-1] == ("v2",)
     assert fingerprint(warehouse_url)[0] == 300_000
     lat = np.array(latencies) * 1000
-    print(
-        f"\nreader latency during publish: {len(lat)} queries, p50 {np.percentile(lat, 50):.2f} "
-        f"ms, p99 {np.percentile(lat, 99):.2f} ms, max {lat.max():.1f} ms"
-    )
+    with capsys.disabled():  # shown in every test run's output, not only on failure
+        print(
+            f"\nreader latency during publish: {len(lat)} queries, "
+            f"p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms, "
+            f"max {lat.max():.1f} ms"
+        )
 
 
 # --------------------------------------------------------------------------------------
