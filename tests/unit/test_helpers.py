@@ -50,7 +50,8 @@ def test_timer_records_phases_and_failures(tmp_path: Path) -> None:
 
 def test_named_statements_split_in_order() -> None:
     steps = warehouse.named_statements("publish_recommendations.sql")
-    assert list(steps) == ["lock", "create_staging", "swap"]
+    assert list(steps) == ["lock", "create_staging", "index_staging", "swap"]
+    assert "PRIMARY KEY" in steps["index_staging"] and "PRIMARY KEY" not in steps["create_staging"]
     assert "pg_advisory_xact_lock" in steps["lock"]
 
 
