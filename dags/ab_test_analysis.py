@@ -22,8 +22,6 @@ Try it with simulated data: `reco simulate-ab --out var/ab/demo` then trigger wi
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
@@ -39,12 +37,7 @@ from spark_jobs.pipeline import spark_submit_task
     max_active_runs=1,
     doc_md=__doc__,
     tags=["reco", "ab-test"],
-    default_args={
-        "owner": "reco",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=5),
-        "retry_exponential_backoff": True,
-    },
+    default_args=dict(config.DAG_DEFAULT_ARGS),
     params={
         "experiment": Param("reco-vs-popular", type="string", description="Experiment name"),
         "input": Param("", type="string", description="Folder with assignments.csv and events.csv"),

@@ -14,10 +14,10 @@ the same report in its last task (`report`). Open the reports from the Airflow U
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, task
+
+from spark_jobs import config
 
 
 @dag(
@@ -27,12 +27,7 @@ from airflow.sdk import Param, dag, task
     catchup=False,
     doc_md=__doc__,
     tags=["reco", "report"],
-    default_args={
-        "owner": "reco",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=5),
-        "retry_exponential_backoff": True,
-    },
+    default_args=dict(config.DAG_DEFAULT_ARGS),
     params={
         "run_id": Param(
             "", type="string", description="recommendations run id; empty = the latest run"

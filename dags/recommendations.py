@@ -22,8 +22,6 @@ Trigger parameters: `dataset` (empty = built-in synthetic data), `format`, `top_
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
@@ -39,13 +37,7 @@ from spark_jobs.pipeline import spark_submit_task as spark_step
     max_active_runs=1,
     doc_md=__doc__,
     tags=["reco"],
-    default_args={
-        "owner": "reco",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=5),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=2),
-    },
+    default_args=dict(config.DAG_DEFAULT_ARGS),
     params={
         "dataset": Param(
             "", type="string", description="Folder or file with ratings; empty = synthetic data"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 # --- locations -------------------------------------------------------------------------
@@ -124,6 +125,17 @@ def spark_conf_defaults() -> dict[str, str]:
         "spark.eventLog.compress": "false",
         "spark.eventLog.rolling.enabled": "false",
     }
+
+
+# Every DAG's task defaults: a transient failure (the warehouse unreachable) is retried
+# twice with exponential backoff from 5 s; bad input fails at once (pipeline.task_errors).
+DAG_DEFAULT_ARGS = {
+    "owner": "reco",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=5),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=2),
+}
 
 
 def airflow_env() -> dict[str, str]:
