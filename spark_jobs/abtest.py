@@ -351,8 +351,7 @@ def fetch_results(url: str, experiment: str | None = None) -> list[dict[str, Any
     sql = warehouse.named_statements("ab_test_results.sql")
     with warehouse.connection(url) as conn, conn.cursor() as cur:
         cur.execute(sql["for_experiment"], {"experiment": experiment})
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        return warehouse.fetch_dicts(cur)
 
 
 def _pct(v: float | None, digits: int = 2) -> str:

@@ -385,9 +385,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     warehouse.apply_schema(url)
     with warehouse.connection(url) as conn, conn.cursor() as cur:
         cur.execute(warehouse.named_statements("model_runs.sql")["latest"], {"limit": args.limit})
-        cols = [d[0] for d in cur.description]
-        for row in cur.fetchall():
-            rec = dict(zip(cols, row, strict=True))
+        for rec in warehouse.fetch_dicts(cur):
             m = rec["metrics"] or {}
             print(
                 f"{rec['started_at']:%Y-%m-%d %H:%M} {rec['run_id'][:40]:40} #{rec['attempt']} "

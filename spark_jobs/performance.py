@@ -63,8 +63,7 @@ def fetch(url: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
             ("slowest", stages["slowest_for_run"], {"run_id": run_id, "limit": SLOWEST_STAGES}),
         ):
             cur.execute(sql, params)
-            cols = [d[0] for d in cur.description]
-            out[key] = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            out[key] = warehouse.fetch_dicts(cur)
     return out
 
 

@@ -48,8 +48,7 @@ def fetch_timings(url: str, run_id: str) -> list[dict[str, Any]]:
     sql = warehouse.named_statements("stage_timings.sql")
     with warehouse.connection(url) as conn, conn.cursor() as cur:
         cur.execute(sql["for_run"], {"run_id": run_id})
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return warehouse.fetch_dicts(cur)
 
 
 def timeline_png(rows: list[dict[str, Any]]) -> str:

@@ -125,6 +125,12 @@ def connection(url: str) -> Iterator[psycopg2.extensions.connection]:
         conn.close()
 
 
+def fetch_dicts(cur: psycopg2.extensions.cursor) -> list[dict[str, object]]:
+    """The executed query's remaining rows, each a dict keyed by column name."""
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
 def sql_path(name: str) -> Path:
     return config.SQL_DIR / name
 
