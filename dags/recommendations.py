@@ -76,9 +76,9 @@ from spark_jobs.pipeline import spark_submit_task as spark_step
         "folds": Param(
             config.DEFAULT_CV_FOLDS,
             type="integer",
-            minimum=2,
+            minimum=0,
             maximum=10,
-            description="Cross-validation folds",
+            description="Cross-validation folds; 0 = fixed parameters (one value per grid key)",
         ),
         "grid": Param(
             "",

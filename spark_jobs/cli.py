@@ -310,6 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "feedback": str(Path(args.feedback).expanduser().resolve()) if args.feedback else "",
         "folds": args.folds,
         "grid": args.grid,
+        "ranking_grid": args.ranking_grid,
         "max_quarantine_share": args.max_quarantine_share,
         "min_rows": args.min_rows,
         "max_row_drop": args.max_row_drop,
@@ -489,8 +490,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="folder of like/dislike/watched events (default: var/inbox/feedback if present)",
     )
-    r.add_argument("--folds", type=int, default=config.DEFAULT_CV_FOLDS)
-    r.add_argument("--grid", default="", help='ALS grid JSON, e.g. {"rank": [10, 20]}')
+    r.add_argument(
+        "--folds",
+        type=int,
+        default=config.DEFAULT_CV_FOLDS,
+        help=f"cross-validation folds (default {config.DEFAULT_CV_FOLDS}); 0 = fixed "
+        "parameters, no search (one value per grid key)",
+    )
+    r.add_argument("--grid", default="", help='rating-model ALS grid JSON, e.g. {"rank": [10, 20]}')
+    r.add_argument(
+        "--ranking-grid",
+        default="",
+        help='ranking-model (implicit ALS) grid JSON, e.g. {"rank": [50], "alpha": [5]}',
+    )
     r.add_argument(
         "--max-quarantine-share",
         type=float,

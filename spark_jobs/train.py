@@ -129,6 +129,14 @@ def ranking_scores(
 def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
+    points = grid_points(params.grid, GRID_KEYS)
+    rank_points = grid_points(params.ranking_grid, RANKING_GRID_KEYS)
+    fixed = params.folds == 0  # fixed parameters: no search, one point per grid
+    if fixed and (len(points) > 1 or len(rank_points) > 1):
+        raise PipelineError(
+            f"folds 0 (fixed parameters) needs one value per grid key, got {len(points)} rating "
+            f"and {len(rank_points)} ranking candidates: give single values or folds >= 2"
+        )
     manifest = read_json(run_dir / config.RUN_MANIFEST)
     scale = tuple(manifest["source"]["rating_scale"])
     seed, k = params.seed, params.top_k
@@ -136,7 +144,7 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
         ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS))).cache()
         n = ratings.count()
         t["rows"] = n
-    if n < 10 * params.folds:
+    if n < 10 * max(params.folds, 2):
         raise PipelineError(
             f"only {n} ratings: too few to cross-validate with {params.folds} folds"
         )
@@ -163,13 +171,21 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
             ),
         }
 
-    points = grid_points(params.grid, GRID_KEYS)
-    with timer(run_dir, STAGE, "cross_validation", folds=params.folds, candidates=len(points)) as t:
-        folded = models.with_folds(train, params.folds, seed).cache()
-        cv_results = cross_validate(folded, points, params.folds, seed, scale, run_dir)
-        folded.unpersist()
-        t["fits"] = 2 * params.folds * len(points)
-    best_rating = {key: min(cv_results, key=lambda r: r["cv_rmse"])[key] for key in GRID_KEYS}
+    if fixed:
+        cv_results: list[dict] = []
+    else:
+        with timer(
+            run_dir, STAGE, "cross_validation", folds=params.folds, candidates=len(points)
+        ) as t:
+            folded = models.with_folds(train, params.folds, seed).cache()
+            cv_results = cross_validate(folded, points, params.folds, seed, scale, run_dir)
+            folded.unpersist()
+            t["fits"] = 2 * params.folds * len(points)
+    best_rating = (
+        points[0]
+        if fixed
+        else {key: min(cv_results, key=lambda r: r["cv_rmse"])[key] for key in GRID_KEYS}
+    )
 
     with timer(run_dir, STAGE, "rating_refit_and_holdout", **best_rating):
         rating = {
@@ -178,24 +194,30 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
             "cv_results": cv_results,
         }
 
-    rank_points = grid_points(params.ranking_grid, RANKING_GRID_KEYS)
-    with timer(run_dir, STAGE, "ranking_selection", candidates=len(rank_points)):
-        fit_part, validation = models.split_by_user(train, params.holdout_fraction, seed + 7)
-        fit_part, validation = fit_part.cache(), validation.cache()
-        selection = [
-            {
-                **p,
-                "validation_ndcg": ranking_scores(
-                    spark, fit_part, validation, p, seed, k, n_catalogue
-                )["ndcg"],
-            }
-            for p in rank_points
-        ]
-        fit_part.unpersist()
-        validation.unpersist()
-    best_ranking = {
-        key: max(selection, key=lambda r: r["validation_ndcg"])[key] for key in RANKING_GRID_KEYS
-    }
+    selection: list[dict] = []
+    if not fixed:
+        with timer(run_dir, STAGE, "ranking_selection", candidates=len(rank_points)):
+            fit_part, validation = models.split_by_user(train, params.holdout_fraction, seed + 7)
+            fit_part, validation = fit_part.cache(), validation.cache()
+            selection = [
+                {
+                    **p,
+                    "validation_ndcg": ranking_scores(
+                        spark, fit_part, validation, p, seed, k, n_catalogue
+                    )["ndcg"],
+                }
+                for p in rank_points
+            ]
+            fit_part.unpersist()
+            validation.unpersist()
+    best_ranking = (
+        rank_points[0]
+        if fixed
+        else {
+            key: max(selection, key=lambda r: r["validation_ndcg"])[key]
+            for key in RANKING_GRID_KEYS
+        }
+    )
     with timer(run_dir, STAGE, "ranking_refit_and_holdout", **best_ranking):
         ranking = {
             **ranking_scores(spark, train, holdout, best_ranking, seed, k, n_catalogue),
@@ -271,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--folds",
         type=int,
         default=config.DEFAULT_CV_FOLDS,
-        help=f"cross-validation folds (default {config.DEFAULT_CV_FOLDS})",
+        help=f"cross-validation folds (default {config.DEFAULT_CV_FOLDS}); 0 = fixed "
+        "parameters: no search, each grid key must have one value",
     )
     p.add_argument(
         "--grid",
@@ -309,8 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
 def step(args: argparse.Namespace) -> dict[str, Any]:
     from spark_jobs.spark import get_spark
 
-    if args.folds < 2:
-        raise PipelineError(f"--folds must be at least 2, got {args.folds}")
+    if args.folds < 2 and args.folds != 0:
+        raise PipelineError(
+            f"--folds must be at least 2 (or 0 for fixed parameters), got {args.folds}"
+        )
     if not 0.0 < args.holdout < 0.9:
         raise PipelineError(f"--holdout must be between 0 and 0.9, got {args.holdout}")
     if args.gate_tolerance < 0:

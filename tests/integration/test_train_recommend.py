@@ -163,3 +163,13 @@ def test_spark_rating_metrics_match_the_pandas_definitions(spark) -> None:
     for key in ("rmse", "mae", "mpe"):
         assert got[key] == pytest.approx(want[key])
     assert got["n"] == 5
+
+
+def test_fixed_parameters_refuse_a_grid_with_several_points(spark, tmp_path: Path) -> None:
+    """folds 0 means no search: a grid with several candidates is refused before any work."""
+    from spark_jobs.errors import PipelineError
+
+    params = config.TrainParams(folds=0, grid={"rank": [5, 10], "regParam": [0.1], "maxIter": [2]})
+    with pytest.raises(PipelineError, match="one value per grid key, got 2 rating"):
+        train.run(spark, tmp_path, params)
+    assert not (tmp_path / config.RUN_TIMINGS).exists()
