@@ -15,6 +15,7 @@ import html
 import json
 import shutil
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,25 +53,53 @@ def fetch_timings(url: str, run_id: str) -> list[dict[str, Any]]:
 
 
 def timeline_png(rows: list[dict[str, Any]]) -> str:
-    """A Gantt chart of the stage totals, base64 PNG."""
+    """A Gantt chart, base64 PNG: per stage, Airflow's task span (with the time it sat
+    queued before it) behind the time spent inside the job (its ``total`` phase)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    totals = [r for r in rows if r["phase"] == "total"]
-    if not totals:
+    from spark_jobs.task_timings import PHASE as TASK_PHASE
+
+    totals = {r["stage"]: r for r in rows if r["phase"] == "total"}
+    tasks = {r["stage"]: r for r in rows if r["phase"] == TASK_PHASE}
+    if not totals and not tasks:
         return ""
-    t0 = min(r["started_at"] for r in totals)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(totals) + 1))
-    for i, r in enumerate(totals):
-        start = (r["started_at"] - t0).total_seconds()
-        ax.barh(i, r["seconds"], left=start, color="#4C72B0")
-        ax.text(start + r["seconds"], i, f" {r['seconds']:.1f}s", va="center", fontsize=8)
-    ax.set_yticks(range(len(totals)), [r["stage"] for r in totals])
+    lanes = sorted(
+        set(totals) | set(tasks), key=lambda s: (tasks.get(s) or totals[s])["started_at"]
+    )
+    queued_at = {
+        s: datetime.fromisoformat(r["details"]["queued_at"])
+        for s, r in tasks.items()
+        if (r["details"] or {}).get("queued_at")
+    }
+    t0 = min(
+        [r["started_at"] for r in (*totals.values(), *tasks.values())] + list(queued_at.values())
+    )
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(lanes) + 1.2))
+    for i, stage in enumerate(lanes):
+        end = 0.0
+        if stage in queued_at:
+            q = (queued_at[stage] - t0).total_seconds()
+            wait = (tasks[stage]["started_at"] - queued_at[stage]).total_seconds()
+            ax.barh(i, wait, left=q, height=0.6, color="#DDDDDD", hatch="//", edgecolor="#999")
+        if stage in tasks:
+            t = tasks[stage]
+            start = (t["started_at"] - t0).total_seconds()
+            ax.barh(i, t["seconds"], left=start, height=0.6, color="#A6C8E8")
+            end = start + t["seconds"]
+        if stage in totals:
+            r = totals[stage]
+            start = (r["started_at"] - t0).total_seconds()
+            ax.barh(i, r["seconds"], left=start, height=0.35, color="#4C72B0")
+            end = max(end, start + r["seconds"])
+        label = (tasks.get(stage) or totals[stage])["seconds"]
+        ax.text(end, i, f" {label:.1f}s", va="center", fontsize=8)
+    ax.set_yticks(range(len(lanes)), lanes)
     ax.invert_yaxis()
-    ax.set_xlabel("seconds since the first stage started")
-    ax.set_title("Stage timeline")
+    ax.set_xlabel("seconds since the run started")
+    ax.set_title("Timeline: queued (hatched), Airflow task (light), inside the job (dark)")
     return performance.png_base64(fig)
 
 
@@ -130,6 +159,8 @@ def render_html(
     )
     metric_rows = model_table(metrics)
     rejected = manifest.get("rejected_by_reason") or {}
+    folds = metrics.get("cv_folds")
+    chosen_by = f"chosen by {folds}-fold CV" if folds else "with fixed parameters (no CV)"
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Run report {esc(run_id)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}
@@ -146,7 +177,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}th{{background:#f0f0f0
  {esc(json.dumps(rejected)) if rejected else ""}</td></tr></table>
 <h2>Model</h2>
 <p>Held-out: {metrics.get("n_holdout", 0):,} ratings ({metrics.get("holdout_fraction", 0):.0%} of
-each user's, seeded); rating model chosen by {metrics.get("cv_folds")}-fold CV:
+each user's, seeded); rating model {chosen_by}:
 <code>{esc(json.dumps(metrics["rating"]["params"]))}</code>; ranking model:
 <code>{esc(json.dumps(metrics["ranking"]["params"]))}</code></p>
 {metric_rows}

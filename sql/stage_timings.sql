@@ -1,12 +1,22 @@
--- reco.stage_timings: replaced per run (idempotent on re-runs of the same run).
+-- reco.stage_timings: replaced per run (idempotent on re-runs of the same run). Rows with
+-- phase 'airflow_task' are Airflow's own task times, written when the run ends
+-- (spark_jobs/task_timings.py); the phase timings are reloaded without touching them.
 
 -- name: delete_run
-DELETE FROM reco.stage_timings WHERE run_id = %(run_id)s;
+DELETE FROM reco.stage_timings WHERE run_id = %(run_id)s AND phase <> 'airflow_task';
 
 -- name: insert
 INSERT INTO reco.stage_timings (run_id, stage, phase, started_at, finished_at, seconds, details)
 VALUES (%(run_id)s, %(stage)s, %(phase)s, %(started_at)s, %(finished_at)s, %(seconds)s,
         %(details)s::jsonb);
+
+-- name: upsert
+INSERT INTO reco.stage_timings (run_id, stage, phase, started_at, finished_at, seconds, details)
+VALUES (%(run_id)s, %(stage)s, %(phase)s, %(started_at)s, %(finished_at)s, %(seconds)s,
+        %(details)s::jsonb)
+ON CONFLICT (run_id, stage, phase) DO UPDATE
+SET started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+    seconds = EXCLUDED.seconds, details = EXCLUDED.details;
 
 -- name: for_run
 SELECT stage, phase, started_at, finished_at, seconds, details

@@ -19,6 +19,8 @@ QUICK = {
     "grid": json.dumps({"rank": [8], "regParam": [0.3], "maxIter": [8]}),
     "ranking_grid": json.dumps({"rank": [16], "regParam": [3.0], "alpha": [10.0], "maxIter": [10]}),
 }
+# Fixed parameters (no CV) for the runs that do not test the search itself.
+FIXED = {**QUICK, "folds": 0}
 
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
@@ -100,6 +102,25 @@ def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
         )
     }
     assert stages >= {"prepare", "ingest", "validate", "train", "recommend", "publish"}
+    # Airflow's own span of every task (written by the listener when the run ended) holds
+    # the time measured inside each Spark job.
+    tasks = {
+        stage: (seconds, details, inner)
+        for stage, seconds, details, inner in query(
+            warehouse_url,
+            "SELECT t.stage, t.seconds, t.details, i.seconds FROM reco.stage_timings t "
+            "LEFT JOIN reco.stage_timings i ON i.run_id = t.run_id AND i.stage = t.stage "
+            "AND i.phase = 'total' WHERE t.run_id = %s AND t.phase = 'airflow_task'",
+            (good_run,),
+        )
+    }
+    dag_tasks = set(cli.load_dag().task_ids)
+    assert set(tasks) == dag_tasks
+    assert all(d["state"] == "success" and d["try_number"] == 1 for _, d, _ in tasks.values())
+    for step in ("ingest", "validate", "train", "recommend"):
+        seconds, details, inner = tasks[step]
+        assert details["operator"] == "SparkSubmitOperator"
+        assert 0 < inner < seconds  # spark-submit and JVM start-up are outside the job
     report = config.REPORTS_DIR / f"{run_dir_for(good_run).name}.html"
     html = report.read_text()
     assert 'alt="stage timeline"' in html and "RMSE" in html and "data:image/png;base64" in html
@@ -135,6 +156,17 @@ def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehou
     after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     assert after == before
     assert not (run_dir_for(run_id) / "model").exists()  # never reached training
+    # The failed run's tasks are timed too: validate failed, nothing after it started.
+    states = dict(
+        query(
+            warehouse_url,
+            "SELECT stage, details->>'state' FROM reco.stage_timings "
+            "WHERE run_id = %s AND phase = 'airflow_task'",
+            (run_id,),
+        )
+    )
+    assert states["validate"] == "failed" and states["ingest"] == "success"
+    assert "train" not in states and "publish" not in states
     [(success, failed)] = query(
         warehouse_url,
         "SELECT success, failed FROM reco.data_quality_runs WHERE run_id = %s "
@@ -150,7 +182,7 @@ def test_worse_model_is_rejected_and_table_unchanged(good_run, dataset, warehous
     champion (the published configuration refit on the same split) and rejects it."""
     before = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     weak = {
-        **QUICK,
+        **FIXED,
         "grid": json.dumps({"rank": [1], "regParam": [5.0], "maxIter": [1]}),
         "ranking_grid": json.dumps(
             {"rank": [1], "regParam": [50.0], "alpha": [0.1], "maxIter": [1]}
@@ -167,6 +199,7 @@ def test_worse_model_is_rejected_and_table_unchanged(good_run, dataset, warehous
     assert "worse than the champion" in reason or "does not beat" in reason
     metrics = json.loads((run_dir_for(run_id) / config.RUN_METRICS).read_text())
     assert metrics["champion"]["model_version"]
+    assert metrics["cv_folds"] == 0 and metrics["rating"]["cv_results"] == []  # no search
     after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     assert after == before
 
@@ -187,7 +220,7 @@ def test_a_dislike_removes_the_item_from_the_next_published_list(
         f"user_id,item_id,event,ts\n{u1},{i1},dislike,1700000000\n{u2},{i2},watched,1700000000\n"
     )
     run_id, state = cli.run_dag(
-        {"dataset": str(dataset), "top_n": TOP_N, "feedback": str(inbox), **QUICK}
+        {"dataset": str(dataset), "top_n": TOP_N, "feedback": str(inbox), **FIXED}
     )
     assert state == "success"
     [(status,)] = query(
