@@ -9,7 +9,7 @@ FORMAT ?= auto
 TOP_N ?= 10
 PYTEST_ARGS ?=
 
-.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean bench-accuracy bench-publish
+.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-publish
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,11 @@ lint:  ## ruff check + format check
 format:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench: bench-scaling bench-publish  ## scaling (1M/5M/20M, default CV on 1M) + publish throughput (not a test; ~2 h)
+
+bench-scaling:  ## the whole pipeline on synthetic 1M/5M/20M ratings + default CV on 1M (not a test)
+	$(BIN)/python bench/scaling.py
 
 bench-accuracy:  ## accuracy benchmark on the shared MovieLens datasets (not a test; ~10 min)
 	$(BIN)/python bench/accuracy.py
