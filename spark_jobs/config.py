@@ -19,6 +19,9 @@ LAKE_DIR = Path(os.environ.get("RECO_LAKE_DIR", VAR_DIR / "lake")).resolve()
 RUNS_DIR = LAKE_DIR / "runs"
 # Spark's event logs (one file per application; the Spark History Server reads them too).
 SPARK_EVENTS_DIR = LAKE_DIR / "spark-events"
+# Event logs older than this are deleted when a run starts (0 = keep them all); a run's
+# report reads its logs during the run, so only older runs' Spark stage pages are lost.
+SPARK_EVENTS_KEEP_DAYS = float(os.environ.get("RECO_SPARK_EVENTS_KEEP_DAYS", "14"))
 REPORTS_DIR = Path(os.environ.get("RECO_REPORTS_DIR", VAR_DIR / "reports")).resolve()
 DATA_DOCS_DIR = REPORTS_DIR / "data_docs"  # Great Expectations Data Docs, one site per run
 PGDATA_DIR = Path(os.environ.get("RECO_PGDATA", VAR_DIR / "pgdata")).resolve()

@@ -167,3 +167,20 @@ def by_phase(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
         for c in METRIC_COLUMNS:
             agg[c] += r[c]
     return out
+
+
+def prune(events_dir: Path, keep_days: float, now: float | None = None) -> list[Path]:
+    """Delete finished event logs older than ``keep_days`` (by modification time); logs
+    still being written (``.inprogress``) are kept. Returns what was removed."""
+    import time
+
+    if keep_days <= 0 or not events_dir.is_dir():
+        return []
+    cutoff = (now if now is not None else time.time()) - keep_days * 86400
+    removed = []
+    for path in events_dir.iterdir():
+        finished = path.is_file() and not path.name.endswith(".inprogress")
+        if finished and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config, formats, quality, warehouse
+from spark_jobs import config, eventlog, formats, quality, warehouse
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import record_error, write_json
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
@@ -98,6 +98,7 @@ def prepare_run(
         events = resolve_feedback(params.get("feedback"))
         warehouse.apply_schema(warehouse_url)
         write_champion(warehouse_url, run_dir)
+        eventlog.prune(config.SPARK_EVENTS_DIR, config.SPARK_EVENTS_KEEP_DAYS)
         info = {
             "run_id": run_id,
             "run_key": key,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from spark_jobs import eventlog
 
@@ -101,3 +102,18 @@ def test_apps_noted_once_per_run(tmp_path) -> None:
     eventlog.note_app(tmp_path, "app-1")
     assert eventlog.run_apps(tmp_path) == ["app-1", "app-2"]
     assert eventlog.read_app("no-such-app", tmp_path) == []
+
+
+def test_prune_removes_only_old_finished_logs(tmp_path: Path) -> None:
+    import os
+
+    from spark_jobs.eventlog import prune
+
+    now = 1_800_000_000.0
+    old, fresh, running = (tmp_path / n for n in ("local-1", "local-2", "local-3.inprogress"))
+    for path, age_days in ((old, 20), (fresh, 1), (running, 30)):
+        path.write_text("{}\n")
+        os.utime(path, (now - age_days * 86400, now - age_days * 86400))
+    assert prune(tmp_path, keep_days=14, now=now) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local-2", "local-3.inprogress"]
+    assert prune(tmp_path, keep_days=0, now=now) == []  # 0 keeps everything
