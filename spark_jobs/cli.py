@@ -192,6 +192,9 @@ def run_dag(conf: dict[str, Any], dag_id: str = "recommendations") -> tuple[str,
     apply_project_env()
     if not (config.AIRFLOW_HOME / "airflow.db").exists():
         init_airflow()
+    from spark_jobs import task_timings
+
+    task_timings.INLINE = True  # the run's task times are stored before dag.test() returns
     dag = load_dag(dag_id)
     dr = dag.test(run_conf=conf)
     state = str(getattr(dr.state, "value", dr.state)) if dr is not None else "unknown"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -79,11 +80,18 @@ def fetch_task_instances(dag_run: Any) -> list[Any]:
     )
     session = object_session(dag_run)
     if session is not None:
-        return list(session.scalars(query))
+        with session.no_autoflush:  # read only: never flush the caller's pending changes
+            return list(session.scalars(query))
     with create_session() as new_session:
         tis = list(new_session.scalars(query))
         new_session.expunge_all()
         return tis
+
+
+# ``reco run`` (in-process ``dag.test()``) records before it returns, so its summary and the
+# tests see the rows; in the scheduler the warehouse writes and the report rebuild run in
+# a thread, so the scheduling loop (and its metadata-DB transaction) never waits on them.
+INLINE = False
 
 
 def record_dag_run(dag_run: Any) -> None:
@@ -92,10 +100,24 @@ def record_dag_run(dag_run: Any) -> None:
         return
     run_id = dag_run.run_id
     try:
+        rows = task_rows(fetch_task_instances(dag_run))
+    except Exception as exc:  # a listener must never break the run or the scheduler
+        log.warning("could not read the task instances of %s: %s", run_id, exc)
+        return
+    if INLINE:
+        store_and_rebuild(run_id, rows)
+    else:
+        threading.Thread(
+            target=store_and_rebuild, args=(run_id, rows), name=f"reco-task-timings-{run_id}"
+        ).start()
+
+
+def store_and_rebuild(run_id: str, rows: list[dict[str, Any]]) -> None:
+    """Write the task rows, reload the phase timings and rebuild the report; log errors."""
+    try:
         from spark_jobs import report
         from spark_jobs.pipeline import run_dir_for
 
-        rows = task_rows(fetch_task_instances(dag_run))
         url = warehouse.resolve_url(use_airflow=True)
         warehouse.apply_schema(url)
         store(url, run_id, rows)

@@ -178,18 +178,21 @@ def test_triggered_over_rest_publishes_top_n(local_run, warehouse_url) -> None:
     assert per_user(tables["reco.recommendations"]) == {u: TOP_N for u in range(1, N_USERS + 1)}
     assert tables["reco.similar_items"]
     assert attempts(warehouse_url, run_id) == [(1, "published")]
-    # The scheduler's listener stored each task's queued, start and end times.
-    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT stage, details FROM reco.stage_timings "
-            "WHERE run_id = %s AND phase = 'airflow_task'",
-            (run_id,),
-        )
-        tasks = dict(cur.fetchall())
-    assert {"prepare", "ingest", "validate", "train", "recommend", "publish", "report"} <= set(
-        tasks
-    )
-    assert all(d["queued_at"] and d["queued_seconds"] >= 0 for d in tasks.values())
+    # The scheduler's listener stores each task's queued, start and end times (in a
+    # thread, just after the run ends).
+    expected = {"prepare", "ingest", "validate", "train", "recommend", "publish", "report"}
+
+    def task_times() -> dict:
+        with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT stage, details FROM reco.stage_timings "
+                "WHERE run_id = %s AND phase = 'airflow_task'",
+                (run_id,),
+            )
+            return dict(cur.fetchall())
+
+    wait_for(lambda: expected <= set(task_times()), 120, "the listener's task timings")
+    assert all(d["queued_at"] and d["queued_seconds"] >= 0 for d in task_times().values())
 
 
 def test_run_reports_are_served_in_the_ui_behind_login(airflow_base, api, local_run) -> None:
