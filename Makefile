@@ -8,9 +8,6 @@ DATASET ?=
 FORMAT ?= auto
 TOP_N ?= 10
 PYTEST_ARGS ?=
-# Test modules run on this many pytest-xdist workers (whole modules per worker, each with
-# its own embedded PostgreSQL, lake and Airflow home); 0 runs them in this process.
-TEST_WORKERS ?= 2
 
 .PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-publish
 
@@ -37,8 +34,8 @@ setup: check-java $(BIN)/python  ## create .venv, install pinned dependencies, p
 run:  ## run the whole pipeline (DATASET=path FORMAT=auto TOP_N=10); non-zero exit if the run failed
 	$(RECO) run $(if $(DATASET),--dataset "$(DATASET)") --format $(FORMAT) --top-n $(TOP_N)
 
-test:  ## run the whole test suite (unit, integration, DAG, end-to-end) on TEST_WORKERS=2 workers
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+test:  ## run the whole test suite (unit, integration, DAG, end-to-end)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast:  ## unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -12,11 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# RECO_TEST_VAR lets two test sessions run side by side, each with its own state folder;
-# under pytest-xdist (`make test` runs two workers) each worker gets its own as well.
+# RECO_TEST_VAR lets two test sessions run side by side, each with its own state folder.
 TEST_VAR = Path(os.environ.get("RECO_TEST_VAR", ROOT / "var" / "test")).resolve()
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    TEST_VAR = TEST_VAR.with_name(f"{TEST_VAR.name}-{os.environ['PYTEST_XDIST_WORKER']}")
 os.environ["RECO_VAR_DIR"] = str(TEST_VAR)
 os.environ["AIRFLOW_HOME"] = str(TEST_VAR / "airflow")
 for _name in ("RECO_LAKE_DIR", "RECO_REPORTS_DIR", "RECO_PGDATA"):
