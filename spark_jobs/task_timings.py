@@ -34,7 +34,8 @@ def task_rows(task_instances: list[Any]) -> list[dict[str, Any]]:
     rows = []
     for ti in task_instances:
         start: datetime | None = ti.start_date
-        if start is None:  # never ran (upstream failed, or the run was stopped)
+        if start is None:  # never started (the run ended first); upstream_failed and
+            # skipped tasks do have a start (= end) and are kept, with their state
             continue
         end: datetime = ti.end_date or start
         queued: datetime | None = ti.queued_dttm

@@ -156,7 +156,7 @@ def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehou
     after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     assert after == before
     assert not (run_dir_for(run_id) / "model").exists()  # never reached training
-    # The failed run's tasks are timed too: validate failed, nothing after it started.
+    # The failed run's tasks are timed too: validate failed, nothing after it ran.
     states = dict(
         query(
             warehouse_url,
@@ -166,7 +166,8 @@ def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehou
         )
     )
     assert states["validate"] == "failed" and states["ingest"] == "success"
-    assert "train" not in states and "publish" not in states
+    for never_ran in ("train", "recommend", "publish", "report"):
+        assert states.get(never_ran, "upstream_failed") == "upstream_failed", never_ran
     [(success, failed)] = query(
         warehouse_url,
         "SELECT success, failed FROM reco.data_quality_runs WHERE run_id = %s "
