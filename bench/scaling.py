@@ -148,12 +148,11 @@ def run_case(name: str, shape: str, cv: bool, driver_memory: str) -> dict[str, A
     dataset = dataset_for(shape)
     n_ratings = json.loads((dataset / "manifest.json").read_text())["n_ratings"]
     var_dir = BENCH_DIR / "scaling" / name
-    if var_dir.exists():
-        env0 = case_env(var_dir, driver_memory)
-        subprocess.run([str(RECO), "db", "stop"], env=env0, capture_output=True)
+    env = case_env(var_dir, driver_memory)
+    if var_dir.exists():  # an earlier run of this case: stop its server, start afresh
+        subprocess.run([str(RECO), "db", "stop"], env=env, capture_output=True)
         shutil.rmtree(var_dir)
     var_dir.mkdir(parents=True)
-    env = case_env(var_dir, driver_memory)
     log = var_dir / "run.log"
     print(f"[{name}] fresh install in {var_dir} (reco init, not timed)", flush=True)
     subprocess.run([str(RECO), "init"], env=env, check=True, capture_output=True)

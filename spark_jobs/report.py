@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import abtest, config, performance, warehouse
+from spark_jobs import abtest, config, performance, task_timings, warehouse
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import main_for, read_json, run_dir_arg
 from spark_jobs.timing import read_timings, timer
@@ -60,10 +60,8 @@ def timeline_png(rows: list[dict[str, Any]]) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from spark_jobs.task_timings import PHASE as TASK_PHASE
-
     totals = {r["stage"]: r for r in rows if r["phase"] == "total"}
-    tasks = {r["stage"]: r for r in rows if r["phase"] == TASK_PHASE}
+    tasks = {r["stage"]: r for r in rows if r["phase"] == task_timings.PHASE}
     if not totals and not tasks:
         return ""
     lanes = sorted(

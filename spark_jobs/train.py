@@ -173,6 +173,7 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
 
     if fixed:
         cv_results: list[dict] = []
+        best_rating = points[0]
     else:
         with timer(
             run_dir, STAGE, "cross_validation", folds=params.folds, candidates=len(points)
@@ -181,11 +182,7 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
             cv_results = cross_validate(folded, points, params.folds, seed, scale, run_dir)
             folded.unpersist()
             t["fits"] = 2 * params.folds * len(points)
-    best_rating = (
-        points[0]
-        if fixed
-        else {key: min(cv_results, key=lambda r: r["cv_rmse"])[key] for key in GRID_KEYS}
-    )
+        best_rating = {key: min(cv_results, key=lambda r: r["cv_rmse"])[key] for key in GRID_KEYS}
 
     with timer(run_dir, STAGE, "rating_refit_and_holdout", **best_rating):
         rating = {
@@ -194,8 +191,10 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
             "cv_results": cv_results,
         }
 
-    selection: list[dict] = []
-    if not fixed:
+    if fixed:
+        selection: list[dict] = []
+        best_ranking = rank_points[0]
+    else:
         with timer(run_dir, STAGE, "ranking_selection", candidates=len(rank_points)):
             fit_part, validation = models.split_by_user(train, params.holdout_fraction, seed + 7)
             fit_part, validation = fit_part.cache(), validation.cache()
@@ -210,14 +209,10 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
             ]
             fit_part.unpersist()
             validation.unpersist()
-    best_ranking = (
-        rank_points[0]
-        if fixed
-        else {
+        best_ranking = {
             key: max(selection, key=lambda r: r["validation_ndcg"])[key]
             for key in RANKING_GRID_KEYS
         }
-    )
     with timer(run_dir, STAGE, "ranking_refit_and_holdout", **best_ranking):
         ranking = {
             **ranking_scores(spark, train, holdout, best_ranking, seed, k, n_catalogue),
