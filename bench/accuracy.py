@@ -1,13 +1,16 @@
-"""Accuracy benchmark: this project's models beside their baselines and published anchors.
+"""Accuracy benchmark: the lists as published, and the rating model, beside baselines and
+published anchors.
 
 Two protocols on each shared MovieLens dataset:
 
-- rating error: a random 80/20 split (numpy, seed 42); the rating model is tuned by the
-  pipeline's own k-fold CV (default grid, 3 folds) on the 80% and scored on the 20%;
-- ranking: the Microsoft Recommenders protocol: a per-user stratified 75/25 split
-  (seed 42), k = 10, ground truth = all of a user's held-out items, items seen in
-  training excluded; the ranking model's parameters are chosen on a validation split of
-  the training part only (never on the test part).
+- **ranking** (Microsoft Recommenders: per-user stratified 75/25 split, seed 42, k = 10,
+  ground truth = all of a user's test items, items seen in training excluded): the 75%
+  goes through the train step exactly as a run's ratings do (``train.run``: its own
+  held-out split, k-fold CV over every candidate of every family, the final refit on all
+  of it), and the model it saves - the one the recommend step would publish - is scored
+  on the 25%;
+- **rating error**: a random 80/20 split (seed 42); the rating model at its documented
+  parameters (or after its own CV, ``--rating-cv``) fitted on the 80%, scored on the 20%.
 
 Run with ``make bench-accuracy``; prints a markdown table and writes
 ``bench/results/accuracy.json``. Not part of the test suite.
@@ -18,28 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from protocols import K, ROOT, SEED, load, random_split, stratified_split, to_spark
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from spark_jobs import config, models  # noqa: E402
-from spark_jobs.train import (  # noqa: E402
-    GRID_KEYS,
-    RANKING_GRID_KEYS,
-    cross_validate,
-    grid_points,
-    ranking_scores,
-    rating_scores,
-)
-
-DATASETS = ROOT.parent / "shared" / "datasets"
-SEED = 42
-K = 10
+from spark_jobs import config, models, ranking, train
+from spark_jobs.runtime import write_json
 
 # Published results on ML-100K (../shared/datasets/README.md); protocols differ, see there.
 ANCHORS_100K = [
@@ -54,102 +44,68 @@ ANCHORS_100K = [
 ]
 
 
-def load(name: str) -> tuple[pd.DataFrame, tuple[float, float]]:
-    if name == "ml-100k":
-        df = pd.read_csv(
-            DATASETS / name / "u.data",
-            sep="\t",
-            header=None,
-            names=["user_id", "item_id", "rating", "timestamp"],
-        )
-        return df, (1.0, 5.0)
-    df = pd.read_csv(DATASETS / name / "ratings.csv").rename(
-        columns={"userId": "user_id", "movieId": "item_id"}
-    )
-    return df, (0.5, 5.0)
-
-
-def random_split(df: pd.DataFrame, frac: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
-    perm = np.random.default_rng(SEED).permutation(len(df))
-    cut = int(round(frac * len(df)))
-    return df.iloc[perm[:cut]], df.iloc[perm[cut:]]
-
-
-def stratified_split(df: pd.DataFrame, frac: float = 0.75) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(SEED)
-    train, test = [], []
-    for _, g in df.groupby("user_id", sort=True):
-        idx = rng.permutation(len(g))
-        cut = int(round(frac * len(g)))
-        train.append(g.iloc[idx[:cut]])
-        test.append(g.iloc[idx[cut:]])
-    return pd.concat(train), pd.concat(test)
-
-
-def to_spark(spark, df: pd.DataFrame):
-    """Stage through Parquet, as the pipeline does: a frame built from pandas would carry
-    the whole dataset inside every task of every ALS job."""
-    import tempfile
-
-    from spark_jobs.transforms import to_als_types
-
-    path = Path(tempfile.mkdtemp(prefix="reco-bench-")) / "part.parquet"
-    df[["user_id", "item_id", "rating"]].to_parquet(path, index=False)
-    return to_als_types(spark.read.parquet(str(path))).cache()
-
-
-def rating_protocol(spark, df: pd.DataFrame, scale: tuple[float, float], folds: int) -> dict:
+def rating_protocol(spark, df: pd.DataFrame, scale: tuple[float, float], rating_cv: bool) -> dict:
     from pyspark.sql import functions as F
 
+    from spark_jobs.spark import parallelism, size_shuffle
+
     tr, te = random_split(df)
-    train, test = to_spark(spark, tr), to_spark(spark, te)
-    mu, bu, bi = models.fit_biases(train)
-    base = models.with_baseline(test, mu, bu, bi)
+    size_shuffle(spark, len(tr))
+    fit_on, test = to_spark(spark, tr), to_spark(spark, te)
+    blocks = models.als_blocks(len(tr), parallelism(spark))
+    biases = models.fit_biases(fit_on)
+    base = models.with_baseline(test, *biases)
     out = {
-        "global_mean": models.spark_rating_metrics(test, F.lit(mu)),
+        "global_mean": models.spark_rating_metrics(test, F.lit(biases[0])),
         "bias": models.spark_rating_metrics(base, models.clip_column(F.col("_base"), scale)),
     }
     t0 = time.perf_counter()
-    cv = cross_validate(
-        models.with_folds(train, folds, SEED).cache(),
-        grid_points(config.DEFAULT_GRID, GRID_KEYS),
-        folds,
-        SEED,
-        scale,
+    params = dict(config.DEFAULT_RATING_PARAMS)
+    if rating_cv:
+        d = train.Data(fit_on, fit_on, test, len(tr), len(tr), len(te), 0, scale, blocks)
+        points = train.grid_points(config.DEFAULT_GRID, train.GRID_KEYS)
+        cv = train.rating_cross_validate(d, points, config.DEFAULT_CV_FOLDS, SEED, None)
+        params = {k: min(cv, key=lambda r: r["cv_rmse"])[k] for k in train.GRID_KEYS}
+    model = models.fit_rating_model(fit_on, params, SEED, scale, blocks, biases)
+    out["model"] = models.spark_rating_metrics(
+        models.predict_ratings(model, test), F.col(config.COL_PREDICTION)
     )
-    best = {k: min(cv, key=lambda r: r["cv_rmse"])[k] for k in GRID_KEYS}
-    out["model"] = rating_scores(spark, train, test, best, SEED, scale)
-    out["model"]["params"] = best
+    out["model"]["params"] = params
     out["train_seconds"] = time.perf_counter() - t0
     return out
 
 
-def ranking_protocol(spark, df: pd.DataFrame) -> dict:
+def ranking_protocol(spark, df: pd.DataFrame, scale: tuple[float, float]) -> dict:
+    """The training part through ``train.run``, the saved model scored on the test part."""
     tr, te = stratified_split(df)
-    train, test = to_spark(spark, tr), to_spark(spark, te)
-    n_catalogue = int(tr["item_id"].nunique())
-    out = {
-        "most_popular": models.ranking_metrics_spark(
-            models.most_popular_top_n(spark, train, test, K), test, K, n_catalogue
-        )
-    }
+    run_dir = Path(tempfile.mkdtemp(prefix="reco-bench-run-"))
+    tr.to_parquet(run_dir / config.RUN_RATINGS, index=False)
+    write_json(
+        run_dir / config.RUN_MANIFEST,
+        {"n_ratings": len(tr), "source": {"rating_scale": list(scale)}},
+    )
     t0 = time.perf_counter()
-    fit_part, validation = models.split_by_user(train, 0.2, SEED + 7)
-    fit_part, validation = fit_part.cache(), validation.cache()
-    selection = [
-        {
-            **p,
-            "validation_ndcg": ranking_scores(spark, fit_part, validation, p, SEED, K, n_catalogue)[
-                "ndcg"
-            ],
-        }
-        for p in grid_points(config.DEFAULT_RANKING_GRID, RANKING_GRID_KEYS)
-    ]
-    best = {k: max(selection, key=lambda r: r["validation_ndcg"])[k] for k in RANKING_GRID_KEYS}
-    out["model"] = ranking_scores(spark, train, test, best, SEED, K, n_catalogue)
-    out["model"]["params"] = best
-    out["train_seconds"] = time.perf_counter() - t0
-    return out
+    train.run(spark, run_dir, config.TrainParams(top_k=K))
+    seconds = time.perf_counter() - t0
+    fit_on = to_spark(spark, tr)
+    n_catalogue = int(tr["item_id"].nunique())
+    published = ranking.load(run_dir / config.RUN_MODEL)
+    metrics = json.loads((run_dir / config.RUN_METRICS).read_text())
+    test = te[["user_id", "item_id"]]
+    popular = models.ranking_metrics_spark(
+        models.most_popular_top_n(spark, fit_on, to_spark(spark, te), K),
+        to_spark(spark, te),
+        K,
+        n_catalogue,
+    )
+    return {
+        "published": ranking.evaluate(spark, published, fit_on, test, K, n_catalogue),
+        "model": published.describe(),
+        "why": metrics["ranking"]["why"],
+        "cv_results": metrics["ranking"]["cv_results"],
+        "most_popular": popular,
+        "train_seconds": seconds,
+    }
 
 
 def fmt(v: float | None) -> str:
@@ -163,11 +119,13 @@ def table(results: dict) -> str:
     ]
     for name, r in results.items():
         rp, kp = r["rating"], r["ranking"]
+        model = ranking.Candidate.from_dict(kp["model"]).label
         lines += [
-            f"| {name} | **reco** (rating: bias-aware ALS blend; top-N: implicit ALS) | "
-            f"**{fmt(rp['model']['rmse'])}** | **{fmt(rp['model']['mae'])}** | "
-            f"**{fmt(kp['model']['ndcg'])}** | **{fmt(kp['model']['precision'])}** | "
-            f"{rp['train_seconds']:.0f} s CV+refit / {kp['train_seconds']:.0f} s selection+fit |",
+            f"| {name} | **reco** (rating: ALS blend {json.dumps(rp['model']['params'])}; "
+            f"published top-N: {model}) | **{fmt(rp['model']['rmse'])}** | "
+            f"**{fmt(rp['model']['mae'])}** | **{fmt(kp['published']['ndcg'])}** | "
+            f"**{fmt(kp['published']['precision'])}** | "
+            f"{rp['train_seconds']:.0f} s rating / {kp['train_seconds']:.0f} s train step |",
             f"| {name} | global mean (baseline) | {fmt(rp['global_mean']['rmse'])} | "
             f"{fmt(rp['global_mean']['mae'])} | | | |",
             f"| {name} | user+item bias (baseline) | {fmt(rp['bias']['rmse'])} | "
@@ -188,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--datasets", default="ml-100k,ml-latest-small")
-    parser.add_argument("--folds", type=int, default=config.DEFAULT_CV_FOLDS)
+    parser.add_argument(
+        "--rating-cv", action="store_true", help="cross-validate the rating model first"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accuracy.json")
     args = parser.parse_args(argv)
 
@@ -199,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets.split(","):
         df, scale = load(name)
         print(f"[{name}] rating protocol (random 80/20, seed {SEED}) ...", flush=True)
-        rating = rating_protocol(spark, df, scale, args.folds)
+        rating = rating_protocol(spark, df, scale, args.rating_cv)
         print(f"[{name}] ranking protocol (stratified 75/25, k={K}) ...", flush=True)
-        ranking = ranking_protocol(spark, df)
-        results[name] = {"rating": rating, "ranking": ranking}
+        ranked = ranking_protocol(spark, df, scale)
+        print(f"[{name}] {ranked['why']}", flush=True)
+        results[name] = {"rating": rating, "ranking": ranked}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
     print()

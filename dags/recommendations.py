@@ -7,7 +7,8 @@ PostgreSQL (`reco.recommendations`).
 `prepare` checks the dataset and the warehouse -> `ingest` (raw ratings to typed,
 deduplicated Parquet; bad lines quarantined) -> `validate` (Great Expectations suites
 `expectations/ratings.json` + `items.json`, and the quarantine share; a failure stops the
-run) -> `train` (Spark ALS, k-fold CV) ->
+run) -> `train` (k-fold CV picks the published ranking model among implicit ALS and EASE
+candidates; the rating model is one fit unless `rating_cv`) ->
 `recommend` (top-N per user, rated items excluded; the output suite
 `expectations/recommendations.json` must pass) -> `record_quality` (suite outcomes and
 quarantine counts into `reco.data_quality_runs`, also when a gate fails); `recommend` ->
@@ -80,15 +81,35 @@ from spark_jobs.pipeline import spark_submit_task as spark_step
             maximum=10,
             description="Cross-validation folds; 0 = fixed parameters (one value per grid key)",
         ),
-        "grid": Param(
-            "",
+        "families": Param(
+            ",".join(config.DEFAULT_FAMILIES),
             type="string",
-            description='Rating-model ALS grid as JSON, e.g. {"rank": [10, 20]}; empty = default',
+            description="Model families that compete in the CV for the published top-N, "
+            "comma-separated: als (implicit ALS, the default path), ease (item-item, "
+            "bounded to the most-rated items)",
         ),
         "ranking_grid": Param(
             "",
             type="string",
-            description='Ranking-model (implicit ALS) grid as JSON, e.g. {"alpha": [5, 10]}',
+            description='Implicit-ALS grid as JSON, e.g. {"rank": [64], "alpha": [0.5, 1]}; '
+            "empty = default",
+        ),
+        "ease_grid": Param(
+            "",
+            type="string",
+            description='EASE grid as JSON, e.g. {"lambda": [200, 500]}; empty = default',
+        ),
+        "rating_cv": Param(
+            False,
+            type="boolean",
+            description="Also cross-validate the rating model (RMSE) over its grid; off = "
+            "one fit at documented parameters",
+        ),
+        "grid": Param(
+            "",
+            type="string",
+            description='Rating-model ALS grid as JSON, e.g. {"rank": [10, 20]} (several '
+            "values need rating_cv); empty = default",
         ),
         "min_rows": Param(
             config.DEFAULT_MIN_ROWS,
@@ -199,10 +220,16 @@ def recommendations():
             run["run_dir"],
             "--folds",
             "{{ params.folds }}",
-            "--grid",
-            "{{ params.grid }}",
+            "--families",
+            "{{ params.families }}",
             "--ranking-grid",
             "{{ params.ranking_grid }}",
+            "--ease-grid",
+            "{{ params.ease_grid }}",
+            "--rating-cv",
+            "{{ params.rating_cv }}",
+            "--grid",
+            "{{ params.grid }}",
             "--gate-tolerance",
             "{{ params.gate_tolerance }}",
             "--top-n",

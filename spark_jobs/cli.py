@@ -146,6 +146,16 @@ def cmd_init(args: argparse.Namespace) -> int:
     url = warehouse.resolve_url()
     warehouse.apply_schema(url)
     print(f"warehouse schema applied: {warehouse.describe(url)}")
+    from spark_jobs import spark
+
+    if spark.cds_enabled() and not spark.CDS_ARCHIVE.exists():
+        print("spark driver class archive: building (about a minute, once) ...", flush=True)
+        built = spark.build_cds_archive()
+        print(
+            f"spark driver class archive: {built}"
+            if built
+            else "spark driver class archive: not built (Spark starts without it, slower)"
+        )
     return 0
 
 
@@ -220,6 +230,7 @@ def print_data_quality(run_dir: Path | None) -> None:
 
 def summarize(run_id: str, state: str) -> int:
     from spark_jobs import pipeline, warehouse
+    from spark_jobs.runtime import run_identity
 
     run_dir = pipeline.run_dir_for(run_id) if run_id else None
     print("\n" + "=" * 72)
@@ -239,13 +250,13 @@ def summarize(run_id: str, state: str) -> int:
         return 1
     manifest = json.loads((run_dir / config.RUN_MANIFEST).read_text())
     metrics = json.loads((run_dir / config.RUN_METRICS).read_text())
-    run = json.loads((run_dir / "run.json").read_text())
+    model_version, _ = run_identity(run_dir)
     url = warehouse.resolve_url()
     with warehouse.connection(url) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT count(*), count(DISTINCT user_id) FROM reco.recommendations "
             "WHERE model_version = %s",
-            (run["model_version"],),
+            (model_version,),
         )
         rows, users = cur.fetchone()
     base = metrics["baselines"]
@@ -257,9 +268,7 @@ def summarize(run_id: str, state: str) -> int:
         f" from {manifest['source']['ratings_path']}"
     )
     if decision["publish"]:
-        print(
-            f"  published        : {rows:,} rows for {users:,} users, model {run['model_version']}"
-        )
+        print(f"  published        : {rows:,} rows for {users:,} users, model {model_version}")
     else:
         print(
             f"  NOT published    : model rejected by the gate: {decision['reason']}; the "
@@ -275,6 +284,7 @@ def summarize(run_id: str, state: str) -> int:
         f"{metrics['precision_at_k']:.4f}); most-popular nDCG@{k} "
         f"{base['most_popular']['ndcg']:.4f}"
     )
+    print(f"  model            : {metrics['ranking'].get('why', '')}")
     print_data_quality(run_dir)
     print(f"  report           : {config.REPORTS_DIR / (run_dir.name + '.html')}")
     print(
@@ -312,8 +322,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         "rating_scale": args.rating_scale,
         "feedback": str(Path(args.feedback).expanduser().resolve()) if args.feedback else "",
         "folds": args.folds,
-        "grid": args.grid,
+        "families": args.families,
         "ranking_grid": args.ranking_grid,
+        "ease_grid": args.ease_grid,
+        "rating_cv": args.rating_cv,
+        "grid": args.grid,
+        "similar_k": args.similar_k,
+        "gate_tolerance": args.gate_tolerance,
         "max_quarantine_share": args.max_quarantine_share,
         "min_rows": args.min_rows,
         "max_row_drop": args.max_row_drop,
@@ -500,11 +515,46 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"cross-validation folds (default {config.DEFAULT_CV_FOLDS}); 0 = fixed "
         "parameters, no search (one value per grid key)",
     )
-    r.add_argument("--grid", default="", help='rating-model ALS grid JSON, e.g. {"rank": [10, 20]}')
+    r.add_argument(
+        "--families",
+        default=",".join(config.DEFAULT_FAMILIES),
+        help="model families that compete for the published top-N, comma-separated "
+        f"(default {','.join(config.DEFAULT_FAMILIES)}; with --folds 0 the first is used)",
+    )
     r.add_argument(
         "--ranking-grid",
         default="",
-        help='ranking-model (implicit ALS) grid JSON, e.g. {"rank": [50], "alpha": [5]}',
+        help=f"implicit-ALS grid JSON (default {json.dumps(config.DEFAULT_RANKING_GRID)})",
+    )
+    r.add_argument(
+        "--ease-grid",
+        default="",
+        help=f"EASE grid JSON (default {json.dumps(config.DEFAULT_EASE_GRID)})",
+    )
+    r.add_argument(
+        "--rating-cv",
+        action="store_true",
+        help="also cross-validate the rating model over --grid (default: one fit at "
+        f"{json.dumps(config.DEFAULT_RATING_PARAMS)})",
+    )
+    r.add_argument(
+        "--grid",
+        default="",
+        help='rating-model ALS grid JSON, e.g. {"rank": [10, 20]} (several values need '
+        "--rating-cv)",
+    )
+    r.add_argument(
+        "--similar-k",
+        type=int,
+        default=config.DEFAULT_SIMILAR_K,
+        help=f"neighbours per item in reco.similar_items (default {config.DEFAULT_SIMILAR_K})",
+    )
+    r.add_argument(
+        "--gate-tolerance",
+        type=float,
+        default=config.DEFAULT_GATE_TOLERANCE,
+        help="how much worse than the published model a new one may be and still publish "
+        f"(relative, default {config.DEFAULT_GATE_TOLERANCE})",
     )
     r.add_argument(
         "--max-quarantine-share",

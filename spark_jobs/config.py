@@ -58,6 +58,7 @@ RUN_RECOMMENDATIONS = "recommendations.parquet"
 RUN_SIMILAR_ITEMS = "similar_items.parquet"
 RUN_MANIFEST = "manifest.json"
 RUN_METRICS = "metrics.json"
+RUN_MODEL = "model"  # the ranking model the recommend step publishes from
 RUN_VALIDATION = "validation.json"
 RUN_OUTPUT_VALIDATION = "validation_recommendations.json"
 RUN_QUARANTINE = "quarantine.parquet"
@@ -73,18 +74,24 @@ DEFAULT_TOP_N = 10
 DEFAULT_SIMILAR_K = 10  # neighbours per item in reco.similar_items
 DEFAULT_HOLDOUT_FRACTION = 0.2
 DEFAULT_CV_FOLDS = 3
-# Rating model (RMSE), searched by k-fold cross-validation.
+# Ranking models (publish the top-N), chosen by k-fold CV on mean nDCG@k. Which families
+# compete, and each one's grid; see bench/grid_search.py for how these were chosen.
+MODEL_FAMILIES = ("als", "ease")
+DEFAULT_FAMILIES: tuple[str, ...] = ("als", "ease")
+DEFAULT_RANKING_GRID: dict[str, list[float | int]] = {  # implicit ALS
+    "rank": [64],
+    "regParam": [0.2, 0.35],
+    "alpha": [0.5, 1.0],
+    "maxIter": [8],
+}
+DEFAULT_EASE_GRID: dict[str, list[float | int]] = {"lambda": [200.0, 500.0]}
+# Rating model (RMSE; its predictions are reported, not published): one fit at these
+# parameters unless its own CV is asked for (rating_cv), which searches DEFAULT_GRID.
+DEFAULT_RATING_PARAMS: dict[str, float | int] = {"rank": 50, "regParam": 0.1, "maxIter": 12}
 DEFAULT_GRID: dict[str, list[float | int]] = {
     "rank": [30, 50],
     "regParam": [0.1, 0.3],
     "maxIter": [12],
-}
-# Ranking model (implicit ALS, publishes the top-N), chosen on a validation split.
-DEFAULT_RANKING_GRID: dict[str, list[float | int]] = {
-    "rank": [100],
-    "regParam": [1.0, 3.0],
-    "alpha": [5.0],
-    "maxIter": [15],
 }
 DEFAULT_GATE_TOLERANCE = 0.02
 # Data-quality gate (validate step).
@@ -107,17 +114,30 @@ class TrainParams:
     folds: int = DEFAULT_CV_FOLDS
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION
     seed: int = SEED
-    grid: dict[str, list[float | int]] = field(default_factory=lambda: dict(DEFAULT_GRID))
+    # Rating-model grid: searched by CV when rating_cv, else one point (None = default).
+    grid: dict[str, list[float | int]] | None = None
+    rating_cv: bool = False
     ranking_grid: dict[str, list[float | int]] = field(
         default_factory=lambda: dict(DEFAULT_RANKING_GRID)
     )
+    ease_grid: dict[str, list[float | int]] = field(default_factory=lambda: dict(DEFAULT_EASE_GRID))
+    families: tuple[str, ...] = DEFAULT_FAMILIES
     top_k: int = DEFAULT_TOP_N
     gate_tolerance: float = DEFAULT_GATE_TOLERANCE
+
+    def rating_grid(self) -> dict[str, list[float | int]]:
+        if self.grid is not None:
+            return self.grid
+        if self.rating_cv:
+            return dict(DEFAULT_GRID)
+        return {k: [v] for k, v in DEFAULT_RATING_PARAMS.items()}
 
 
 def spark_conf_defaults() -> dict[str, str]:
     """Spark settings used by every job, local or on a cluster."""
     return {
+        # Sized to each job's data by spark.size_shuffle unless RECO_SHUFFLE_PARTITIONS
+        # is set; this is the starting value.
         "spark.sql.shuffle.partitions": os.environ.get("RECO_SHUFFLE_PARTITIONS", "8"),
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",

@@ -216,3 +216,14 @@ def excluded_pairs(events: DataFrame) -> DataFrame:
         .select(config.COL_USER, config.COL_ITEM)
         .distinct()
     )
+
+
+def ranking_signals(
+    spark: SparkSession, run_dir: Path, ratings: DataFrame, scale: tuple[float, float]
+) -> DataFrame:
+    """All ratings adjusted by the run's feedback events: what the published model is fit
+    on (likes and watches add positive signals, dislikes remove them)."""
+    if not (run_dir / config.RUN_FEEDBACK).exists():
+        return ratings
+    events = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK))
+    return apply_to_ranking_data(ratings, events, scale)

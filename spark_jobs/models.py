@@ -17,24 +17,34 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from spark_jobs import config, metrics
-from spark_jobs.transforms import require_columns, top_n_block
+from spark_jobs.scoring import ItemSide, top_n
+from spark_jobs.transforms import require_columns
 
 USR, ITM, RAT = config.COL_USER, config.COL_ITEM, config.COL_RATING
 MIN_RATINGS_FOR_HOLDOUT = 5
 BIAS_REG_ITEM = 10.0
 BIAS_REG_USER = 15.0
 BIAS_ITERATIONS = 3
-# ALS user/item blocks: Spark's default (10) unless RECO_ALS_BLOCKS is set. Fewer blocks
-# (4) measured slower on ML-100K with 2 cores, not faster.
-ALS_BLOCKS = int(os.environ.get("RECO_ALS_BLOCKS", "10"))
+# Ratings per ALS user/item block. Spark's default of 10 blocks is sized for clusters: on
+# 100K ratings and 2 cores it ran ~900 tasks per fit, half the time spent scheduling.
+RATINGS_PER_ALS_BLOCK = 1_000_000
+MAX_ALS_BLOCKS = 64
+CHECKPOINT_INTERVAL = 5
+
+
+def als_blocks(n_ratings: int, parallelism: int) -> int:
+    """ALS user/item blocks sized to the data: one per core, more when each block would
+    hold over ``RATINGS_PER_ALS_BLOCK`` ratings; ``RECO_ALS_BLOCKS`` overrides."""
+    if os.environ.get("RECO_ALS_BLOCKS"):
+        return max(1, int(os.environ["RECO_ALS_BLOCKS"]))
+    by_size = -(-max(n_ratings, 1) // RATINGS_PER_ALS_BLOCK)
+    return max(1, min(MAX_ALS_BLOCKS, max(parallelism, by_size)))
 
 
 # ----------------------------------------------------------------------------------------
@@ -118,7 +128,13 @@ def with_baseline(df: Any, mu: float, bu: Any, bi: Any) -> Any:
     )
 
 
-def als(seed: int, rating_col: str = RAT, prediction_col: str = "prediction", **params: Any) -> Any:
+def als(
+    seed: int,
+    blocks: int,
+    rating_col: str = RAT,
+    prediction_col: str = "prediction",
+    **params: Any,
+) -> Any:
     from pyspark.ml.recommendation import ALS
 
     return ALS(
@@ -126,25 +142,35 @@ def als(seed: int, rating_col: str = RAT, prediction_col: str = "prediction", **
         itemCol=ITM,
         ratingCol=rating_col,
         coldStartStrategy="nan",
-        checkpointInterval=5,
+        # Checkpointing cuts the lineage of long fits (without it ALS overflows its stack
+        # near 20 iterations); shorter fits skip its disk writes.
+        checkpointInterval=CHECKPOINT_INTERVAL if params.get("maxIter", 10) > 12 else -1,
         seed=seed,
-        numUserBlocks=ALS_BLOCKS,
-        numItemBlocks=ALS_BLOCKS,
+        numUserBlocks=blocks,
+        numItemBlocks=blocks,
         **params,
     ).setPredictionCol(prediction_col)
 
 
 def fit_rating_model(
-    train: Any, params: dict[str, Any], seed: int, scale: tuple[float, float]
+    train: Any,
+    params: dict[str, Any],
+    seed: int,
+    scale: tuple[float, float],
+    blocks: int,
+    biases: tuple[float, Any, Any] | None = None,
 ) -> RatingModel:
+    """The blend, fitted on ``train`` (``biases``: already fitted on the same frame)."""
     from pyspark.sql import functions as F
 
-    mu, bu, bi = fit_biases(train)
-    plain = als(seed, prediction_col="_p_plain", **params).fit(train)
+    mu, bu, bi = biases or fit_biases(train)
+    plain = als(seed, blocks, prediction_col="_p_plain", **params).fit(train)
     resid_df = with_baseline(train, mu, bu, bi).withColumn(
         "_resid", (F.col(RAT) - F.col("_base")).cast("float")
     )
-    residual = als(seed, rating_col="_resid", prediction_col="_p_resid", **params).fit(resid_df)
+    residual = als(seed, blocks, rating_col="_resid", prediction_col="_p_resid", **params).fit(
+        resid_df
+    )
     return RatingModel(mu, bu, bi, plain, residual, scale)
 
 
@@ -194,76 +220,9 @@ def spark_rating_metrics(df: Any, prediction: Any) -> dict[str, float]:
 # ----------------------------------------------------------------------------------------
 # ranking model and top-N
 # ----------------------------------------------------------------------------------------
-def fit_ranking_model(train: Any, params: dict[str, Any], seed: int) -> Any:
+def fit_ranking_model(train: Any, params: dict[str, Any], seed: int, blocks: int) -> Any:
     """Implicit ALS; confidence ``1 + alpha * rating``."""
-    return als(seed, implicitPrefs=True, **params).fit(train)
-
-
-USERS_PER_BLOCK = 512
-TOP_N_SCHEMA = "user_id long, item_id long, rank int, score double"
-
-
-def _score_batches(
-    batches: Iterator[pd.DataFrame], item_ids: np.ndarray, item_vecs: np.ndarray, n: int
-) -> Iterator[pd.DataFrame]:
-    for pdf in batches:
-        for start in range(0, len(pdf), USERS_PER_BLOCK):
-            chunk = pdf.iloc[start : start + USERS_PER_BLOCK]
-            vecs = np.vstack(chunk["features"].to_numpy()).astype(np.float64)
-            rated = [np.asarray(r if r is not None else [], dtype=np.int64) for r in chunk["rated"]]
-            top_ids, top_scores = top_n_block(vecs, rated, item_ids, item_vecs, n)
-            out = pd.DataFrame(
-                {
-                    USR: np.repeat(chunk[USR].to_numpy(dtype=np.int64), n),
-                    ITM: top_ids.ravel(),
-                    config.COL_RANK: np.tile(np.arange(1, n + 1, dtype=np.int32), len(chunk)),
-                    config.COL_SCORE: top_scores.ravel(),
-                }
-            )
-            yield out[out[ITM] >= 0]
-
-
-def top_n(
-    spark: Any, user_vectors: Any, item_ids: np.ndarray, item_vecs: np.ndarray, seen: Any, n: int
-) -> Any:
-    """Top-``n`` per user of ``user_vectors`` (Spark: user_id, features) against the item
-    matrix, excluding each user's items in ``seen`` (Spark: user_id, item_id)."""
-    from pyspark.sql import functions as F
-
-    rated = seen.groupBy(USR).agg(F.collect_list(F.col(ITM).cast("long")).alias("rated"))
-    users = user_vectors.join(rated, USR, "left")
-    bc = spark.sparkContext.broadcast((item_ids, item_vecs))
-
-    def body(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        ids, vecs = bc.value
-        return _score_batches(batches, ids, vecs, n)
-
-    return users.mapInPandas(body, TOP_N_SCHEMA)
-
-
-def similar_items(spark: Any, item_ids: np.ndarray, item_vecs: np.ndarray, k: int) -> Any:
-    """Top-``k`` neighbours per item by cosine similarity of ALS item factors (self excluded).
-
-    Spark frame ``item_id, similar_item_id, rank, score``; reuses the top-N scorer with the
-    unit-length item vectors as both sides.
-    """
-    import pandas as pd
-    from pyspark.sql import functions as F
-
-    norms = np.linalg.norm(item_vecs, axis=1, keepdims=True)
-    unit = np.divide(item_vecs, norms, out=np.zeros_like(item_vecs), where=norms > 0)
-    ids = item_ids.astype(np.int64)
-    sides = spark.createDataFrame(
-        pd.DataFrame({USR: ids, "features": list(unit.tolist())}),
-        schema=f"{USR} long, features array<double>",
-    )
-    itself = sides.select(USR, F.col(USR).alias(ITM))
-    return top_n(spark, sides, ids, unit, itself, k).select(
-        F.col(USR).alias(ITM),
-        F.col(ITM).alias("similar_item_id"),
-        config.COL_RANK,
-        config.COL_SCORE,
-    )
+    return als(seed, blocks, implicitPrefs=True, **params).fit(train)
 
 
 def als_factors(model: Any) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -284,14 +243,17 @@ def most_popular_top_n(spark: Any, train: Any, users: Any, n: int) -> Any:
     from pyspark.sql import functions as F
 
     pop = train.groupBy(ITM).count().toPandas()
-    item_ids = pop[ITM].to_numpy(dtype=np.int64)
-    vecs = pop["count"].to_numpy(dtype=np.float64)[:, None]
+    side = ItemSide(
+        "factors",
+        pop[ITM].to_numpy(dtype=np.int64),
+        pop["count"].to_numpy(dtype=np.float64)[:, None],
+    )
     user_vecs = (
         users.select(F.col(USR).cast("long").alias(USR))
         .distinct()
         .withColumn("features", F.array(F.lit(1.0)))
     )
-    return top_n(spark, user_vecs, item_ids, vecs, train, n)
+    return top_n(spark, user_vecs, side, train, n)
 
 
 def ranking_metrics_spark(recs: Any, holdout: Any, k: int, n_catalogue: int) -> dict[str, float]:

@@ -18,6 +18,7 @@ from typing import Any
 from spark_jobs import config, eventlog, formats, quality, warehouse
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import record_error, write_json
+from spark_jobs.spark import driver_java_options
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
 from spark_jobs.timing import timer
 
@@ -28,10 +29,15 @@ def run_key(run_id: str) -> str:
     return safe[:80] or hashlib.sha1(run_id.encode()).hexdigest()[:12]
 
 
-def model_version_for(run_id: str, run_after: datetime) -> str:
-    """``als-YYYYMMDDTHHMMSSZ-<hash>``: sortable by time, unique per run id, stable on re-runs."""
+def version_stamp_for(run_id: str, run_after: datetime) -> str:
+    """``YYYYMMDDTHHMMSSZ-<hash>``: sortable by time, unique per run id, stable on re-runs.
+    The model version is ``<family>-<stamp>`` once training has chosen the family."""
     digest = hashlib.sha1(run_id.encode()).hexdigest()[:6]
-    return f"als-{run_after.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
+    return f"{run_after.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def model_version_for(run_id: str, run_after: datetime, family: str = "als") -> str:
+    return f"{family}-{version_stamp_for(run_id, run_after)}"
 
 
 def ensure_synthetic_dataset(
@@ -110,6 +116,7 @@ def prepare_run(
             ),
             "format": source.format,
             "feedback": events,
+            "version_stamp": version_stamp_for(run_id, run_after),
             "model_version": model_version_for(run_id, run_after),
             "generated_at": run_after.astimezone(UTC).replace(microsecond=0).isoformat(),
             "warehouse": warehouse.describe(warehouse_url),
@@ -205,8 +212,7 @@ def spark_submit_conf() -> dict[str, str]:
     """``--conf`` settings for every spark-submit (the master comes from ``spark_default``)."""
     conf = dict(config.spark_conf_defaults())
     conf.pop("spark.driver.memory", None)  # given as driver_memory
-    log4j = config.SPARK_JOBS_DIR / "log4j2.properties"
-    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile=file:{log4j}"
+    conf["spark.driver.extraJavaOptions"] = driver_java_options()
     conf["spark.pyspark.python"] = sys.executable
     conf["spark.pyspark.driver.python"] = sys.executable
     return conf

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from spark_jobs import config, warehouse
 from spark_jobs.errors import PipelineError
-from spark_jobs.runtime import main_for, read_json, run_dir_arg
+from spark_jobs.runtime import main_for, read_json, run_dir_arg, run_identity
 from spark_jobs.timing import timer
 
 STAGE = "publish"
@@ -211,8 +211,6 @@ def record_run_end(
 
 
 def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
-    from spark_jobs.recommend import run_identity
-
     run_id = run_id or run_dir.name
     model_version, _ = run_identity(run_dir)
     with timer(run_dir, STAGE, "schema"):

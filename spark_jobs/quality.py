@@ -11,9 +11,12 @@ run into ``reco.data_quality_runs`` so SQL sees what the gate decided and why.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,24 @@ from spark_jobs import config
 from spark_jobs.errors import PipelineError
 
 SITE = "run_site"
+_import_thread: threading.Thread | None = None
+
+
+def start_import() -> None:
+    """Import Great Expectations in a background thread (it takes ~7 s here), so a step can
+    overlap it with the Spark session start, which mostly waits for the JVM."""
+    global _import_thread
+    if _import_thread is None and "great_expectations" not in sys.modules:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+        _import_thread = threading.Thread(
+            target=importlib.import_module, args=("great_expectations",), daemon=True
+        )
+        _import_thread.start()
+
+
+def _wait_for_import() -> None:
+    if _import_thread is not None:
+        _import_thread.join()
 
 
 def load_suite_definition(name: str) -> dict[str, Any]:
@@ -56,6 +77,7 @@ def _context(run_dir: Path) -> Any:
     """The run's file-backed GX project, with its Data Docs site configured."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    _wait_for_import()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -82,6 +104,7 @@ def run_suite(run_dir: Path, suite_name: str, df: Any, params: dict[str, Any]) -
     Updates the run's Data Docs and returns a JSON-able summary (never raises on failed
     expectations: the caller decides).
     """
+    _wait_for_import()
     import great_expectations as gx
 
     definition = load_suite_definition(suite_name)

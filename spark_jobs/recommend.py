@@ -1,15 +1,16 @@
 """Recommend: top-N items per user from the ranking model, rated items excluded.
 
-Scores every (user, item) pair as the implicit-ALS affinity ``user . item`` factors in
-numpy blocks on the executors (item factors broadcast once; ``models.top_n``), masks the
-items each user has already rated, watched or disliked (feedback events), and keeps the
-best N, ranked 1..N. Writes
+Scores every (user, item) pair with the model the train step chose (``ranking.py``): the
+implicit-ALS affinity ``user . item`` factors, or EASE's ``history . B``, in numpy blocks
+on the executors (the item side broadcast once; ``scoring.top_n``), masks the items each
+user has already rated, watched or disliked (feedback events), and keeps the best N,
+ranked 1..N. Writes
 ``recommendations.parquet`` (user_id, item_id, rank, score, model_version, generated_at),
 then runs the output suite ``expectations/recommendations.json`` on it (N per user, ranks
 1..N, no rated item, finite scores, every known user served): a failure fails the step,
 so nothing reaches publish. Results: ``validation_recommendations.json``. Also writes
-``similar_items.parquet``: each item's K nearest items by cosine similarity of the same
-model's item factors ("because you watched X").
+``similar_items.parquet``: each item's K nearest items by cosine similarity, of the ALS
+model's item factors or, for EASE, of the items' co-occurrence ("because you watched X").
 
     spark-submit spark_jobs/recommend.py --run-dir var/lake/runs/R [--top-n 10]
 """
@@ -18,48 +19,43 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spark_jobs import config, feedback, models, quality
+from spark_jobs import config, feedback, quality, ranking, scoring
 from spark_jobs.errors import PipelineError
-from spark_jobs.runtime import main_for, read_json, run_dir_arg, write_json
+from spark_jobs.runtime import main_for, read_json, run_dir_arg, run_identity, write_json
 from spark_jobs.timing import timer
 from spark_jobs.transforms import recommendation_summary
 
 STAGE = "recommend"
 
 
-def run_identity(run_dir: Path) -> tuple[str, datetime]:
-    """Model version and generation time: from ``run.json`` (written by the DAG) so a re-run
-    of the same run produces identical rows; else derived from the folder name."""
-    path = run_dir / "run.json"
-    if path.exists():
-        info = read_json(path)
-        return info["model_version"], datetime.fromisoformat(info["generated_at"])
-    return f"als-{run_dir.name}", datetime.now(UTC).replace(microsecond=0)
-
-
 def run(
     spark: Any, run_dir: Path, top_n: int, similar_k: int = config.DEFAULT_SIMILAR_K
 ) -> dict[str, Any]:
-    from pyspark.ml.recommendation import ALSModel
     from pyspark.sql import functions as F
+
+    from spark_jobs.spark import size_shuffle
+    from spark_jobs.transforms import to_als_types
 
     if top_n < 1:
         raise PipelineError(f"top-N must be at least 1, got {top_n}")
     model_version, generated_at = run_identity(run_dir)
     with timer(run_dir, STAGE, "load") as t:
-        model_path = run_dir / "model"
-        if not model_path.exists():
-            raise PipelineError(f"no trained model in {model_path}: run the train step first")
-        users, item_ids, item_vecs = models.als_factors(ALSModel.load(str(model_path)))
-        t["items"] = len(item_ids)
+        ranker = ranking.load(run_dir / config.RUN_MODEL)
+        manifest = read_json(run_dir / config.RUN_MANIFEST)
+        size_shuffle(spark, int(manifest.get("n_ratings") or 0))
+        ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS)))
+        signals = feedback.ranking_signals(
+            spark, run_dir, ratings, tuple(manifest["source"]["rating_scale"])
+        )
+        side = ranker.item_side()
+        t.update(items=len(side.item_ids), family=ranker.family)
 
     with timer(run_dir, STAGE, "top_n", n=top_n) as t:
         seen = seen_pairs(spark, run_dir)
-        recs = models.top_n(spark, users, item_ids, item_vecs, seen, top_n).select(
+        recs = ranker.recommend(spark, signals, seen, top_n).select(
             "*",
             F.lit(model_version).alias("model_version"),
             F.lit(generated_at).cast("timestamp").alias("generated_at"),
@@ -72,9 +68,9 @@ def run(
             .first()
         )
         t["rows"] = stats["rows"]
-    validate_output(spark, run_dir, item_ids, top_n)
+    validate_output(spark, run_dir, side.item_ids, top_n)
     with timer(run_dir, STAGE, "similar_items", k=similar_k) as t:
-        similar = models.similar_items(spark, item_ids, item_vecs, similar_k).select(
+        similar = similar_frame(spark, ranker, similar_k).select(
             "*",
             F.lit(model_version).alias("model_version"),
             F.lit(generated_at).cast("timestamp").alias("generated_at"),
@@ -89,6 +85,19 @@ def run(
         "top_n": top_n,
         "model_version": model_version,
     }
+
+
+def similar_frame(spark: Any, ranker: ranking.Ranker, k: int) -> Any:
+    """Each item's ``k`` nearest items for the published model (Spark frame)."""
+    import pandas as pd
+
+    item_ids, vectors = ranker.item_vectors_for_similarity()
+    if ranker.family == "als":
+        return scoring.similar_items(spark, item_ids, vectors, k)
+    pdf = scoring.cosine_neighbours(item_ids, vectors, k)
+    return spark.createDataFrame(
+        pd.DataFrame(pdf), schema="item_id long, similar_item_id long, rank int, score double"
+    )
 
 
 def seen_pairs(spark: Any, run_dir: Path) -> Any:
@@ -162,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def step(args: argparse.Namespace) -> dict[str, Any]:
     from spark_jobs.spark import get_spark
+
+    quality.start_import()  # overlaps the Spark session start
 
     return run(get_spark("reco-recommend"), args.run_dir, args.top_n, args.similar_k)
 

@@ -13,6 +13,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,30 @@ def read_json(path: Path) -> dict[str, Any]:
             "(run the earlier pipeline steps first)"
         )
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def model_family(run_dir: Path) -> str:
+    """The family of the run's trained ranking model (``als`` until one is trained)."""
+    meta = run_dir / config.RUN_MODEL / "model.json"
+    if meta.exists():
+        return str(json.loads(meta.read_text(encoding="utf-8")).get("family", "als"))
+    metrics = run_dir / config.RUN_METRICS
+    if metrics.exists():
+        return str(json.loads(metrics.read_text(encoding="utf-8")).get("model_family", "als"))
+    return "als"
+
+
+def run_identity(run_dir: Path) -> tuple[str, datetime]:
+    """Model version (``<family>-<YYYYMMDDTHHMMSSZ>-<hash>``) and generation time, from
+    ``run.json`` (written by the DAG) so a re-run of the same run produces identical rows;
+    else derived from the folder name and the clock."""
+    family = model_family(run_dir)
+    path = run_dir / "run.json"
+    if path.exists():
+        info = read_json(path)
+        stamp = info.get("version_stamp") or str(info["model_version"]).split("-", 1)[-1]
+        return f"{family}-{stamp}", datetime.fromisoformat(info["generated_at"])
+    return f"{family}-{run_dir.name}", datetime.now(UTC).replace(microsecond=0)
 
 
 def record_error(run_dir: Path | None, stage: str, message: str) -> None:

@@ -106,6 +106,25 @@ def top_n_block(
     scores = user_vectors @ item_vectors.T
     if item_bias is not None:
         scores = scores + item_bias[None, :]
+    return select_top_n(scores, rated_items, item_ids, n)
+
+
+def select_top_n(
+    scores: np.ndarray, rated_items: list[np.ndarray], item_ids: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``n`` of each row of ``scores`` (users x items, columns in ``item_ids``
+    order), excluding each user's ``rated_items``; ties break by item id.
+
+    Returns ``(item_ids [users x n], scores [users x n])``, best first, padded with id
+    ``-1`` / score ``nan`` where a user has fewer than ``n`` scorable items. A float64
+    ``scores`` is masked in place.
+    """
+    if scores.ndim != 2 or scores.shape[1] != len(item_ids):
+        raise ValueError(f"scores must be users x {len(item_ids)} items, got {scores.shape}")
+    if len(rated_items) != scores.shape[0]:
+        raise ValueError("rated_items needs one array per user")
+    if n < 1:
+        raise ValueError("n must be >= 1")
     scores = scores.astype(np.float64, copy=False)
     pos = {int(item): j for j, item in enumerate(item_ids)}
     for row, rated in enumerate(rated_items):

@@ -179,6 +179,8 @@ def run(
 def step(args: argparse.Namespace) -> dict[str, Any]:
     from spark_jobs.spark import get_spark
 
+    quality.start_import()  # overlaps the Spark session start
+
     return run(
         get_spark("reco-validate"),
         args.run_dir,

@@ -11,13 +11,15 @@ import pytest
 
 from spark_jobs import cli, config, warehouse
 from spark_jobs.pipeline import run_dir_for
+from spark_jobs.runtime import run_identity
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
 
 TOP_N = 6
 QUICK = {
     "folds": 2,
     "grid": json.dumps({"rank": [8], "regParam": [0.3], "maxIter": [8]}),
-    "ranking_grid": json.dumps({"rank": [16], "regParam": [3.0], "alpha": [10.0], "maxIter": [10]}),
+    "ranking_grid": json.dumps({"rank": [16], "regParam": [0.3], "alpha": [1.0], "maxIter": [6]}),
+    "ease_grid": json.dumps({"lambda": [20.0]}),
 }
 # Fixed parameters (no CV) for the runs that do not test the search itself.
 FIXED = {**QUICK, "folds": 0}
@@ -64,8 +66,10 @@ def test_published_table_holds_top_n_for_every_user(good_run, dataset, warehouse
     rated = ratings.rename(columns={"userId": "user_id", "movieId": "item_id"})
     assert rows.merge(rated, on=["user_id", "item_id"]).empty
     assert rows["score"].map(lambda s: s == s and abs(s) < 1e6).all()
-    run = json.loads((run_dir_for(good_run) / "run.json").read_text())
-    assert set(rows["model_version"]) == {run["model_version"]}
+    version, _ = run_identity(run_dir_for(good_run))
+    assert set(rows["model_version"]) == {version}
+    metrics = json.loads((run_dir_for(good_run) / config.RUN_METRICS).read_text())
+    assert version.startswith(metrics["model_family"] + "-")
 
 
 def test_similar_items_published_with_the_same_model(good_run, warehouse_url) -> None:
@@ -74,12 +78,12 @@ def test_similar_items_published_with_the_same_model(good_run, warehouse_url) ->
         "SELECT item_id, count(*), min(rank), max(rank), bool_and(similar_item_id <> item_id), "
         "min(model_version) FROM reco.similar_items GROUP BY item_id",
     )
-    run = json.loads((run_dir_for(good_run) / "run.json").read_text())
+    version, _ = run_identity(run_dir_for(good_run))
     assert len(rows) == 180  # every item of the synthetic catalogue
     assert all(
         r[1:5] == (config.DEFAULT_SIMILAR_K, 1, config.DEFAULT_SIMILAR_K, True) for r in rows
     )
-    assert {r[5] for r in rows} == {run["model_version"]}
+    assert {r[5] for r in rows} == {version}
 
 
 def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
@@ -293,13 +297,21 @@ def test_performance_report_covers_every_run_and_spark_stages(good_run, warehous
     )
     assert {s[0] for s in steps} >= {"ingest", "validate", "train", "recommend"}
     assert all(s[1] > 0 and s[2] > 0 for s in steps) and sum(s[3] for s in steps) > 0
-    # Each CV fold fit is its own phase (QUICK: 1 grid point x 2 folds), with its stages.
+    # Each CV fit is its own phase (QUICK: 1 ALS and 1 EASE candidate x 2 folds), with
+    # its Spark stages.
     folds = query(
         warehouse_url,
         "SELECT phase, details->'spark' FROM reco.stage_timings "
-        "WHERE run_id = %s AND stage = 'train' AND phase LIKE 'cv_p%%' ORDER BY phase",
+        "WHERE run_id = %s AND stage = 'train' AND phase LIKE 'cv\\_%%' ORDER BY phase",
         (good_run,),
     )
-    assert [f[0] for f in folds] == ["cv_p0_fold0", "cv_p0_fold1"]
-    for _, spark in folds:
-        assert spark["stages"] > 0 and spark["tasks"] > 0 and spark["shuffle_write_bytes"] > 0
+    assert [f[0] for f in folds] == [
+        "cv_als_c0_fold0",
+        "cv_als_c0_fold1",
+        "cv_ease_c1_fold0",
+        "cv_ease_c1_fold1",
+    ]
+    for phase, spark in folds:
+        assert spark["stages"] > 0 and spark["tasks"] > 0, phase
+        if phase.startswith("cv_als"):
+            assert spark["shuffle_write_bytes"] > 0

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_jobs import config, formats, ingest, recommend, train
+from spark_jobs import config, formats, ingest, ranking, recommend, train
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
 
 GRID = {"rank": [4, 8], "regParam": [0.3], "maxIter": [8]}
-RANKING_GRID = {"rank": [16], "regParam": [1.0, 3.0], "alpha": [10.0], "maxIter": [10]}
+RANKING_GRID = {"rank": [16], "regParam": [0.1, 0.5], "alpha": [1.0], "maxIter": [6]}
+EASE_GRID = {"lambda": [20.0]}
 
 
 @pytest.fixture(scope="module")
@@ -22,27 +23,58 @@ def trained(spark, tmp_path_factory) -> Path:
     write_dataset(data, SyntheticSpec(n_users=150, n_items=200, mean_ratings_per_user=30))
     run_dir = tmp_path_factory.mktemp("run")
     ingest.run(spark, run_dir, formats.detect_source(data))
-    train.run(
-        spark, run_dir, config.TrainParams(folds=2, grid=GRID, ranking_grid=RANKING_GRID, top_k=5)
+    params = config.TrainParams(
+        folds=2,
+        grid=GRID,
+        rating_cv=True,
+        ranking_grid=RANKING_GRID,
+        ease_grid=EASE_GRID,
+        top_k=5,
     )
+    train.run(spark, run_dir, params)
     return run_dir
 
 
 def test_metrics_cover_grid_and_beat_baselines(trained: Path) -> None:
     m = json.loads((trained / config.RUN_METRICS).read_text())
-    rating, ranking, base = m["rating"], m["ranking"], m["baselines"]
-    assert len(rating["cv_results"]) == 2 and m["cv_folds"] == 2
+    rating, ranked, base = m["rating"], m["ranking"], m["baselines"]
+    assert len(rating["cv_results"]) == 2 and m["cv_folds"] == 2 and m["rating_cv"]
     assert all(len(r["fold_rmse"]) == 2 for r in rating["cv_results"])
     best = min(rating["cv_results"], key=lambda r: r["cv_rmse"])
     assert best["rank"] == rating["params"]["rank"]
     assert 0 < rating["rmse"] < base["bias"]["rmse"] < base["global_mean"]["rmse"]
     assert 0 < rating["mae"] < base["global_mean"]["mae"]
-    assert len(ranking["selection"]) == 2
-    assert ranking["ndcg"] > base["most_popular"]["ndcg"] > 0
-    assert ranking["k"] == 5 and 0 < ranking["catalogue_coverage"] <= 1
-    assert ranking["user_coverage"] == 1.0
+    assert ranked["ndcg"] > base["most_popular"]["ndcg"] > 0
+    assert ranked["k"] == 5 and 0 < ranked["catalogue_coverage"] <= 1
+    assert ranked["user_coverage"] == 1.0
     assert m["gate"]["publish"] and m["champion"] is None
-    assert (trained / "model" / "metadata").exists()
+
+
+def test_ranking_cv_scores_every_candidate_of_every_family_per_fold(trained: Path) -> None:
+    """Both families entered the same CV; the published one is the best mean nDCG."""
+    m = json.loads((trained / config.RUN_METRICS).read_text())
+    cv = m["ranking"]["cv_results"]
+    assert [r["family"] for r in cv] == ["als", "als", "ease"]
+    assert sorted(r["regParam"] for r in cv if r["family"] == "als") == [0.1, 0.5]
+    for r in cv:
+        assert len(r["fold_ndcg"]) == 2 and len(r["fold_precision"]) == 2
+        assert r["mean_ndcg"] == pytest.approx(sum(r["fold_ndcg"]) / 2)
+        assert r["std_ndcg"] == pytest.approx(abs(r["fold_ndcg"][0] - r["fold_ndcg"][1]) / 2)
+        assert 0 < r["mean_ndcg"] < 1
+    winner = max(cv, key=lambda r: r["mean_ndcg"])
+    assert m["ranking"]["params"]["family"] == winner["family"] == m["model_family"]
+    assert m["ranking"]["params"] == ranking.Candidate.from_dict(winner).as_dict()
+    assert "won the 2-fold CV of 3 candidates" in m["ranking"]["why"]
+    meta = json.loads((trained / config.RUN_MODEL / "model.json").read_text())
+    assert meta == m["ranking"]["params"]
+    # Every fit of the CV is its own timed phase.
+    phases = {
+        json.loads(line)["phase"]
+        for line in (trained / config.RUN_TIMINGS).read_text().splitlines()
+    }
+    for fam, i in (("als", 0), ("als", 1), ("ease", 2)):
+        assert {f"cv_{fam}_c{i}_fold0", f"cv_{fam}_c{i}_fold1"} <= phases
+    assert {"rating_cv_p0_fold0", "rating_cv_p1_fold1", "final_refit"} <= phases
 
 
 def test_holdout_split_is_deterministic_and_per_user(spark, trained: Path) -> None:
@@ -101,9 +133,6 @@ def test_output_suite_refuses_broken_recommendations(
     """A defect in the written top-N fails the recommend step, before publish."""
     import shutil
 
-    from pyspark.ml.recommendation import ALSModel
-
-    from spark_jobs import models
     from spark_jobs.errors import PipelineError
 
     run_dir = tmp_path / "run"
@@ -129,7 +158,7 @@ def test_output_suite_refuses_broken_recommendations(
         coerce_timestamps="us",
         allow_truncated_timestamps=True,
     )
-    _, item_ids, _ = models.als_factors(ALSModel.load(str(run_dir / "model")))
+    item_ids = ranking.load(run_dir / config.RUN_MODEL).item_side().item_ids
     with pytest.raises(PipelineError) as info:
         recommend.validate_output(spark, run_dir, item_ids, 5)
     msg = str(info.value)
@@ -145,7 +174,7 @@ def test_grid_too_small_data_is_refused(spark, tmp_path: Path) -> None:
     f.write_text("1\t1\t3\t100\n1\t2\t4\t100\n")
     ingest.run(spark, tmp_path, formats.detect_source(f))
     with pytest.raises(PipelineError, match="too few to cross-validate"):
-        train.run(spark, tmp_path, config.TrainParams(folds=3, grid=GRID))
+        train.run(spark, tmp_path, config.TrainParams(folds=3, grid=GRID, rating_cv=True))
 
 
 def test_spark_rating_metrics_match_the_pandas_definitions(spark) -> None:

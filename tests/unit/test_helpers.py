@@ -24,10 +24,33 @@ def test_model_version_sorts_by_time_and_is_stable() -> None:
     v = model_version_for("run-a", t)
     assert v.startswith("als-20261123T185408Z-") and v == model_version_for("run-a", t)
     assert v != model_version_for("run-b", t)
+    assert model_version_for("run-a", t, "ease") == "ease-" + v.removeprefix("als-")
+
+
+def test_model_version_names_the_family_the_train_step_chose(tmp_path: Path) -> None:
+    """run.json is written before training; the version takes the trained model's family."""
+    from spark_jobs.pipeline import version_stamp_for
+    from spark_jobs.runtime import run_identity, write_json
+
+    t = datetime(2026, 11, 23, 18, 54, 8, tzinfo=UTC)
+    stamp = version_stamp_for("run-a", t)
+    write_json(
+        tmp_path / "run.json",
+        {
+            "version_stamp": stamp,
+            "model_version": model_version_for("run-a", t),
+            "generated_at": t.isoformat(),
+        },
+    )
+    assert run_identity(tmp_path) == (f"als-{stamp}", t)
+    write_json(tmp_path / config.RUN_MODEL / "model.json", {"family": "ease", "lambda": 300})
+    assert run_identity(tmp_path) == (f"ease-{stamp}", t)
 
 
 def test_parse_grid_defaults_and_errors() -> None:
     assert parse_grid("") == config.DEFAULT_GRID
+    with pytest.raises(PipelineError, match="must be numbers"):
+        parse_grid('{"rank": ["ten"]}')
     g = parse_grid('{"rank": [5], "maxIter": 3}')
     assert g["rank"] == [5] and g["maxIter"] == [3]
     assert g["regParam"] == config.DEFAULT_GRID["regParam"]
