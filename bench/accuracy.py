@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from protocols import K, ROOT, SEED, load, random_split, stratified_split, to_spark
+from protocols import ROOT, SEED, K, load, random_split, stratified_split, to_spark
 
 from spark_jobs import config, models, ranking, train
 from spark_jobs.runtime import write_json

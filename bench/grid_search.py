@@ -27,14 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from protocols import K, ROOT, SEED, load, stratified_split, to_spark
+from protocols import ROOT, SEED, K, load, stratified_split, to_spark
 
 from spark_jobs import metrics, ranking
 from spark_jobs.ranking import Candidate
 from spark_jobs.timing import read_timings
 
-STAGE1 = {"rank": [32], "regParam": [0.1, 0.2, 0.35, 0.5, 0.8], "alpha": [0.25, 0.5, 1.0, 2.0]}
-STAGE2 = {"rank": [16, 32, 64, 96], "maxIter": [5, 8, 12]}
+STAGE1 = {"rank": [32], "regParam": [0.05, 0.1, 0.2, 0.3, 0.5], "alpha": [0.25, 0.5, 1.0, 2.0]}
+STAGE2 = {"rank": [16, 32, 64], "maxIter": [5, 8, 12]}
 EASE = {"lambda": [100.0, 200.0, 300.0, 500.0, 800.0, 1200.0]}
 MAX_ITER = 8
 

@@ -62,10 +62,13 @@ def run(
     """Parse, split rejected lines, deduplicate and write the run's ingest outputs."""
     from pyspark.sql import functions as F
 
+    from spark_jobs.spark import size_shuffle
+
     with timer(run_dir, STAGE, "read", source=str(source.ratings_path)) as t:
         parsed = formats.read_ratings(spark, source).cache()
         lines = parsed.count()
         t["rows"] = lines
+        t["shuffle_partitions"] = size_shuffle(spark, lines)
     if lines == 0:
         raise PipelineError(
             f"dataset file {source.ratings_path} has no rating lines (only a header or blank "

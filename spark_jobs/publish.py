@@ -175,9 +175,17 @@ def record_run_start(
 
 
 def metrics_summary(m: dict[str, Any]) -> dict[str, Any]:
-    """What ``reco.model_runs.metrics`` keeps: every metric beside its baselines."""
+    """What ``reco.model_runs.metrics`` keeps: every metric beside its baselines, the
+    published model's family, parameters and why it was chosen, and every CV candidate's
+    per-fold scores."""
     drop = ("params", "cv_results", "selection")
     return {
+        "model_family": m.get("model_family", "als"),
+        "cv": {
+            "folds": m.get("cv_folds"),
+            "ranking": m["ranking"].get("cv_results", []),
+            "rating": m["rating"].get("cv_results", []),
+        },
         "rmse": m["rmse"],
         "mae": m["mae"],
         "mpe": m["mpe"],

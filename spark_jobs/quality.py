@@ -24,6 +24,11 @@ from spark_jobs import config
 from spark_jobs.errors import PipelineError
 
 SITE = "run_site"
+# Batches up to this many rows are validated by GX's pandas engine (collected through
+# Arrow): on small batches GX's Spark engine spends seconds in a dozen small Spark jobs
+# (measured on ML-100K: 4.3 s warm, 11 s as a step's first work, vs 1.5 s on pandas).
+# Larger batches stay on Spark. RECO_GX_PANDAS_MAX_ROWS=0 always uses Spark.
+PANDAS_MAX_ROWS = int(os.environ.get("RECO_GX_PANDAS_MAX_ROWS", "2000000"))
 _import_thread: threading.Thread | None = None
 
 
@@ -55,6 +60,13 @@ def data_docs_dir(run_dir: Path) -> Path:
     return config.DATA_DOCS_DIR / run_dir.name
 
 
+def plain(value: Any) -> Any:
+    """numpy scalars and tuples of them as plain Python values, for readable messages."""
+    if isinstance(value, list | tuple):
+        return tuple(plain(v) for v in value)
+    return value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value
+
+
 def describe_failure(res: Any) -> str:
     """``expect_x(column=c): observed ...`` for one failed expectation result."""
     cfg = res.expectation_config
@@ -65,7 +77,7 @@ def describe_failure(res: Any) -> str:
     result = res.result or {}
     observed = result.get("observed_value")
     if observed is None and "unexpected_count" in result:
-        sample = result.get("partial_unexpected_list", [])[:5]
+        sample = [plain(v) for v in result.get("partial_unexpected_list", [])[:5]]
         observed = f"{result['unexpected_count']} unexpected values, e.g. {sample}"
     if res.exception_info and res.exception_info.get("raised_exception"):
         observed = f"error: {res.exception_info.get('exception_message')}"
@@ -98,18 +110,30 @@ def _context(run_dir: Path) -> Any:
     return context
 
 
-def run_suite(run_dir: Path, suite_name: str, df: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """Validate a Spark DataFrame against ``expectations/<suite_name>.json``.
+def run_suite(
+    run_dir: Path, suite_name: str, df: Any, params: dict[str, Any], rows: int | None = None
+) -> dict[str, Any]:
+    """Validate a Spark DataFrame against ``expectations/<suite_name>.json``: with GX's
+    pandas engine when it has at most ``PANDAS_MAX_ROWS`` rows (``rows``, counted if not
+    given), else with its Spark engine.
 
     Updates the run's Data Docs and returns a JSON-able summary (never raises on failed
     expectations: the caller decides).
     """
+    rows = df.count() if rows is None else rows
+    engine = "pandas" if rows <= PANDAS_MAX_ROWS else "spark"
+    if engine == "pandas":
+        df = df.toPandas()
     _wait_for_import()
     import great_expectations as gx
 
     definition = load_suite_definition(suite_name)
     context = _context(run_dir)
-    source = context.data_sources.add_or_update_spark(name="lake")
+    source = (
+        context.data_sources.add_or_update_pandas(name="lake_pandas")
+        if engine == "pandas"
+        else context.data_sources.add_or_update_spark(name="lake")
+    )
     asset = next((a for a in source.assets if a.name == suite_name), None) or (
         source.add_dataframe_asset(name=suite_name)
     )
@@ -124,11 +148,11 @@ def run_suite(run_dir: Path, suite_name: str, df: Any, params: dict[str, Any]) -
         )
     )
     vd = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch_def, suite=suite)
+        gx.ValidationDefinition(name=f"{suite_name}_{engine}", data=batch_def, suite=suite)
     )
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
-            name=f"{suite_name}_checkpoint",
+            name=f"{suite_name}_{engine}_checkpoint",
             validation_definitions=[vd],
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[SITE])],
             result_format="SUMMARY",
@@ -138,6 +162,8 @@ def run_suite(run_dir: Path, suite_name: str, df: Any, params: dict[str, Any]) -
     result = next(iter(outcome.run_results.values()))
     return {
         "suite": suite_name,
+        "engine": engine,
+        "rows": rows,
         "success": bool(result.success),
         "evaluated": len(result.results),
         "failed": [describe_failure(r) for r in result.results if not r.success],
@@ -148,8 +174,8 @@ def run_suite(run_dir: Path, suite_name: str, df: Any, params: dict[str, Any]) -
                 "expectation": r.expectation_config.type,
                 "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
                 "success": bool(r.success),
-                "observed": (r.result or {}).get(
-                    "observed_value", (r.result or {}).get("unexpected_count")
+                "observed": plain(
+                    (r.result or {}).get("observed_value", (r.result or {}).get("unexpected_count"))
                 ),
             }
             for r in result.results

@@ -4,8 +4,13 @@ Two model families compete in the same k-fold cross-validation; the one with the
 mean nDCG@k across the folds is published:
 
 - **als** (the default path): implicit-feedback ALS (Spark MLlib) on the rating signals,
-  confidence ``1 + alpha * rating``. Spark scales ``regParam`` by each user's and item's
-  number of ratings (ALS-WR), so values from other libraries do not carry over.
+  confidence ``1 + alpha * rating``. Spark multiplies ``regParam`` by each user's and
+  item's number of ratings (ALS-WR), so a fit on a part of the data (a CV fold, the
+  held-out refit) would penalise each user less than the final fit on all of it, and the
+  CV would favour over-regularised candidates (measured: ``bench/grid_search.py``). So a
+  candidate's ``regParam`` is the value of the fit on *all* the run's ratings, and a fit
+  on a fraction ``f`` of them uses ``regParam / f``: every fit gives a user the penalty
+  the published model gives them.
 - **ease**: EASE (Steck, 2019), a closed-form item-item model. The item-item Gram matrix
   ``X^T X`` of the binary user x item matrix is computed by Spark (MLlib
   ``RowMatrix.computeGramianMatrix``); the weights ``B = I - P / diag(P)`` with
@@ -128,8 +133,12 @@ class AlsRanker(Ranker):
         self._side: ItemSide | None = None
 
     @classmethod
-    def fit(cls, signals: Any, params: dict[str, Any], seed: int, blocks: int) -> AlsRanker:
-        return cls(models.fit_ranking_model(signals, params, seed, blocks=blocks), params)
+    def fit(
+        cls, signals: Any, params: dict[str, Any], seed: int, blocks: int, share: float = 1.0
+    ) -> AlsRanker:
+        """Fit on ``signals``, which hold ``share`` of the ratings the parameters are for."""
+        fitted = {**params, "regParam": float(params["regParam"]) / share}
+        return cls(models.fit_ranking_model(signals, fitted, seed, blocks=blocks), params)
 
     def user_inputs(self, signals: Any) -> Any:
         from pyspark.sql import functions as F
@@ -289,11 +298,20 @@ def load(path: Path) -> Ranker:
 
 
 def fit(
-    spark: Any, signals: Any, cand: Candidate, seed: int, blocks: int, gram: EaseGram | None = None
+    spark: Any,
+    signals: Any,
+    cand: Candidate,
+    seed: int,
+    blocks: int,
+    gram: EaseGram | None = None,
+    share: float = 1.0,
 ) -> Ranker:
-    """Fit one candidate on ``signals`` (EASE reuses ``gram`` when given)."""
+    """Fit one candidate on ``signals``, ``share`` of the run's ratings (ALS rescales its
+    regParam by it, see the module doc); EASE reuses ``gram`` when given."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
     if cand.family == "als":
-        return AlsRanker.fit(signals, cand.params, seed, blocks)
+        return AlsRanker.fit(signals, cand.params, seed, blocks, share)
     return EaseRanker.fit(gram or ease_gram(spark, signals), float(cand.params["lambda"]))
 
 
@@ -320,6 +338,7 @@ def evaluate(
 class Fold:
     index: int
     fit_part: Any  # cached Spark frame
+    share: float  # of the ratings the candidates' parameters are for
     truth: pd.DataFrame  # held-out (user, item) pairs of the fold
     users: Any  # Spark frame of the fold's held-out users
     _gram: EaseGram | None = None
@@ -332,7 +351,9 @@ class Fold:
             return self._gram
 
 
-def make_folds(train: Any, k: int, seed: int) -> list[Fold]:
+def make_folds(train: Any, k: int, seed: int, n_total: int | None = None) -> list[Fold]:
+    """Per-user hash folds of ``train``, each part cached once; ``n_total``: the ratings
+    the candidates' parameters are for (default: ``train``'s)."""
     from pyspark.sql import functions as F
 
     folded = models.with_folds(train, k, seed).cache()
@@ -342,8 +363,8 @@ def make_folds(train: Any, k: int, seed: int) -> list[Fold]:
         held = folded.where(F.col("_fold") == f).select(USR, ITM)
         truth = held.toPandas()
         users = held.select(USR).distinct().cache()
-        fit_part.count()
-        out.append(Fold(f, fit_part, truth, users))
+        n_fit = fit_part.count()
+        out.append(Fold(f, fit_part, n_fit / (n_total or n_fit + len(truth)), truth, users))
     folded.unpersist()
     return out
 
@@ -359,12 +380,15 @@ def cross_validate(
     blocks: int,
     run_dir: Path | None = None,
     stage: str = "train",
+    n_total: int | None = None,
 ) -> list[dict[str, Any]]:
     """Per-fold nDCG@k (and precision@k) of every candidate; sorted as given.
 
-    Each (candidate, fold) fit is its own timed phase ``cv/<family>_c<i>_fold<f>``.
+    ``n_total``: the ratings the candidates' parameters are for (the final fit's; default
+    ``train``'s). Each (candidate, fold) fit is its own timed phase
+    ``cv_<family>_c<i>_fold<f>``.
     """
-    fold_list = make_folds(train, folds, seed)
+    fold_list = make_folds(train, folds, seed, n_total)
 
     def one(job: tuple[int, Candidate, Fold]) -> tuple[int, int, dict[str, float]]:
         i, cand, fold = job
@@ -376,7 +400,7 @@ def cross_validate(
             **cand.as_dict(),
         ) as t:
             gram = fold.gram(spark) if cand.family == "ease" else None
-            ranker = fit(spark, fold.fit_part, cand, seed, blocks, gram)
+            ranker = fit(spark, fold.fit_part, cand, seed, blocks, gram, fold.share)
             m = evaluate(spark, ranker, fold.fit_part, fold.truth, k, n_catalogue, fold.users)
             t.update(ndcg=m["ndcg"], precision=m["precision"])
         return i, fold.index, m

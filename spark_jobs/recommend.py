@@ -121,7 +121,9 @@ def validate_output(spark: Any, run_dir: Path, item_ids: Any, top_n: int) -> dic
         items = spark.createDataFrame(pd.DataFrame({config.COL_ITEM: item_ids}))
         summary_df = recommendation_summary(recs, ratings, items, top_n).cache()
         n_users = ratings.select(config.COL_USER).distinct().count()
-        result = quality.run_suite(run_dir, "recommendations", summary_df, {"n_users": n_users})
+        result = quality.run_suite(
+            run_dir, "recommendations", summary_df, {"n_users": n_users}, n_users
+        )
         summary_df.unpersist()
         t["expectations"] = result["evaluated"]
         t["failed"] = len(result["failed"])

@@ -140,6 +140,35 @@ def model_table(m: dict[str, Any]) -> str:
     return f"<table><tr><th>metric (held-out)</th>{head}</tr>{''.join(rows)}</table>"
 
 
+def cv_table(m: dict[str, Any]) -> str:
+    """The ranking CV as one compact table: a row per candidate, best first, the published
+    one marked; the per-fold nDCG in one cell."""
+    rows = sorted(m["ranking"].get("cv_results") or [], key=lambda r: -r["mean_ndcg"])
+    if not rows:
+        return ""
+    k = m["ranking"]["k"]
+    published = m["ranking"]["params"]
+    body = []
+    for r in rows:
+        cand = {key: r[key] for key in published if key in r}
+        mark = "&#9733; " if cand == published else ""
+        params = ", ".join(f"{key}={v:g}" for key, v in r.items() if key in PARAM_KEYS)
+        folds = " ".join(f"{v:.4f}" for v in r["fold_ndcg"])
+        body.append(
+            f"<tr><td>{mark}{html.escape(r['family'])}</td><td>{html.escape(params)}</td>"
+            f"<td class=n>{r['mean_ndcg']:.4f}</td><td class=n>{r['std_ndcg']:.4f}</td>"
+            f"<td class=n>{r['mean_precision']:.4f}</td><td class=n>{folds}</td></tr>"
+        )
+    return (
+        f"<h3>Cross-validation ({m.get('cv_folds')} folds, {len(rows)} candidates)</h3>"
+        f"<table><tr><th>family</th><th>parameters</th><th>mean nDCG@{k}</th><th>sd</th>"
+        f"<th>mean P@{k}</th><th>nDCG@{k} per fold</th></tr>{''.join(body)}</table>"
+    )
+
+
+PARAM_KEYS = ("rank", "regParam", "alpha", "maxIter", "lambda")
+
+
 def render_html(
     run_id: str,
     manifest: dict[str, Any],
@@ -158,7 +187,11 @@ def render_html(
     metric_rows = model_table(metrics)
     rejected = manifest.get("rejected_by_reason") or {}
     folds = metrics.get("cv_folds")
-    chosen_by = f"chosen by {folds}-fold CV" if folds else "with fixed parameters (no CV)"
+    rating_by = (
+        f"chosen by {folds}-fold CV of its own"
+        if metrics["rating"].get("cv_results")
+        else "fitted once at fixed parameters (its own CV: rating_cv)"
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Run report {esc(run_id)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}
@@ -174,11 +207,13 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}}th{{background:#f0f0f0
 <tr><th>rejected lines</th><td class=n>{manifest.get("n_rejected", 0):,}
  {esc(json.dumps(rejected)) if rejected else ""}</td></tr></table>
 <h2>Model</h2>
+<p><b>Published top-N model:</b> <code>{esc(json.dumps(metrics["ranking"]["params"]))}</code>:
+{esc(metrics["ranking"].get("why", ""))}</p>
 <p>Held-out: {metrics.get("n_holdout", 0):,} ratings ({metrics.get("holdout_fraction", 0):.0%} of
-each user's, seeded); rating model {chosen_by}:
-<code>{esc(json.dumps(metrics["rating"]["params"]))}</code>; ranking model:
-<code>{esc(json.dumps(metrics["ranking"]["params"]))}</code></p>
+each user's, seeded); rating model {rating_by}:
+<code>{esc(json.dumps(metrics["rating"]["params"]))}</code></p>
 {metric_rows}
+{cv_table(metrics)}
 <p><b>Gate:</b> {"published" if metrics["gate"]["publish"] else "REJECTED"}:
 {esc(metrics["gate"]["reason"])}</p>
 <h2>Where the time went</h2>

@@ -286,7 +286,7 @@ def rating_model(
 
 def ranking_holdout(spark: Any, d: Data, cand: Candidate, seed: int, k: int) -> dict:
     """``cand`` fitted on the train part, scored on the held-out part."""
-    ranker = ranking.fit(spark, d.train, cand, seed, d.blocks)
+    ranker = ranking.fit(spark, d.train, cand, seed, d.blocks, share=d.n_train / d.n)
     truth = d.holdout.select(config.COL_USER, config.COL_ITEM).toPandas()
     return ranking.evaluate(spark, ranker, d.train, truth, k, d.n_catalogue, d.holdout)
 
@@ -320,6 +320,7 @@ def select_ranking(
                 d.blocks,
                 run_dir,
                 STAGE,
+                n_total=d.n,
             )
             t["fits"] = params.folds * len(plan_.candidates)
         best = ranking.best_of(cv)

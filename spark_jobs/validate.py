@@ -123,12 +123,15 @@ def run(
     previous_rows: int | None = None,
     max_row_drop: float = config.DEFAULT_MAX_ROW_DROP,
 ) -> dict[str, Any]:
+    from spark_jobs.spark import size_shuffle
+
     manifest = read_json(run_dir / config.RUN_MANIFEST)
+    size_shuffle(spark, int(manifest.get("n_ratings") or 0))
     suites = []
     with timer(run_dir, STAGE, "ratings_suite") as t:
         df = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
         params = suite_parameters(manifest, min_rows, previous_rows, max_row_drop)
-        ratings = quality.run_suite(run_dir, "ratings", df, params)
+        ratings = quality.run_suite(run_dir, "ratings", df, params, manifest["n_ratings"])
         t["expectations"] = ratings["evaluated"]
         t["failed"] = len(ratings["failed"])
     share, quarantine_failure = quarantine_check(manifest, max_quarantine_share)

@@ -92,3 +92,22 @@ def test_future_timestamps_are_quarantined(spark, tmp_path: Path) -> None:
     validate.run(spark, tmp_path, min_rows=10)
     with pytest.raises(PipelineError, match=r"quarantine share: observed 0\.50% of 201 lines"):
         validate.run(spark, tmp_path, min_rows=10, max_quarantine_share=0.001)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "spark"])
+def test_both_gx_engines_give_the_same_verdicts(spark, ml100k_run, monkeypatch, engine) -> None:
+    """Small batches are validated on GX's pandas engine, large ones on its Spark engine:
+    the same batch gets the same outcome and the same failure message from both."""
+    monkeypatch.setattr(quality, "PANDAS_MAX_ROWS", 10**9 if engine == "pandas" else 0)
+    assert validate.run(spark, ml100k_run)["failed"] == 0
+    summary = json.loads((ml100k_run / config.RUN_VALIDATION).read_text())
+    assert {s["engine"] for s in summary["suites"]} == {engine}
+    observed = {
+        (r["expectation"], r["kwargs"].get("column")): r["observed"]
+        for r in summary["suites"][0]["results"]
+    }
+    assert observed[("expect_column_mean_to_be_between", "rating")] == pytest.approx(3.52986)
+    assert observed[("expect_table_row_count_to_be_between", None)] == 100_000
+    with pytest.raises(PipelineError) as info:
+        validate.run(spark, ml100k_run, min_rows=200_000)
+    assert "[ratings] expect_table_row_count_to_be_between(): observed 100000" in str(info.value)
