@@ -52,7 +52,8 @@ def rating_protocol(spark, df: pd.DataFrame, scale: tuple[float, float], rating_
     tr, te = random_split(df)
     size_shuffle(spark, len(tr))
     fit_on, test = to_spark(spark, tr), to_spark(spark, te)
-    blocks = models.als_blocks(len(tr), parallelism(spark))
+    cores = parallelism(spark)
+    blocks = models.als_blocks(len(tr), cores)
     biases = models.fit_biases(fit_on)
     base = models.with_baseline(test, *biases)
     out = {
@@ -62,7 +63,7 @@ def rating_protocol(spark, df: pd.DataFrame, scale: tuple[float, float], rating_
     t0 = time.perf_counter()
     params = dict(config.DEFAULT_RATING_PARAMS)
     if rating_cv:
-        d = train.Data(fit_on, fit_on, test, len(tr), len(tr), len(te), 0, scale, blocks)
+        d = train.Data(fit_on, fit_on, test, len(tr), len(tr), len(te), 0, scale, blocks, cores)
         points = train.grid_points(config.DEFAULT_GRID, train.GRID_KEYS)
         cv = train.rating_cross_validate(d, points, config.DEFAULT_CV_FOLDS, SEED, None)
         params = {k: min(cv, key=lambda r: r["cv_rmse"])[k] for k in train.GRID_KEYS}

@@ -139,9 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--datasets", default="ml-100k,ml-latest-small")
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "bench" / "results" / "grid_search.json"
-    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "grid_search.json")
     args = parser.parse_args(argv)
 
     from spark_jobs.spark import get_spark

@@ -7,8 +7,8 @@ so the time is the real DAG's time (Airflow, four spark-submits, GX, publish, re
 - ``fixed`` cases: fixed ALS parameters, no cross-validation (``--folds 0``), on data
   shaped like MovieLens 1M (6K users x 3.7K items), 5M, and MovieLens 20M (138K users x
   27K items); the fitted exponent of time vs ratings says how cost grows;
-- ``cv`` case: the default retraining (3-fold CV over the default grid, ranking-model
-  selection) on the 1M shape.
+- ``cv`` case: the default retraining (3-fold CV of every ranking candidate of the
+  default grids, implicit ALS and EASE; one rating-model fit) on the 1M shape.
 
 Per case: wall time of ``reco run``, each DAG task's wall time (from Airflow, in
 ``reco.stage_timings``), the phases inside the Spark jobs, and the peak resident memory
@@ -36,10 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from spark_jobs.synthetic import SyntheticSpec, write_dataset
 
-from spark_jobs.synthetic import SyntheticSpec, write_dataset  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 BENCH_DIR = ROOT / "var" / "bench"
 RECO = Path(sys.executable).parent / "reco"
@@ -195,7 +194,7 @@ def run_case(name: str, shape: str, cv: bool, driver_memory: str) -> dict[str, A
         "items": SHAPES[shape][1],
         "ratings": n_ratings,
         "cv": cv,
-        "params": "default grid, 3-fold CV"
+        "params": "default grids, 3-fold CV"
         if cv
         else {"rating": FIXED_GRID, "ranking": FIXED_RANKING_GRID},
         "driver_memory": driver_memory,

@@ -51,7 +51,18 @@ USR, ITM, RAT = config.COL_USER, config.COL_ITEM, config.COL_RATING
 FAMILIES = ("als", "ease")
 KEYS = {"als": ("rank", "regParam", "alpha", "maxIter"), "ease": ("lambda",)}
 EASE_MAX_ITEMS = int(os.environ.get("RECO_EASE_MAX_ITEMS", "3000"))
-CV_PARALLELISM = int(os.environ.get("RECO_CV_PARALLELISM", "2"))
+MAX_CV_THREADS = 4
+
+
+def cv_threads(parallelism: int) -> int:
+    """Candidate fits run at once: one per two cores, at least 2 (a fit leaves cores idle
+    while its driver schedules), at most ``MAX_CV_THREADS``; ``RECO_CV_PARALLELISM``
+    overrides."""
+    if os.environ.get("RECO_CV_PARALLELISM"):
+        return max(1, int(os.environ["RECO_CV_PARALLELISM"]))
+    return max(2, min(MAX_CV_THREADS, parallelism // 2))
+
+
 MODEL_META = "model.json"
 
 
@@ -411,7 +422,9 @@ def cross_validate(
     jobs += [(i, c, f) for f in fold_list for i, c in enumerate(candidates) if c.family != "als"]
     scores: dict[tuple[int, int], dict[str, float]] = {}
     try:
-        with ThreadPoolExecutor(max_workers=max(1, CV_PARALLELISM)) as pool:
+        from spark_jobs.spark import parallelism
+
+        with ThreadPoolExecutor(max_workers=cv_threads(parallelism(spark))) as pool:
             for i, f, m in pool.map(one, jobs):
                 scores[(i, f)] = m
     finally:

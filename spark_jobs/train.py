@@ -164,6 +164,7 @@ class Data:
     n_catalogue: int
     scale: tuple[float, float]
     blocks: int
+    cores: int
 
     def unpersist(self) -> None:
         for df in (self.ratings, self.train, self.holdout):
@@ -180,7 +181,8 @@ def read_and_split(spark: Any, run_dir: Path, params: config.TrainParams) -> Dat
         partitions = size_shuffle(spark, n)
         ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS))).cache()
         n = ratings.count()
-        blocks = models.als_blocks(n, parallelism(spark))
+        cores = parallelism(spark)
+        blocks = models.als_blocks(n, cores)
         t.update(rows=n, shuffle_partitions=partitions, als_blocks=blocks)
     if n < 10 * max(params.folds, 2):
         what = f"cross-validate with {params.folds} folds" if params.folds else "train on"
@@ -193,7 +195,7 @@ def read_and_split(spark: Any, run_dir: Path, params: config.TrainParams) -> Dat
         t.update(train=n_train, holdout=n_holdout)
     if n_holdout == 0:
         raise PipelineError("no user has the 5+ ratings needed to hold some out for evaluation")
-    return Data(ratings, train, holdout, n, n_train, n_holdout, n_catalogue, scale, blocks)
+    return Data(ratings, train, holdout, n, n_train, n_holdout, n_catalogue, scale, blocks, cores)
 
 
 def baselines(spark: Any, run_dir: Path, d: Data, k: int) -> tuple[dict, tuple]:
@@ -246,7 +248,7 @@ def rating_cross_validate(
         return i, f, t["rmse"]
 
     jobs = [(i, p, f) for i, p in enumerate(points) for f in range(folds)]
-    with ThreadPoolExecutor(max_workers=max(1, ranking.CV_PARALLELISM)) as pool:
+    with ThreadPoolExecutor(max_workers=ranking.cv_threads(d.cores)) as pool:
         got = {(i, f): r for i, f, r in pool.map(score, jobs)}
     for fit_on, check in parts:
         fit_on.unpersist()
