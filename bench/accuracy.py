@@ -66,7 +66,8 @@ def rating_protocol(spark, df: pd.DataFrame, scale: tuple[float, float], rating_
         d = train.Data(fit_on, fit_on, test, len(tr), len(tr), len(te), 0, scale, blocks, cores)
         points = train.grid_points(config.DEFAULT_GRID, train.GRID_KEYS)
         cv = train.rating_cross_validate(d, points, config.DEFAULT_CV_FOLDS, SEED, None)
-        params = {k: min(cv, key=lambda r: r["cv_rmse"])[k] for k in train.GRID_KEYS}
+        best = min(cv, key=lambda r: r["cv_rmse"])
+        params = {k: v for k, v in best.items() if k in train.GRID_KEYS}
     model = models.fit_rating_model(fit_on, params, SEED, scale, blocks, biases)
     out["model"] = models.spark_rating_metrics(
         models.predict_ratings(model, test), F.col(config.COL_PREDICTION)

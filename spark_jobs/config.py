@@ -78,20 +78,28 @@ DEFAULT_CV_FOLDS = 3
 # compete, and each one's grid; see bench/grid_search.py for how these were chosen.
 MODEL_FAMILIES = ("als", "ease")
 DEFAULT_FAMILIES: tuple[str, ...] = ("als", "ease")
+# regParam is the value of the fit on all of a run's ratings (fits on a part rescale it).
 DEFAULT_RANKING_GRID: dict[str, list[float | int]] = {  # implicit ALS
-    "rank": [64],
-    "regParam": [0.2, 0.35],
-    "alpha": [0.5, 1.0],
+    "rank": [32],
+    "regParam": [0.2, 0.3],
+    "alpha": [0.5],
     "maxIter": [8],
 }
-DEFAULT_EASE_GRID: dict[str, list[float | int]] = {"lambda": [200.0, 500.0]}
+DEFAULT_EASE_GRID: dict[str, list[float | int]] = {"lambda": [300.0, 500.0]}
 # Rating model (RMSE; its predictions are reported, not published): one fit at these
 # parameters unless its own CV is asked for (rating_cv), which searches DEFAULT_GRID.
-DEFAULT_RATING_PARAMS: dict[str, float | int] = {"rank": 50, "regParam": 0.1, "maxIter": 12}
+# regParam is the plain ALS's, residualRegParam the bias-aware ALS's (see models.py).
+DEFAULT_RATING_PARAMS: dict[str, float | int] = {
+    "rank": 50,
+    "regParam": 0.08,
+    "residualRegParam": 0.15,
+    "maxIter": 8,
+}
 DEFAULT_GRID: dict[str, list[float | int]] = {
     "rank": [30, 50],
-    "regParam": [0.1, 0.3],
-    "maxIter": [12],
+    "regParam": [0.08, 0.1],
+    "residualRegParam": [0.1, 0.15],
+    "maxIter": [8],
 }
 DEFAULT_GATE_TOLERANCE = 0.02
 # Data-quality gate (validate step).

@@ -95,6 +95,7 @@ def driver_java_options() -> str:
         opts += [f"-XX:ArchiveClassesAtExit={os.environ['RECO_SPARK_CDS_DUMP']}", "-Xlog:cds=off"]
     elif cds_enabled() and CDS_ARCHIVE.exists():
         opts += [f"-XX:SharedArchiveFile={CDS_ARCHIVE}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
+    opts += os.environ.get("RECO_DRIVER_JAVA_OPTIONS", "").split()
     return " ".join(opts)
 
 

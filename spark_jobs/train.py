@@ -42,7 +42,7 @@ from spark_jobs.timing import timer
 from spark_jobs.transforms import to_als_types
 
 STAGE = "train"
-GRID_KEYS = ("rank", "regParam", "maxIter")
+GRID_KEYS = ("rank", "regParam", "residualRegParam", "maxIter")
 RANKING_GRID_KEYS = ranking.KEYS["als"]
 EASE_GRID_KEYS = ranking.KEYS["ease"]
 
@@ -130,7 +130,11 @@ class Plan:
 
 
 def plan(params: config.TrainParams) -> Plan:
-    rating_points = grid_points(params.rating_grid(), GRID_KEYS)
+    rating_grid = params.rating_grid()
+    missing = [k for k in GRID_KEYS if k != "residualRegParam" and not rating_grid.get(k)]
+    if missing:
+        raise PipelineError(f"the rating grid has no values for {missing}")
+    rating_points = grid_points(rating_grid, tuple(k for k in GRID_KEYS if k in rating_grid))
     candidates = ranking_candidates(params)
     if params.folds == 0:
         # Fixed parameters: the first family listed, which must have one point.
@@ -277,7 +281,9 @@ def rating_model(
             cv_results = rating_cross_validate(
                 d, plan_.rating_points, params.folds, params.seed, run_dir
             )
-        best = {k: min(cv_results, key=lambda r: r["cv_rmse"])[k] for k in GRID_KEYS}
+        best = {
+            k: v for k, v in min(cv_results, key=lambda r: r["cv_rmse"]).items() if k in GRID_KEYS
+        }
     with timer(run_dir, STAGE, "rating_fit_and_holdout", **best):
         model = models.fit_rating_model(d.train, best, params.seed, d.scale, d.blocks, biases)
         scores = models.spark_rating_metrics(
