@@ -9,7 +9,7 @@ FORMAT ?= auto
 TOP_N ?= 10
 PYTEST_ARGS ?=
 
-.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-publish
+.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench-scaling:  ## the whole pipeline on synthetic 1M/5M/20M ratings + default C
 
 bench-accuracy:  ## accuracy benchmark on the shared MovieLens datasets (not a test; ~10 min)
 	$(BIN)/python bench/accuracy.py
+
+bench-grid:  ## how the default ranking grid was chosen: CV vs test on the shared MovieLens data (not a test; ~70 min)
+	$(BIN)/python bench/grid_search.py
 
 bench-publish:  ## publish throughput vs psql \copy, pandas.to_sql, Spark JDBC (not a test; ~2 min)
 	$(BIN)/python bench/publish.py

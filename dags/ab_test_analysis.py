@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from spark_jobs import config
-from spark_jobs.pipeline import spark_submit_task
+from spark_jobs.pipeline import spark_step
 
 
 @dag(
@@ -86,9 +86,7 @@ def ab_test_analysis():
             )
 
     run = prepare()
-    aggregate = spark_submit_task(
-        "aggregate", ["--input", run["input"], "--out", run["counts"]], application="abtest"
-    )
+    aggregate = spark_step("aggregate", ["--input", run["input"], "--out", run["counts"]], "abtest")
     run >> aggregate >> analyse(run)
 
 

@@ -16,8 +16,8 @@ quarantine counts into `reco.data_quality_runs`, also when a gate fails); `recom
 champion; else the run ends green with status `rejected` in `reco.model_runs`) -> `report`
 (stage timings + HTML report).
 
-Spark steps run through `SparkSubmitOperator` on the `spark_default` connection
-(`local[*]` by default; set its host to `spark://HOST:7077` to use a cluster).
+Spark steps run their driver in the task's process on the master of the `spark_default`
+connection (`local[*]` by default; set its host to `spark://HOST:7077` to use a cluster).
 Trigger parameters: `dataset` (empty = built-in synthetic data), `format`, `top_n`, ...
 """
 
@@ -27,7 +27,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from spark_jobs import config
-from spark_jobs.pipeline import spark_submit_task as spark_step
+from spark_jobs.pipeline import spark_step
 
 
 @dag(

@@ -20,6 +20,9 @@ from typing import Any
 from spark_jobs import config
 
 PHASE_PROPERTY = "reco.phase"
+# The run a Spark job belongs to: steps of one run, or several runs (tests, make run),
+# may share one Spark application, and so one event log.
+RUN_PROPERTY = "reco.run"
 APPS_FILE = "spark_apps.txt"
 
 # Task metrics summed over a stage (the stage's accumulables) -> our column names.
@@ -53,6 +56,7 @@ def tag_phase(run_dir: Path | None, label: str) -> str | None:
     previous = sc.getLocalProperty(PHASE_PROPERTY) or ""
     sc.setLocalProperty(PHASE_PROPERTY, label)
     if run_dir is not None:
+        sc.setLocalProperty(RUN_PROPERTY, run_dir.name)
         note_app(run_dir, sc.applicationId)
     return previous
 
@@ -93,6 +97,7 @@ def stage_metrics(lines: Iterable[str]) -> list[dict[str, Any]]:
     """One row per completed stage attempt of one application's event log."""
     app = {"app_id": "", "app_name": ""}
     phases: dict[tuple[int, int], str] = {}
+    runs: dict[tuple[int, int], str] = {}
     rows = []
     for line in lines:
         if not line.strip():
@@ -109,8 +114,11 @@ def stage_metrics(lines: Iterable[str]) -> list[dict[str, Any]]:
             props = event.get("Properties") or {}
             key = (info["Stage ID"], info.get("Stage Attempt ID", 0))
             phases[key] = props.get(PHASE_PROPERTY, "")
+            runs[key] = props.get(RUN_PROPERTY, "")
         elif kind == "SparkListenerStageCompleted":
-            rows.append(stage_row(event["Stage Info"], phases, app))
+            row = stage_row(event["Stage Info"], phases, app)
+            row["run"] = runs.get((row["stage_id"], row["attempt"]), "")
+            rows.append(row)
     return rows
 
 
@@ -141,6 +149,13 @@ def stage_row(
         "failed": bool(info.get("Failure Reason")),
         **metrics,
     }
+
+
+def for_run(rows: list[dict[str, Any]], run: str) -> list[dict[str, Any]]:
+    """The stages of one run: all of an application's when it served only this run (its
+    untagged set-up stages included), else those tagged with the run."""
+    others = {r.get("run", "") for r in rows} - {"", run}
+    return [r for r in rows if r.get("run", "") == run] if others else rows
 
 
 def read_app(app_id: str, events_dir: Path | None = None) -> list[dict[str, Any]]:

@@ -32,7 +32,11 @@ def png_base64(fig: Any) -> str:
 
 def spark_rows(run_dir: Path) -> list[dict[str, Any]]:
     """Stage rows of every Spark application that ran a phase of this run."""
-    return [row for app in eventlog.run_apps(run_dir) for row in eventlog.read_app(app)]
+    return [
+        row
+        for app in eventlog.run_apps(run_dir)
+        for row in eventlog.for_run(eventlog.read_app(app), run_dir.name)
+    ]
 
 
 def attach_phase_sums(records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:

@@ -32,15 +32,26 @@ def test_pipeline_order(dagbag) -> None:
     assert {"validate", "recommend"} <= record.upstream_task_ids
 
 
-def test_spark_steps_use_spark_submit_on_spark_default(dagbag) -> None:
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+def test_spark_steps_run_their_job_on_spark_default(dagbag) -> None:
+    from spark_jobs import pipeline
 
     dag = dagbag.dags["recommendations"]
     for task_id in ("ingest", "validate", "train", "recommend"):
         op = dag.get_task(task_id)
-        assert isinstance(op, SparkSubmitOperator)
-        assert op._conn_id == config.SPARK_CONN_ID
-        assert op.application.endswith(f"spark_jobs/{task_id}.py")
+        assert op.python_callable is pipeline.run_spark_step
+        assert op.op_args[0] == task_id and "--run-dir" in op.op_args[1]
+        assert op.retries == 0
+
+
+def test_spark_master_comes_from_the_connection(monkeypatch) -> None:
+    from spark_jobs import pipeline
+
+    for uri, master in (
+        ("spark://spark-master:7077", "spark://spark-master:7077"),
+        ("spark://local%5B%2A%5D", "local[*]"),
+    ):
+        monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", uri)
+        assert pipeline.spark_master() == master
 
 
 def test_dag_settings(dagbag) -> None:
@@ -53,15 +64,14 @@ def test_dag_settings(dagbag) -> None:
 
 
 def test_ab_test_analysis_dag(dagbag) -> None:
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from spark_jobs import pipeline
 
     dag = dagbag.dags["ab_test_analysis"]
     assert set(dag.task_ids) == {"prepare", "aggregate", "analyse"}
     assert "aggregate" in dag.get_task("prepare").downstream_task_ids
     assert "analyse" in dag.get_task("aggregate").downstream_task_ids
     agg = dag.get_task("aggregate")
-    assert isinstance(agg, SparkSubmitOperator) and agg._conn_id == config.SPARK_CONN_ID
-    assert agg.application.endswith("spark_jobs/abtest.py")
+    assert agg.python_callable is pipeline.run_spark_step and agg.op_args[0] == "abtest"
     assert dag.catchup is False and dag.doc_md
     assert set(dag.params.keys()) >= {
         "experiment",

@@ -40,8 +40,12 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def good_run(dataset: Path, warehouse_url: str) -> str:
+    """A CV run that publishes. An earlier module may have published a model on the same
+    data; on 120 users the CV's pick can score a little below it on the held-out part, so
+    this run allows 10% (the gate itself is tested by the weak-model run below)."""
     cli.init_airflow()
-    run_id, state = cli.run_dag({"dataset": str(dataset), "top_n": TOP_N, **QUICK})
+    conf = {"dataset": str(dataset), "top_n": TOP_N, "gate_tolerance": 0.1, **QUICK}
+    run_id, state = cli.run_dag(conf)
     assert state == "success", f"DAG run {run_id} ended {state}"
     return run_id
 
@@ -123,8 +127,8 @@ def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
     assert all(d["state"] == "success" and d["try_number"] == 1 for _, d, _ in tasks.values())
     for step in ("ingest", "validate", "train", "recommend"):
         seconds, details, inner = tasks[step]
-        assert details["operator"] == "SparkSubmitOperator"
-        assert 0 < inner < seconds  # spark-submit and JVM start-up are outside the job
+        assert details["operator"] == "PythonOperator"
+        assert 0 < inner < seconds  # Airflow's task set-up is outside the job
     report = config.REPORTS_DIR / f"{run_dir_for(good_run).name}.html"
     html = report.read_text()
     assert 'alt="stage timeline"' in html and "RMSE" in html and "data:image/png;base64" in html

@@ -1,4 +1,5 @@
-"""Similar items from ALS item factors, on the real ML-100K ratings and titles."""
+"""Similar items on the real ML-100K ratings and titles: from ALS item factors, and from
+EASE's co-occurrence matrix (whichever family is published provides them)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_jobs import config, formats, ingest, models
+from spark_jobs import config, formats, ingest, models, ranking, scoring
 from spark_jobs.transforms import to_als_types
 
 ML100K = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "ml-100k"
@@ -17,16 +18,25 @@ K = 10
 
 
 @pytest.fixture(scope="module")
-def ml100k_neighbours(spark, ml100k: Path, tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
+def ml100k_ratings(spark, ml100k: Path, tmp_path_factory) -> tuple[object, pd.DataFrame]:
     run_dir = tmp_path_factory.mktemp("similar")
     ingest.run(spark, run_dir, formats.detect_source(ml100k))
-    ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS)))
-    model = models.fit_ranking_model(
-        ratings, {"rank": 32, "regParam": 1.0, "alpha": 5.0, "maxIter": 10}, config.SEED
-    )
-    _, item_ids, item_vecs = models.als_factors(model)
-    similar = models.similar_items(spark, item_ids, item_vecs, K).toPandas()
-    items = pd.read_parquet(run_dir / config.RUN_ITEMS)
+    ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS))).cache()
+    return ratings, pd.read_parquet(run_dir / config.RUN_ITEMS)
+
+
+@pytest.fixture(scope="module", params=["als", "ease"])
+def ml100k_neighbours(request, spark, ml100k_ratings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ratings, items = ml100k_ratings
+    if request.param == "als":
+        model = models.fit_ranking_model(
+            ratings, {"rank": 32, "regParam": 1.0, "alpha": 5.0, "maxIter": 10}, config.SEED, 2
+        )
+        _, item_ids, item_vecs = models.als_factors(model)
+        similar = scoring.similar_items(spark, item_ids, item_vecs, K).toPandas()
+    else:
+        gram = ranking.ease_gram(spark, ratings)
+        similar = scoring.cosine_neighbours(gram.item_ids, gram.matrix, K)
     return similar, items
 
 
