@@ -81,11 +81,11 @@ DEFAULT_FAMILIES: tuple[str, ...] = ("als", "ease")
 # regParam is the value of the fit on all of a run's ratings (fits on a part rescale it).
 DEFAULT_RANKING_GRID: dict[str, list[float | int]] = {  # implicit ALS
     "rank": [32],
-    "regParam": [0.2, 0.3],
+    "regParam": [0.2],
     "alpha": [0.5],
     "maxIter": [8],
 }
-DEFAULT_EASE_GRID: dict[str, list[float | int]] = {"lambda": [300.0, 500.0]}
+DEFAULT_EASE_GRID: dict[str, list[float | int]] = {"lambda": [300.0]}
 # Rating model (RMSE; its predictions are reported, not published): one fit at these
 # parameters unless its own CV is asked for (rating_cv), which searches DEFAULT_GRID.
 # regParam is the plain ALS's, residualRegParam the bias-aware ALS's (see models.py).
@@ -93,7 +93,7 @@ DEFAULT_RATING_PARAMS: dict[str, float | int] = {
     "rank": 50,
     "regParam": 0.08,
     "residualRegParam": 0.15,
-    "maxIter": 8,
+    "maxIter": 6,
 }
 DEFAULT_GRID: dict[str, list[float | int]] = {
     "rank": [30, 50],

@@ -210,11 +210,17 @@ def spark_step(task_id: str, args: list, module: str | None = None) -> Any:
     )
 
 
-def spark_master(conn_id: str = config.SPARK_CONN_ID) -> str:
-    """The Spark master of an Airflow connection (host, plus port when given)."""
-    from airflow.sdk import BaseHook
+def spark_master(conn_id: str = config.SPARK_CONN_ID, in_task: bool = True) -> str:
+    """The Spark master of an Airflow connection (host, plus port when given); outside a
+    task (``in_task=False``) read from the metadata DB and secrets backends directly."""
+    if in_task:
+        from airflow.sdk import BaseHook
 
-    conn = BaseHook.get_connection(conn_id)
+        conn = BaseHook.get_connection(conn_id)
+    else:
+        from airflow.models.connection import Connection
+
+        conn = Connection.get_connection_from_secrets(conn_id)
     host = (conn.host or "local[*]").strip()
     if host.startswith("local") or host.startswith("yarn") or host.startswith("k8s"):
         return host

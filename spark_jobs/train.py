@@ -292,6 +292,14 @@ def rating_model(
     return {**scores, "params": best, "cv_results": cv_results}
 
 
+def baselines_and_rating(
+    spark: Any, d: Data, plan_: Plan, params: config.TrainParams, run_dir: Path
+) -> tuple[dict, tuple, dict]:
+    """The baselines, then the rating model on their fitted biases."""
+    base, biases = baselines(spark, run_dir, d, params.top_k)
+    return base, biases, rating_model(d, plan_, params, biases, run_dir)
+
+
 def ranking_holdout(spark: Any, d: Data, cand: Candidate, seed: int, k: int) -> dict:
     """``cand`` fitted on the train part, scored on the held-out part."""
     ranker = ranking.fit(spark, d.train, cand, seed, d.blocks, share=d.n_train / d.n)
@@ -416,12 +424,11 @@ def final_refit(spark: Any, d: Data, best: Candidate, seed: int, run_dir: Path) 
 def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]:
     plan_ = plan(params)  # bad parameters fail here, before any Spark work
     d = read_and_split(spark, run_dir, params)
-    base, biases = baselines(spark, run_dir, d, params.top_k)
-    # The rating model fits in a second thread while the ranking CV runs.
+    # The baselines and the rating model run in a second thread while the ranking CV runs.
     with ThreadPoolExecutor(max_workers=1) as side:
-        rating_job: Future = side.submit(rating_model, d, plan_, params, biases, run_dir)
+        side_job: Future = side.submit(baselines_and_rating, spark, d, plan_, params, run_dir)
         ranked = select_ranking(spark, d, plan_, params, run_dir)
-        rating = rating_job.result()
+        base, biases, rating = side_job.result()
     champion = champion_scores(spark, d, run_dir, params, rating, ranked, biases)
     best = Candidate.from_dict(ranked["params"])
     result: dict[str, Any] = {
