@@ -2,7 +2,7 @@
 
 Each case is a fresh install (its own ``RECO_VAR_DIR`` under ``var/bench/scaling``: lake,
 embedded PostgreSQL, Airflow home) running ``reco run`` exactly as an operator would,
-so the time is the real DAG's time (Airflow, four spark-submits, GX, publish, report):
+so the time is the real DAG's time (Airflow, the four Spark steps, GX, publish, report):
 
 - ``fixed`` cases: fixed ALS parameters, no cross-validation (``--folds 0``), on data
   shaped like MovieLens 1M (6K users x 3.7K items), 5M, and MovieLens 20M (138K users x
@@ -12,7 +12,7 @@ so the time is the real DAG's time (Airflow, four spark-submits, GX, publish, re
 
 Per case: wall time of ``reco run``, each DAG task's wall time (from Airflow, in
 ``reco.stage_timings``), the phases inside the Spark jobs, and the peak resident memory
-of the whole process tree (sampled every 0.5 s: the Airflow process, spark-submit, the
+of the whole process tree (sampled every 0.5 s: the Airflow process with the
 driver JVM and its Python workers; the embedded PostgreSQL server is not counted).
 
 Run with ``make bench`` (or ``python bench/scaling.py --shapes 1m,5m --no-cv``); prints

@@ -121,7 +121,7 @@ def prepare_run(
             "generated_at": run_after.astimezone(UTC).replace(microsecond=0).isoformat(),
             "warehouse": warehouse.describe(warehouse_url),
             # Size of the previous accepted batch, for the validate step's shrink check
-            # ("0" = none yet; a string because it becomes a spark-submit argument).
+            # ("0" = none yet; a string because it becomes a step argument).
             "previous_rows": str(quality.previous_accepted_rows(warehouse_url, run_id) or 0),
         }
         write_json(run_dir / "run.json", info)

@@ -1,7 +1,7 @@
 """Airflow's own times for every task of a run (queued, start, end) in ``reco.stage_timings``.
 
 The Spark jobs time their phases from the inside; what they cannot see is the task around
-them: time spent queued for a worker slot, spark-submit and JVM start-up, retries. When a
+them: time spent queued for a worker slot, Spark session start-up, retries. When a
 ``recommendations`` run ends (success or failure), the listener in
 ``plugins/reco_task_timings.py`` calls :func:`record_dag_run` in the process that finished
 the run (the scheduler, or ``reco run``'s in-process ``dag.test()``). It reads the run's

@@ -91,7 +91,7 @@ def parse_families(text: str | None) -> tuple[str, ...]:
 
 
 def parse_bool(text: str | bool) -> bool:
-    """``true/false``, ``yes/no``, ``1/0`` (how a DAG param reaches a spark-submit argument)."""
+    """``true/false``, ``yes/no``, ``1/0`` (how a DAG param reaches a step argument)."""
     if isinstance(text, bool):
         return text
     value = str(text).strip().lower()
