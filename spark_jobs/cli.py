@@ -230,7 +230,7 @@ def print_data_quality(run_dir: Path | None) -> None:
 
 def summarize(run_id: str, state: str) -> int:
     from spark_jobs import pipeline, warehouse
-    from spark_jobs.runtime import run_identity
+    from spark_jobs.runtime import read_error, run_identity
 
     run_dir = pipeline.run_dir_for(run_id) if run_id else None
     print("\n" + "=" * 72)
@@ -239,9 +239,8 @@ def summarize(run_id: str, state: str) -> int:
             f"recommendations run {run_id or '?'} FAILED (state: {state}); nothing new was "
             "published, the previous recommendations are unchanged."
         )
-        err = run_dir / config.RUN_ERROR if run_dir else None
-        if err and err.exists():
-            info = json.loads(err.read_text())
+        info = read_error(run_dir)
+        if info:
             print(f"  failed at {info['stage']}: {info['message']}")
         else:
             print("  see the task logs above for the cause")

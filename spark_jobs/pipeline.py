@@ -7,7 +7,6 @@ called and tested without Airflow. Nothing here imports pyspark or GX at import 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 
 from spark_jobs import config, eventlog, formats, quality, warehouse
 from spark_jobs.errors import PipelineError
-from spark_jobs.runtime import record_error, write_json
+from spark_jobs.runtime import read_error, record_error, write_json
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
 from spark_jobs.timing import timer
 
@@ -210,17 +209,11 @@ def spark_step(task_id: str, args: list, module: str | None = None) -> Any:
     )
 
 
-def spark_master(conn_id: str = config.SPARK_CONN_ID, in_task: bool = True) -> str:
-    """The Spark master of an Airflow connection (host, plus port when given); outside a
-    task (``in_task=False``) read from the metadata DB and secrets backends directly."""
-    if in_task:
-        from airflow.sdk import BaseHook
+def spark_master(conn_id: str = config.SPARK_CONN_ID) -> str:
+    """The Spark master of an Airflow connection (host, plus port when given)."""
+    from airflow.sdk import BaseHook
 
-        conn = BaseHook.get_connection(conn_id)
-    else:
-        from airflow.models.connection import Connection
-
-        conn = Connection.get_connection_from_secrets(conn_id)
+    conn = BaseHook.get_connection(conn_id)
     host = (conn.host or "local[*]").strip()
     if host.startswith("local") or host.startswith("yarn") or host.startswith("k8s"):
         return host
@@ -242,11 +235,9 @@ def run_spark_step(module: str, argv: list[Any]) -> str:
     run_dir = next(
         (Path(str(argv[i + 1])) for i, a in enumerate(argv[:-1]) if a == "--run-dir"), None
     )
-    error = run_dir / config.RUN_ERROR if run_dir else None
+    error = read_error(run_dir)
     message = (
-        json.loads(error.read_text(encoding="utf-8"))["message"]
-        if error and error.exists()
-        else f"spark_jobs.{module} exited with {code}; see the task log"
+        error["message"] if error else f"spark_jobs.{module} exited with {code}; see the task log"
     )
     if code == 2:
         from airflow.sdk.exceptions import AirflowFailException

@@ -70,6 +70,12 @@ def record_error(run_dir: Path | None, stage: str, message: str) -> None:
     write_json(run_dir / config.RUN_ERROR, {"stage": stage, "message": message})
 
 
+def read_error(run_dir: Path | None) -> dict[str, str] | None:
+    """What :func:`record_error` left in ``run_dir`` (``stage``, ``message``), if anything."""
+    path = run_dir / config.RUN_ERROR if run_dir else None
+    return read_json(path) if path and path.exists() else None
+
+
 def run_dir_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-dir",
