@@ -1,9 +1,13 @@
 """Report: per-stage timings into ``reco.stage_timings`` and an HTML run report.
 
 Loads the run's ``timings.jsonl`` into the warehouse, then builds the report from what
-the warehouse holds (so the page shows what SQL sees): the stage timeline, model metrics
-beside the global-mean baseline, and data volume. Writes
-``var/reports/<run>.html`` and refreshes ``var/reports/latest.html``.
+the warehouse holds (so the page shows what SQL sees), in the order a reviewer reads it:
+a headline (published or rejected and why, the model chosen, nDCG and RMSE beside the
+baselines and the champion, users served, wall time against earlier runs), the stage
+timeline and table, trends over the last runs, the CV as one table, then the details and
+links to the run's Data Docs and Spark History Server. The page is the Jinja2 template
+``templates/run_report.html.j2`` (autoescaped), filled by pure functions of the fetched
+data. Writes ``var/reports/<run>.html`` and refreshes ``var/reports/latest.html``.
 
     reco report --run-dir var/lake/runs/R
 """
@@ -11,15 +15,19 @@ beside the global-mean baseline, and data volume. Writes
 from __future__ import annotations
 
 import argparse
-import html
 import json
+import re
+import shlex
 import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from spark_jobs import abtest, config, performance, task_timings, warehouse
+from markupsafe import Markup
+
+from spark_jobs import abtest, config, eventlog, performance, quality, task_timings, warehouse
 from spark_jobs.errors import PipelineError
 from spark_jobs.runtime import main_for, read_json, run_dir_arg
 from spark_jobs.timing import read_timings, timer
@@ -101,25 +109,212 @@ def timeline_png(rows: list[dict[str, Any]]) -> str:
     return performance.png_base64(fig)
 
 
-def model_table(m: dict[str, Any]) -> str:
-    """Every metric beside its baselines (and the champion, when there is one)."""
+# --- the page, as data: pure functions of what the warehouse and the run folder hold ------
+
+# A CV fit's phase (``cv_als_c0_fold2``, ``rating_cv_p1_fold0``): folded into one table row
+# per candidate.
+FOLD_PHASE = re.compile(r"^(?P<base>.+)_fold(?P<fold>\d+)$")
+# Details shown in their own columns, or not at all (the timeline shows queued_at).
+DETAIL_COLUMNS = {"rows", "spark", "queued_at", "fold"}
+# How a detail reads in the notes column; others read "key value".
+NOTE_FORMATS = {
+    "state": "{}",
+    "operator": "{}",
+    "try_number": "try {}",
+    "queued_seconds": "queued {} s",
+    "version": "{}",
+    "ndcg": "nDCG {}",
+    "precision": "P {}",
+    "rmse": "RMSE {}",
+    "shuffle_partitions": "shuffle partitions {}",
+    "als_blocks": "ALS blocks {}",
+}
+STATUS_LABELS = {
+    "published": "Published",
+    "rejected": "Rejected",
+    "failed": "Publish failed",
+    "publishing": "Publish unfinished",
+    "passed": "Passed the gate",  # no reco.model_runs row: whether it was published is unknown
+}
+CV_SCORE_PREFIXES = ("mean_", "std_", "fold_", "cv_")
+HISTORY_SERVER_URL = "http://localhost:18080"  # the History Server's default port
+
+
+def fmt_value(v: Any) -> str:
+    """A detail value as text: numbers rounded, lists joined; never JSON."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v.is_integer():
+            return f"{int(v):,}"
+        return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, list | tuple):
+        return " / ".join(fmt_value(x) for x in v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {fmt_value(x)}" for k, x in v.items())
+    return str(v)
+
+
+def param_text(params: dict[str, Any]) -> str:
+    """``rank=32, regParam=0.2``: a candidate's parameters, without family and scores."""
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, int | float) and not isinstance(v, bool) else f"{k}={v}"
+        for k, v in params.items()
+        if k != "family" and not k.startswith(CV_SCORE_PREFIXES)
+    )
+
+
+def detail_notes(details: list[dict[str, Any]]) -> list[str]:
+    """The details of one phase (or of the folds of one CV candidate) as short notes: a
+    value the folds share once, values that differ joined with " / "."""
+    keys = list(dict.fromkeys(k for d in details for k in d if k not in DETAIL_COLUMNS))
+    notes = []
+    for key in keys:
+        values = [d[key] for d in details if d.get(key) is not None and d.get(key) != ""]
+        if not values:
+            continue
+        if key == "failed" and values[0] is True:
+            notes.append("FAILED")
+            continue
+        shown = fmt_value(values[0]) if len(set(map(repr, values))) == 1 else fmt_value(values)
+        notes.append(NOTE_FORMATS.get(key, key + " {}").format(shown))
+    return notes
+
+
+def table_row(stage: str, phase: str, group: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row of the stage table from one timing row, or from a CV candidate's folds."""
+    details = [r.get("details") or {} for r in group]
+    spark = [d.get("spark") or {} for d in details]
+
+    def total(items: list[dict[str, Any]], *keys: str) -> float | None:
+        vals = [i[k] for i in items for k in keys if i.get(k) is not None]
+        return sum(vals) if vals else None
+
+    notes = detail_notes(details)
+    if len(group) > 1:
+        per_fold = " / ".join(f"{r['seconds']:.1f}" for r in group)
+        notes.insert(0, f"sum of {len(group)} folds: {per_fold} s")
+        phase = f"{phase} \u00d7 {len(group)} folds"
+    spill = total(spark, "memory_spill_bytes", "disk_spill_bytes")
+    if spill:
+        notes.append(f"spill {spill / 1e6:.1f} MB")
+    shuffle = total(spark, "shuffle_read_bytes", "shuffle_write_bytes")
+    executor_ms = total(spark, "executor_run_ms")
+    return {
+        "stage": stage,
+        "phase": phase,
+        "seconds": sum(float(r["seconds"]) for r in group),
+        "rows": total(details, "rows"),
+        "tasks": total(spark, "tasks"),
+        "shuffle_mb": None if shuffle is None else shuffle / 1e6,
+        "executor_s": None if executor_ms is None else executor_ms / 1000,
+        "notes": " \u00b7 ".join(notes),
+        "kind": "total"
+        if group[0]["phase"] == "total"
+        else ("task" if group[0]["phase"] == task_timings.PHASE else ""),
+        "failed": any(d.get("failed") is True for d in details),
+    }
+
+
+def stage_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's timing rows, in order, as table rows; each CV candidate's fold fits are
+    one row (placed where its first fold started)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    order: list[tuple[str, str]] = []
+    for r in rows:
+        m = FOLD_PHASE.match(r["phase"])
+        key = (r["stage"], m["base"] if m else r["phase"])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(r)
+    return [table_row(stage, phase, groups[(stage, phase)]) for stage, phase in order]
+
+
+def run_wall(rows: list[dict[str, Any]]) -> tuple[datetime | None, float | None]:
+    """When the run started and its wall seconds so far (first start to last finish of
+    its timing rows, as the trends query measures it)."""
+    if not rows:
+        return None, None
+    start = min(r["started_at"] for r in rows)
+    return start, (max(r["finished_at"] for r in rows) - start).total_seconds()
+
+
+def stage_totals(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Each stage's seconds inside the job (its ``total`` phase), for the history chart."""
+    return {r["stage"]: float(r["seconds"]) for r in rows if r["phase"] == "total"}
+
+
+def verdict(metrics: dict[str, Any], run: dict[str, Any] | None) -> dict[str, Any]:
+    """Published or not, and why: ``reco.model_runs`` when it holds the run, else the gate
+    decision the train step wrote."""
+    gate = metrics.get("gate") or {}
+    if run:
+        status = run["status"]
+        reason = run.get("status_reason") or ""
+        source = f"reco.model_runs, attempt {run.get('attempt')}"
+        if not reason and status == "publishing":
+            reason = "the publish step did not record its end (the warehouse went away?)"
+    else:
+        status = "passed" if gate.get("publish", True) else "rejected"
+        reason = ""
+        source = "the gate in metrics.json (no reco.model_runs row for this run)"
+    # A published run has no status_reason: the gate says why it passed.
+    reason = reason or gate.get("reason") or ""
+    return {
+        "status": status,
+        "label": STATUS_LABELS.get(status, status),
+        "reason": reason,
+        "source": source,
+    }
+
+
+def quality_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
+    """nDCG@k and RMSE beside the baselines and the champion, for the headline."""
+    base, champ = m["baselines"], m.get("champion") or {}
+    ndcg, rmse = m["ranking"]["ndcg"], m["rating"]["rmse"]
+    ndcg_base = base["most_popular"]["ndcg"]
+    rmse_base = (base["global_mean"]["rmse"], base["bias"]["rmse"])
+    return [
+        {
+            "metric": f"nDCG@{m['ranking']['k']}",
+            "hint": "higher is better",
+            "this": ndcg,
+            "baselines": [None, None, ndcg_base],
+            "champion": (champ.get("ranking") or {}).get("ndcg"),
+            "beats_baselines": ndcg > ndcg_base,
+        },
+        {
+            "metric": "RMSE",
+            "hint": "lower is better",
+            "this": rmse,
+            "baselines": [*rmse_base, None],
+            "champion": (champ.get("rating") or {}).get("rmse"),
+            "beats_baselines": rmse < min(rmse_base),
+        },
+    ]
+
+
+def model_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every held-out metric beside its baselines (and the champion, when there is one)."""
     base, champ = m["baselines"], m.get("champion") or {}
     k = m["ranking"]["k"]
-    cols = ["this run", "global mean", "user+item bias", "most popular", "champion"]
-
-    def cell(v: Any) -> str:
-        return f"<td class=n>{v:.4f}</td>" if isinstance(v, int | float) else "<td></td>"
-
-    rows = []
+    out = []
     for label, key in (("RMSE", "rmse"), ("MAE", "mae"), ("MPE %", "mpe")):
-        vals = [
-            m["rating"][key],
-            base["global_mean"][key],
-            base["bias"][key],
-            None,
-            (champ.get("rating") or {}).get(key),
-        ]
-        rows.append(f"<tr><th>{label}</th>{''.join(cell(v) for v in vals)}</tr>")
+        out.append(
+            {
+                "label": label,
+                "values": [
+                    m["rating"][key],
+                    base["global_mean"][key],
+                    base["bias"][key],
+                    None,
+                    (champ.get("rating") or {}).get(key),
+                ],
+            }
+        )
     for label, key in (
         (f"nDCG@{k}", "ndcg"),
         (f"precision@{k}", "precision"),
@@ -128,45 +323,140 @@ def model_table(m: dict[str, Any]) -> str:
         ("catalogue coverage", "catalogue_coverage"),
         ("users served", "user_coverage"),
     ):
-        vals = [
-            m["ranking"][key],
-            None,
-            None,
-            base["most_popular"][key],
-            (champ.get("ranking") or {}).get(key),
-        ]
-        rows.append(f"<tr><th>{label}</th>{''.join(cell(v) for v in vals)}</tr>")
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    return f"<table><tr><th>metric (held-out)</th>{head}</tr>{''.join(rows)}</table>"
-
-
-def cv_table(m: dict[str, Any]) -> str:
-    """The ranking CV as one compact table: a row per candidate, best first, the published
-    one marked; the per-fold nDCG in one cell."""
-    rows = sorted(m["ranking"].get("cv_results") or [], key=lambda r: -r["mean_ndcg"])
-    if not rows:
-        return ""
-    k = m["ranking"]["k"]
-    published = m["ranking"]["params"]
-    body = []
-    for r in rows:
-        cand = {key: r[key] for key in published if key in r}
-        mark = "&#9733; " if cand == published else ""
-        params = ", ".join(f"{key}={v:g}" for key, v in r.items() if key in PARAM_KEYS)
-        folds = " ".join(f"{v:.4f}" for v in r["fold_ndcg"])
-        body.append(
-            f"<tr><td>{mark}{html.escape(r['family'])}</td><td>{html.escape(params)}</td>"
-            f"<td class=n>{r['mean_ndcg']:.4f}</td><td class=n>{r['std_ndcg']:.4f}</td>"
-            f"<td class=n>{r['mean_precision']:.4f}</td><td class=n>{folds}</td></tr>"
+        out.append(
+            {
+                "label": label,
+                "values": [
+                    m["ranking"][key],
+                    None,
+                    None,
+                    base["most_popular"][key],
+                    (champ.get("ranking") or {}).get(key),
+                ],
+            }
         )
+    return out
+
+
+def cv_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ranking CV: one row per candidate, best first, the published one marked; the
+    per-fold nDCG in one cell."""
+    published = m["ranking"]["params"]
+    return [
+        {
+            "chosen": {key: r[key] for key in published if key in r} == published,
+            "family": r["family"],
+            "params": param_text(r),
+            "mean": r["mean_ndcg"],
+            "sd": r["std_ndcg"],
+            "precision": r["mean_precision"],
+            "folds": " / ".join(f"{v:.4f}" for v in r["fold_ndcg"]),
+        }
+        for r in sorted(m["ranking"].get("cv_results") or [], key=lambda r: -r["mean_ndcg"])
+    ]
+
+
+def rating_cv_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rating model's own CV (when it ran): one row per grid point, best first."""
+    chosen = m["rating"]["params"]
+    return [
+        {
+            "chosen": {key: r.get(key) for key in chosen} == chosen,
+            "params": param_text(r),
+            "rmse": r["cv_rmse"],
+            "folds": " / ".join(f"{v:.4f}" for v in r["fold_rmse"]),
+        }
+        for r in sorted(m["rating"].get("cv_results") or [], key=lambda r: r["cv_rmse"])
+    ]
+
+
+def headline(
+    manifest: dict[str, Any],
+    metrics: dict[str, Any],
+    rows: list[dict[str, Any]],
+    run: dict[str, Any] | None,
+    trends: list[dict[str, Any]],
+    run_id: str,
+    users_served: int | None,
+) -> dict[str, Any]:
+    """The ten-second summary: verdict and why, model, quality, reach, wall time."""
+    ranking = metrics["ranking"]
+    start, wall = run_wall(rows)
+    median, n_earlier = performance.earlier_wall(trends, run_id, start)
+    champ = metrics.get("champion") or {}
+    decided = verdict(metrics, run)
+    return {
+        **decided,
+        "family": ranking.get("family") or metrics.get("model_family", ""),
+        "params": param_text(ranking["params"]),
+        "why": ranking.get("why", ""),
+        "quality": quality_rows(metrics),
+        "champion_version": champ.get("model_version")
+        or (metrics.get("gate") or {}).get("champion_version"),
+        "has_champion": bool(champ),
+        "published": decided["status"] == "published",
+        "users_served": users_served,
+        "n_users": (run or {}).get("n_users") or manifest.get("n_users"),
+        "n_published": (run or {}).get("n_published"),
+        "wall_s": wall,
+        "median_wall_s": median,
+        "n_earlier": n_earlier,
+        "wall_change": None if not (wall and median) else wall / median - 1,
+    }
+
+
+def history_server_command(events_dir: Path, python: str = sys.executable) -> str:
+    """The shell lines that start a Spark History Server on ``events_dir`` (README)."""
+    find_home = "import os, pyspark; print(os.path.dirname(pyspark.__file__))"
+    opts = f"-Dspark.history.fs.logDirectory={events_dir}"
     return (
-        f"<h3>Cross-validation ({m.get('cv_folds')} folds, {len(rows)} candidates)</h3>"
-        f"<table><tr><th>family</th><th>parameters</th><th>mean nDCG@{k}</th><th>sd</th>"
-        f"<th>mean P@{k}</th><th>nDCG@{k} per fold</th></tr>{''.join(body)}</table>"
+        f"SPARK_HOME=$({shlex.quote(python)} -c {shlex.quote(find_home)})\n"
+        f"SPARK_HISTORY_OPTS={shlex.quote(opts)} \\\n"
+        '  "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.history.HistoryServer'
     )
 
 
-PARAM_KEYS = ("rank", "regParam", "alpha", "maxIter", "lambda")
+def links_for(
+    run_dir: Path, *, data_docs: bool | None = None, python: str = sys.executable
+) -> dict[str, Any]:
+    """Where to dig deeper: the run's Data Docs (relative to the report, so the link works
+    from ``var/reports`` on disk and under ``/reco-reports/``) and the History Server
+    command for its Spark event logs. ``data_docs`` overrides the check that they exist."""
+    index = quality.data_docs_dir(run_dir) / "index.html"
+    if data_docs is None:
+        data_docs = index.exists()
+    try:
+        href = quote(index.relative_to(config.REPORTS_DIR).as_posix())
+    except ValueError:
+        href = index.as_uri()
+    return {
+        "data_docs": href if data_docs else None,
+        "events_dir": str(config.SPARK_EVENTS_DIR),
+        "apps": eventlog.run_apps(run_dir),
+        "history_server": history_server_command(config.SPARK_EVENTS_DIR, python),
+        "history_url": HISTORY_SERVER_URL,
+    }
+
+
+def count_users_served(run_dir: Path) -> int | None:
+    """Distinct users in the run's recommendations file (None when it is gone)."""
+    path = run_dir / config.RUN_RECOMMENDATIONS
+    if not path.exists():
+        return None
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    users = pq.read_table(path, columns=[config.COL_USER]).column(0)
+    return int(pc.count_distinct(users).as_py())
+
+
+def fetch_model_run(url: str, run_id: str) -> dict[str, Any] | None:
+    """The run's latest attempt in ``reco.model_runs`` (however old the run), or None."""
+    sql = warehouse.named_statements("model_runs.sql")["for_run"]
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, {"run_id": run_id})
+        attempts = warehouse.fetch_dicts(cur)
+    return attempts[0] if attempts else None
 
 
 def render_html(
@@ -175,57 +465,51 @@ def render_html(
     metrics: dict[str, Any],
     rows: list[dict[str, Any]],
     extra_sections: str = "",
+    *,
+    run: dict[str, Any] | None = None,
+    perf: dict[str, list[dict[str, Any]]] | None = None,
+    links: dict[str, Any] | None = None,
+    users_served: int | None = None,
 ) -> str:
-    esc = html.escape
-    chart = timeline_png(rows)
-    stage_rows = "".join(
-        f"<tr><td>{esc(r['stage'])}</td><td>{esc(r['phase'])}</td>"
-        f"<td class=n>{r['seconds']:.2f}</td>"
-        f"<td>{esc(json.dumps(r['details'], default=str))}</td></tr>"
-        for r in rows
-    )
-    metric_rows = model_table(metrics)
-    rejected = manifest.get("rejected_by_reason") or {}
+    """The run report page from fetched data (no Spark, no database): ``rows`` are the
+    run's ``reco.stage_timings``, ``run`` its ``reco.model_runs`` row, ``perf`` what
+    :func:`performance.fetch` returns; ``extra_sections`` is trusted HTML put after the
+    model (the A/B section)."""
+    trends = (perf or {}).get("trends") or []
     folds = metrics.get("cv_folds")
-    rating_by = (
-        f"chosen by {folds}-fold CV of its own"
-        if metrics["rating"].get("cv_results")
-        else "fitted once at fixed parameters (its own CV: rating_cv)"
+    rejected = manifest.get("rejected_by_reason") or {}
+    return performance.render(
+        "run_report.html.j2",
+        run_id=run_id,
+        head=headline(manifest, metrics, rows, run, trends, run_id, users_served),
+        timeline=timeline_png(rows),
+        stages=stage_table(rows),
+        perf=None
+        if perf is None
+        else performance.section_context(perf, stage_totals(rows), run_id),
+        metrics=metrics,
+        k=metrics["ranking"]["k"],
+        model_rows=model_rows(metrics),
+        cv=cv_rows(metrics),
+        rating_cv=rating_cv_rows(metrics),
+        rating_by=(
+            f"chosen by {folds}-fold CV of its own"
+            if metrics["rating"].get("cv_results")
+            else "fitted once at fixed parameters (its own CV: rating_cv)"
+        ),
+        rating_params=param_text(metrics["rating"]["params"]),
+        manifest=manifest,
+        rejected=", ".join(f"{k} {fmt_value(v)}" for k, v in rejected.items()),
+        extra_sections=Markup(extra_sections),
+        links=links,
     )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Run report {esc(run_id)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px}}
-td.n{{text-align:right;font-variant-numeric:tabular-nums}}th{{background:#f0f0f0}}</style>
-</head><body>
-<h1>Recommendation run <code>{esc(run_id)}</code></h1>
-<h2>Data</h2>
-<table><tr><th>dataset</th><td>{esc(str(manifest["source"]["ratings_path"]))}</td></tr>
-<tr><th>format</th><td>{esc(manifest["source"]["format"])}</td></tr>
-<tr><th>ratings ingested</th><td class=n>{manifest["n_ratings"]:,}</td></tr>
-<tr><th>users / items</th><td class=n>{manifest["n_users"]:,} / {manifest["n_items"]:,}</td></tr>
-<tr><th>rejected lines</th><td class=n>{manifest.get("n_rejected", 0):,}
- {esc(json.dumps(rejected)) if rejected else ""}</td></tr></table>
-<h2>Model</h2>
-<p><b>Published top-N model:</b> <code>{esc(json.dumps(metrics["ranking"]["params"]))}</code>:
-{esc(metrics["ranking"].get("why", ""))}</p>
-<p>Held-out: {metrics.get("n_holdout", 0):,} ratings ({metrics.get("holdout_fraction", 0):.0%} of
-each user's, seeded); rating model {rating_by}:
-<code>{esc(json.dumps(metrics["rating"]["params"]))}</code></p>
-{metric_rows}
-{cv_table(metrics)}
-<p><b>Gate:</b> {"published" if metrics["gate"]["publish"] else "REJECTED"}:
-{esc(metrics["gate"]["reason"])}</p>
-<h2>Where the time went</h2>
-{f'<img alt="stage timeline" src="data:image/png;base64,{chart}">' if chart else ""}
-<table><tr><th>stage</th><th>phase</th><th>seconds</th><th>details</th></tr>
-{stage_rows}</table>
-{extra_sections}
-</body></html>
-"""
 
 
-def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
+def run(
+    url: str, run_dir: Path, run_id: str | None = None, *, record_timing: bool = True
+) -> dict[str, Any]:
+    """Load the run's timings and write its report. ``record_timing=False`` (a rebuild,
+    later) keeps the render out of the run's timings, so its wall time stays the run's."""
     run_id = run_id or run_dir.name
     manifest = read_json(run_dir / config.RUN_MANIFEST)
     metrics = read_json(run_dir / config.RUN_METRICS)
@@ -236,14 +520,23 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     rows = fetch_timings(url, run_id)
     config.REPORTS_DIR.mkdir(parents=True, exist_ok=True)
     path = config.REPORTS_DIR / f"{run_dir.name}.html"
-    with timer(run_dir, STAGE, "render"):
+    with timer(run_dir if record_timing else None, STAGE, "render"):
+        model_run = fetch_model_run(url, run_id)
+        published = (model_run or {}).get("status") == "published"
         # The latest A/B experiment analysed, with its business-impact estimate.
-        perf_section = performance.render_section(performance.fetch(url, run_id))
         ab_section = abtest.render_section(abtest.fetch_results(url))
-        path.write_text(
-            render_html(run_id, manifest, metrics, rows, perf_section + ab_section),
-            encoding="utf-8",
+        page = render_html(
+            run_id,
+            manifest,
+            metrics,
+            rows,
+            ab_section,
+            run=model_run,
+            perf=performance.fetch(url, run_id),
+            links=links_for(run_dir),
+            users_served=count_users_served(run_dir) if published else None,
         )
+        path.write_text(page, encoding="utf-8")
     shutil.copyfile(path, config.REPORTS_DIR / "latest.html")
     return {"report": str(path), "timings": n}
 
@@ -266,7 +559,7 @@ def rebuild(url: str, run_id: str | None = None) -> dict[str, Any]:
             f"run {run_id} has no model metrics in {run_dir}: it stopped before training, "
             "so it has no report (pick a run from reco.model_runs)"
         )
-    return run(url, run_dir, run_id)
+    return run(url, run_dir, run_id, record_timing=False)
 
 
 def build_parser() -> argparse.ArgumentParser:

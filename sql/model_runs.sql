@@ -25,6 +25,14 @@ FROM reco.model_runs
 ORDER BY started_at DESC
 LIMIT %(limit)s;
 
+-- name: for_run
+-- Every attempt of one run, the latest first (the report shows that one).
+SELECT run_id, attempt, model_version, status, status_reason, n_ratings, n_users, n_items,
+       n_published, metrics, started_at, finished_at
+FROM reco.model_runs
+WHERE run_id = %(run_id)s
+ORDER BY attempt DESC;
+
 -- name: champion
 -- The configuration behind the recommendations readers see now.
 SELECT model_version, params

@@ -56,3 +56,18 @@ SELECT w.run_id, w.run_start, w.wall_s, l.n_ratings, l.status,
        (l.metrics->>'ndcg_at_k')::double precision AS ndcg
 FROM wall w LEFT JOIN latest l USING (run_id)
 ORDER BY w.run_start;
+
+-- name: stage_trends
+-- Each stage's seconds inside the job (phase 'total') in each of the last %(n)s runs (the
+-- runs of 'trends'), oldest run first; offset_s (its start within the run) gives pipeline
+-- order. A run without 'total' rows is one row with stage NULL, so runs line up with 'trends'.
+WITH runs AS (
+    SELECT run_id, min(started_at) AS run_start
+    FROM reco.stage_timings GROUP BY run_id
+    ORDER BY run_start DESC LIMIT %(n)s
+)
+SELECT runs.run_id, runs.run_start, t.stage, t.seconds,
+       extract(epoch FROM t.started_at - runs.run_start)::double precision AS offset_s
+FROM runs LEFT JOIN reco.stage_timings t
+    ON t.run_id = runs.run_id AND t.phase = 'total'
+ORDER BY runs.run_start, runs.run_id, t.started_at, t.stage;
