@@ -5,8 +5,10 @@ Each suite is a versioned GX 1.x JSON file; values that depend on the run (the r
 scale, the clock, the row floors) are ``$PARAMETER`` entries filled in per run. A run's
 GX project lives in its lake folder (``<run>/gx``) so the validate and recommend steps add
 to the same results, and its Data Docs site is written to
-``var/reports/data_docs/<run>/index.html``. ``record`` copies the outcome of every suite
-run into ``reco.data_quality_runs`` so SQL sees what the gate decided and why.
+``var/reports/data_docs/<run>/index.html``: each validation named by the Airflow run id and
+its data asset, its pages pointed at vendored CSS/JS (``data_docs_assets``) so they render
+offline. ``record`` copies the outcome of every suite run into ``reco.data_quality_runs`` so
+SQL sees what the gate decided and why.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import importlib
 import json
 import logging
 import os
+import re
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,24 @@ def load_suite_definition(name: str) -> dict[str, Any]:
 
 def data_docs_dir(run_dir: Path) -> Path:
     return config.DATA_DOCS_DIR / run_dir.name
+
+
+def airflow_run_id(run_dir: Path) -> str:
+    """The Airflow run id of a run folder (``run.json``, written by the DAG's prepare task);
+    the folder name for a folder set up by hand."""
+    path = run_dir / "run.json"
+    if path.exists():
+        run_id = json.loads(path.read_text(encoding="utf-8")).get("run_id")
+        if run_id:
+            return str(run_id)
+    return run_dir.name
+
+
+def gx_run_name(run_id: str) -> str:
+    """``run_id`` as GX's run name, which becomes a folder and a URL path segment of the
+    Data Docs: ids in Airflow's default run-id alphabet (``manual__2026-11-26T23:28:15+00:00``)
+    stay as they are, other characters become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.~:+-]", "_", run_id) or "run"
 
 
 def plain(value: Any) -> Any:
@@ -111,11 +133,18 @@ def _context(run_dir: Path) -> Any:
 
 
 def run_suite(
-    run_dir: Path, suite_name: str, df: Any, params: dict[str, Any], rows: int | None = None
+    run_dir: Path,
+    suite_name: str,
+    df: Any,
+    params: dict[str, Any],
+    rows: int | None = None,
+    *,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Validate a Spark DataFrame against ``expectations/<suite_name>.json``: with GX's
     pandas engine when it has at most ``PANDAS_MAX_ROWS`` rows (``rows``, counted if not
-    given), else with its Spark engine.
+    given), else with its Spark engine. The validation's run name is ``run_id`` (default:
+    the run folder's Airflow run id), its data asset ``suite_name``.
 
     Updates the run's Data Docs and returns a JSON-able summary (never raises on failed
     expectations: the caller decides).
@@ -126,6 +155,7 @@ def run_suite(
         df = df.toPandas()
     _wait_for_import()
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
 
     definition = load_suite_definition(suite_name)
     context = _context(run_dir)
@@ -154,12 +184,20 @@ def run_suite(
         gx.Checkpoint(
             name=f"{suite_name}_{engine}_checkpoint",
             validation_definitions=[vd],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[SITE])],
+            actions=[],  # Data Docs are built below, once the asset is named
             result_format="SUMMARY",
         )
     )
-    outcome = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=params)
-    result = next(iter(outcome.run_results.values()))
+    outcome = checkpoint.run(
+        batch_parameters={"dataframe": df},
+        expectation_parameters=params,
+        run_id=RunIdentifier(
+            run_name=gx_run_name(run_id or airflow_run_id(run_dir)),
+            run_time=datetime.now(UTC),
+        ),
+    )
+    key, result = next(iter(outcome.run_results.items()))
+    update_data_docs(context, run_dir, key, result, asset.name)
     return {
         "suite": suite_name,
         "engine": engine,
@@ -181,6 +219,28 @@ def run_suite(
             for r in result.results
         ],
     }
+
+
+def update_data_docs(context: Any, run_dir: Path, key: Any, result: Any, asset_name: str) -> None:
+    """Render one validation's page (with its suite's page and the index) into the run's
+    Data Docs, then point the site's pages at the vendored CSS/JS.
+
+    GX 1.24's page header reads the data asset from the legacy ``batch_spec``, which a fluent
+    dataframe asset leaves without it ("Data asset: None"), so it is recorded there first.
+    """
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    from spark_jobs import data_docs_assets
+
+    result.meta.setdefault("batch_spec", {})["data_asset_name"] = asset_name
+    context.validation_results_store.set(key, result)
+    context.build_data_docs(
+        site_names=[SITE],
+        resource_identifiers=[key, ExpectationSuiteIdentifier(name=result.suite_name)],
+    )
+    data_docs_assets.localize_site(data_docs_dir(run_dir))
 
 
 def gate_message(stage: str, failures: list[str], details: Path, consequence: str) -> str:

@@ -1,7 +1,9 @@
 """The reports folder, served inside the Airflow api-server (``plugins/reco_reports.py``).
 
 ``/reco-reports/`` lists the run reports (newest first), ``/reco-reports/<run>.html`` is
-one run's report and ``/reco-reports/latest.html`` the newest. Every page is behind
+one run's report and ``/reco-reports/latest.html`` the newest;
+``/reco-reports/data_docs/<run>/index.html`` a run's Great Expectations Data Docs (and the
+files under ``data_docs/`` they load, e.g. the vendored ``_static/``). Every page is behind
 Airflow's login: the same JWT as the REST API (``Authorization: Bearer``) or the UI's
 session cookie, checked by Airflow's own ``get_user``.
 """
@@ -16,6 +18,21 @@ from typing import Any
 from spark_jobs import config
 
 REPORT_NAME = re.compile(r"[A-Za-z0-9_.+-]+\.html")
+# The only files served under data_docs/, with their content types.
+DATA_DOCS_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".woff2": "font/woff2",
+    ".woff": "font/woff",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+}
 
 
 def build_app() -> Any:
@@ -44,6 +61,15 @@ def build_app() -> Any:
             f'<p><a href="latest.html">latest</a></p><ul>{items}</ul>'
             f"{'' if reports else empty}</body></html>"
         )
+
+    @app.get("/data_docs/{path:path}")
+    def data_docs(path: str) -> FileResponse:
+        root = config.DATA_DOCS_DIR.resolve()
+        target = (root / path).resolve()
+        media_type = DATA_DOCS_TYPES.get(target.suffix.lower())
+        if not target.is_relative_to(root) or not media_type or not target.is_file():
+            raise HTTPException(status_code=404, detail=f"no Data Docs file {path}")
+        return FileResponse(target, media_type=media_type)
 
     @app.get("/{name}")
     def report(name: str) -> FileResponse:
