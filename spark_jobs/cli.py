@@ -137,7 +137,7 @@ def init_airflow() -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from spark_jobs import warehouse
+    from spark_jobs import data_docs_assets, warehouse
 
     java = check_java()
     print(f"java: {java}")
@@ -156,6 +156,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             if built
             else "spark driver class archive: not built (Spark starts without it, slower)"
         )
+    print(f"data docs assets (CSS/JS for offline Data Docs): {data_docs_assets.ensure_vendored()}")
     return 0
 
 
@@ -419,48 +420,215 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def cmd_airflow_ui(args: argparse.Namespace) -> int:
-    """``airflow standalone`` with the project's DAGs; prints the URL and the login."""
+# Every process `reco airflow-ui` starts inherits this variable, set to the Airflow home it
+# serves: a restart stops only processes that carry it, never an unrelated process that
+# happens to reuse a recorded id.
+AIRFLOW_UI_MARKER = "RECO_AIRFLOW_UI_HOME"
+AIRFLOW_UI_STOP_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL
+
+
+def airflow_ui_pid_file() -> Path:
+    """Holds the process group (= session) id of the running ``airflow standalone``."""
+    return config.AIRFLOW_HOME / "reco-airflow-ui.pid"
+
+
+def _airflow_ui_processes(sid: int, *, check: bool, known: set[str]) -> tuple[list[int], bool]:
+    """Live processes of session ``sid`` (Linux ``/proc``), and whether one of them
+    carries our marker: the session, not the group, as Airflow runs each task in a
+    process group of its own, in the same session.
+
+    With ``check`` (a session recorded by an earlier run) only processes with the marker
+    in their environment or, as ``setproctitle`` (executor workers, api-server) overwrites
+    that, "airflow" in their command line; or in ``known`` ("pid starttime" keys this
+    adds to), as an exiting process no longer shows either but may still hold its ports.
+    """
+    marker = f"{AIRFLOW_UI_MARKER}={config.AIRFLOW_HOME}".encode()
+    found: list[int] = []
+    marked = False
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            # the fields after "(comm)": state, ppid, pgrp, session, ... (19: starttime)
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) != sid or fields[0] in ("Z", "X"):
+                continue
+            key = f"{entry.name} {fields[19]}"
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+        try:
+            environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # exiting: in our own session, count it until it is a zombie
+            environ = cmdline = b""
+        if marker in environ.split(b"\0"):
+            marked = True
+        elif check and b"airflow" not in cmdline and key not in known:
+            continue
+        known.add(key)
+        found.append(int(entry.name))
+    return found, marked
+
+
+def stop_airflow_ui(
+    sid: int,
+    *,
+    leader: subprocess.Popen | None = None,
+    timeout: float = AIRFLOW_UI_STOP_TIMEOUT,
+    received: list[int] | None = None,
+    patience: int = 0,
+) -> tuple[int, int]:
+    """SIGTERM every process of an ``airflow standalone`` session, wait up to ``timeout``
+    (less once ``received``, the signals a handler appends to, holds more than
+    ``patience``: a second Ctrl-C), then SIGKILL the rest.
+
+    ``leader``: our own ``airflow standalone`` child, the session leader; without it (a
+    session recorded by an earlier run) nothing is signalled unless a process of the
+    session carries our marker, and then only the processes that pass the check.
+    Returns (processes found, processes that had to be killed).
+    """
+    import contextlib
+    import signal
     import time
 
-    check_java()
-    apply_project_env()
-    if not (config.AIRFLOW_HOME / "airflow.db").exists():
-        init_airflow()
-    env = project_env()
-    env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
-    env.setdefault("AIRFLOW__API__PORT", str(args.port))
-    password_file = config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
-    exe = Path(sys.executable).parent / "airflow"
-    proc = subprocess.Popen([str(exe), "standalone"], env=env)
+    received = [] if received is None else received
+    check = leader is None
+    known: set[str] = set()
+    pids, marked = _airflow_ui_processes(sid, check=check, known=known)
+    if check and not marked:
+        return 0, 0
+    found = len(pids)
 
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def signal_all(sig: int) -> list[int]:
+        if leader is not None and leader.returncode is None:
+            # an unreaped child leads the group: no other process can hold its id
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(sid, sig)
+        pids = _airflow_ui_processes(sid, check=check, known=known)[0]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        return pids
 
-    import signal
+    signal_all(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(received) <= patience:
+        if not _airflow_ui_processes(sid, check=check, known=known)[0]:
+            return found, 0
+        time.sleep(0.2)
+    killed = len(signal_all(signal.SIGKILL))
+    deadline = time.monotonic() + 20  # a loaded machine takes seconds to tear one down
+    while time.monotonic() < deadline and signal_all(signal.SIGKILL):
+        time.sleep(0.2)
+    left = _airflow_ui_processes(sid, check=check, known=known)[0]
+    if left:  # killed but not torn down yet (uninterruptible I/O): say so, do not hang
+        print(
+            f"warning: Airflow processes {left} have not exited 20 s after SIGKILL", file=sys.stderr
+        )
+    return found, killed
 
-    signal.signal(signal.SIGTERM, stop)
-    deadline = time.monotonic() + 180
+
+def stop_stale_airflow_ui(received: list[int] | None = None) -> None:
+    """A ``reco airflow-ui`` killed hard (kill -9) leaves its Airflow running, holding the
+    UI and log-server ports; stop what its pid file names, only if it carries our marker."""
+    pid_file = airflow_ui_pid_file()
+    if not pid_file.exists():
+        return
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if password_file.exists() and password_file.stat().st_size > 2:
-                logins = json.loads(password_file.read_text())
-                print("\n" + "=" * 72, flush=True)
-                print(f"Airflow UI: http://localhost:{env['AIRFLOW__API__PORT']}", flush=True)
-                for user, password in logins.items():
-                    print(f"  login: {user}   password: {password}", flush=True)
-                print(f"  (generated; kept in {password_file})", flush=True)
+        sid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        sid = 0
+    found, killed = stop_airflow_ui(sid, received=received) if sid > 1 else (0, 0)
+    if found:
+        how = f", {killed} with SIGKILL" if killed else ""
+        print(
+            f"stopped {found} Airflow processes left running by an earlier `reco airflow-ui` "
+            f"(process group {sid}{how})",
+            flush=True,
+        )
+    pid_file.unlink(missing_ok=True)
+
+
+def cmd_airflow_ui(args: argparse.Namespace) -> int:
+    """``airflow standalone`` with the project's DAGs; prints the URL and the login.
+
+    Standalone runs in a session of its own (Ctrl-C and a service manager's SIGTERM reach
+    only this process) and this process stops that whole session, on a signal and when
+    standalone exits: otherwise its scheduler, triggerer, api-server, dag-processor and
+    executor workers outlive it.
+    """
+    import contextlib
+    import signal
+    import time
+
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
+    try:
+        check_java()
+        apply_project_env()
+        stop_stale_airflow_ui(received)
+        if not received and not (config.AIRFLOW_HOME / "airflow.db").exists():
+            init_airflow()
+        if received:
+            return 0
+        env = project_env()
+        env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
+        env.setdefault("AIRFLOW__API__PORT", str(args.port))
+        env[AIRFLOW_UI_MARKER] = str(config.AIRFLOW_HOME)
+        password_file = config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+        exe = Path(sys.executable).parent / "airflow"
+        proc = subprocess.Popen([str(exe), "standalone"], env=env, start_new_session=True)
+        pid_file = airflow_ui_pid_file()
+        try:
+            pid_file.write_text(f"{proc.pid}\n")
+            deadline = time.monotonic() + 180
+            shown = False
+            while not received and proc.poll() is None:
+                if (
+                    not shown
+                    and time.monotonic() < deadline
+                    and password_file.exists()
+                    and password_file.stat().st_size > 2
+                ):
+                    logins = json.loads(password_file.read_text())
+                    print("\n" + "=" * 72, flush=True)
+                    print(f"Airflow UI: http://localhost:{env['AIRFLOW__API__PORT']}", flush=True)
+                    for user, password in logins.items():
+                        print(f"  login: {user}   password: {password}", flush=True)
+                    print(f"  (generated; kept in {password_file})", flush=True)
+                    print(
+                        "  trigger the `recommendations` DAG from the UI; Ctrl-C stops Airflow",
+                        flush=True,
+                    )
+                    print("=" * 72 + "\n", flush=True)
+                    shown = True
+                time.sleep(0.2)
+        finally:
+            found, killed = stop_airflow_ui(proc.pid, leader=proc, received=received, patience=1)
+            proc.wait()
+            # unless a newer `reco airflow-ui` has taken the file over
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(pid_file.read_text().split()[0]) == proc.pid:
+                    pid_file.unlink()
+            why = f"on {signal.Signals(received[0]).name}" if received else "standalone exited"
+            how = f", {killed} with SIGKILL after {AIRFLOW_UI_STOP_TIMEOUT:.0f} s" if killed else ""
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
                 print(
-                    "  trigger the `recommendations` DAG from the UI; Ctrl-C stops Airflow",
+                    f"Airflow stopped ({why}; {found} processes of group {proc.pid} ended{how})",
                     flush=True,
                 )
-                print("=" * 72 + "\n", flush=True)
-                break
-            time.sleep(1)
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        return proc.wait(timeout=30)
+        if received:
+            return 0
+        return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_step(name: str, argv: list[str]) -> int:

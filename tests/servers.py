@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 
 def free_port(preferred: int | None = None) -> int:
     """``preferred`` when nothing listens on it, else any free loopback port."""
@@ -77,3 +79,49 @@ def background(
                 break
             except subprocess.TimeoutExpired:
                 continue
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """``pid``'s descendants (children, grandchildren, ...), as psutil handles: they keep
+    telling a process from a later one that reuses its id."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def session_processes(sid: int) -> list[psutil.Process]:
+    """Processes of session ``sid`` (what a ``start_new_session`` child and everything it
+    started share, even after a parent died and the rest was re-parented)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) == sid:
+                found.append(proc)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
+def alive(procs: Sequence[psutil.Process]) -> list[psutil.Process]:
+    """Those of ``procs`` still running; a zombie (ended, not reaped yet) counts as ended."""
+    running = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                running.append(proc)
+        except psutil.Error:
+            continue
+    return running
+
+
+def kill_all(procs: Sequence[psutil.Process]) -> list[str]:
+    """SIGKILL those of ``procs`` still running; their command lines, for the report."""
+    killed = []
+    for proc in alive(procs):
+        try:
+            killed.append(" ".join(proc.cmdline())[:120])
+            proc.kill()
+        except psutil.Error:
+            continue
+    return killed
