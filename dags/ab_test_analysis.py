@@ -18,6 +18,9 @@ dropped silently.
 `prepare` -> `aggregate` (Spark) -> `analyse` (statistics, warehouse, HTML).
 Try it with simulated data: `reco simulate-ab --out var/ab/demo` then trigger with
 `input` = that folder.
+
+**When it runs:** after every publish of `reco.recommendations` (Asset), on the experiment
+in `var/inbox/experiment` (`RECO_AB_INBOX`); without data there, that run is skipped.
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from spark_jobs import config
+from spark_jobs import assets, config
 from spark_jobs.pipeline import spark_step
 
 
 @dag(
     dag_id="ab_test_analysis",
-    schedule=None,
+    schedule=assets.RECOMMENDATIONS,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -39,30 +42,61 @@ from spark_jobs.pipeline import spark_step
     tags=["reco", "ab-test"],
     default_args=dict(config.DAG_DEFAULT_ARGS),
     params={
-        "experiment": Param("reco-vs-popular", type="string", description="Experiment name"),
-        "input": Param("", type="string", description="Folder with assignments.csv and events.csv"),
-        "control_arm": Param("control", type="string", description="Name of the control arm"),
-        "active_customers": Param(config.AB_ACTIVE_CUSTOMERS, type="integer", minimum=0),
+        "experiment": Param(
+            "reco-vs-popular",
+            type="string",
+            title="Experiment",
+            pattern=r"^[A-Za-z0-9_.-]{1,80}$",
+            description="Experiment name: 1-80 letters, digits, '_', '.' or '-'",
+        ),
+        "input": Param(
+            None,
+            type=["null", "string"],
+            title="Experiment data",
+            description="Folder with assignments.csv (user_id,arm) and events.csv "
+            f"(user_id,event,ts); empty = {config.AB_INBOX}",
+        ),
+        "control_arm": Param(
+            "control", type="string", title="Control arm", description="Name of the control arm"
+        ),
+        "active_customers": Param(
+            config.AB_ACTIVE_CUSTOMERS,
+            type="integer",
+            minimum=0,
+            title="Active customers",
+            description="Customers the business impact is projected onto",
+        ),
         "annual_revenue_per_customer": Param(
-            config.AB_ANNUAL_REVENUE_PER_CUSTOMER, type="number", minimum=0
+            config.AB_ANNUAL_REVENUE_PER_CUSTOMER,
+            type="number",
+            minimum=0,
+            title="Annual revenue per customer",
+            description="Revenue per customer and year, for the impact estimate",
         ),
         "baseline_retention": Param(
-            config.AB_BASELINE_RETENTION, type="number", minimum=0, maximum=1
+            config.AB_BASELINE_RETENTION,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Baseline retention",
+            description="Share of customers kept per year today (0-1)",
         ),
         "retention_per_ctr_lift": Param(
             config.AB_RETENTION_PER_CTR_LIFT,
             type="number",
+            title="Retention per CTR lift",
             description="Relative retention change per relative CTR lift",
         ),
     },
 )
 def ab_test_analysis():
     @task
-    def prepare(params=None, run_id=None) -> dict:
+    def prepare(params=None, run_id=None, dag_run=None) -> dict:
         from spark_jobs import pipeline
 
+        manual = str(dag_run.run_type).lower().endswith("manual")
         with pipeline.warehouse_task("prepare", run_id) as url:
-            return pipeline.prepare_ab_run(dict(params), run_id, url)
+            return pipeline.prepare_ab_run(dict(params), run_id, url, manual=manual)
 
     @task
     def analyse(run: dict, params=None) -> dict:

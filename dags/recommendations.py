@@ -16,24 +16,32 @@ quarantine counts into `reco.data_quality_runs`, also when a gate fails); `recom
 champion; else the run ends green with status `rejected` in `reco.model_runs`) -> `report`
 (stage timings + HTML report).
 
+**When it runs:** on its schedule (`RECO_RETRAIN_SCHEDULE`, daily by default) and whenever
+a new ratings export lands in the watched inbox (Asset `ratings_inbox`, `var/inbox/ratings`);
+that run reads the new export. A publish updates the Asset `reco.recommendations`, which
+starts `pipeline_report` and `ab_test_analysis`. A rejected model skips `publish`.
+
 Spark steps run their driver in the task's process on the master of the `spark_default`
 connection (`local[*]` by default; set its host to `spark://HOST:7077` to use a cluster).
-Trigger parameters: `dataset` (empty = built-in synthetic data), `format`, `top_n`, ...
+Trigger parameters: `dataset` (empty = the export that started the run, else the newest in
+the inbox, else built-in synthetic data), `format`, `top_n`, ...
 """
 
 from __future__ import annotations
 
-import pendulum
+import json
+
 from airflow.sdk import Param, dag, task
 
-from spark_jobs import config
-from spark_jobs.pipeline import spark_step
+from spark_jobs import assets, config
+from spark_jobs.pipeline import retrain_schedule, spark_step
+
+JSON_OBJECT = r"^\s*\{.*\}\s*$"
 
 
 @dag(
     dag_id="recommendations",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    schedule=retrain_schedule(assets.RATINGS_INBOX),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
@@ -41,30 +49,48 @@ from spark_jobs.pipeline import spark_step
     default_args=dict(config.DAG_DEFAULT_ARGS),
     params={
         "dataset": Param(
-            "", type="string", description="Folder or file with ratings; empty = synthetic data"
+            None,
+            type=["null", "string"],
+            title="Ratings dataset",
+            description="Path of a ratings file or folder (MovieLens, CSV, Parquet) on the "
+            "workers. Empty = the export that started this run, else the newest in "
+            f"{config.RATINGS_INBOX}, else built-in synthetic data.",
         ),
         "format": Param(
             "auto",
             enum=list(config.INPUT_FORMATS),
-            description="Input layout; auto detects MovieLens layouts",
+            title="Input format",
+            description="Input layout; auto detects the MovieLens layouts, CSV and Parquet",
         ),
         "columns": Param(
-            "",
-            type="string",
-            description="csv/parquet column mapping: user=COL,item=COL,rating=COL",
+            None,
+            type=["null", "string"],
+            title="Column mapping",
+            pattern=r"^\s*(user|item|rating|timestamp)\s*=\s*[^,=\s][^,=]*"
+            r"(,\s*(user|item|rating|timestamp)\s*=\s*[^,=\s][^,=]*)*\s*$",
+            description="For csv/parquet with other column names: user=COL,item=COL,rating=COL"
+            "[,timestamp=COL]. Empty = the standard names.",
         ),
-        "rating_scale": Param("auto", type="string", description="MIN-MAX, e.g. 1-5 or 1-10"),
-        "feedback": Param(
-            "",
+        "rating_scale": Param(
+            "auto",
             type="string",
-            description="Folder of feedback events (like/dislike/watched, JSON Lines or CSV); "
-            "empty = the default inbox var/inbox/feedback when it exists",
+            title="Rating scale",
+            pattern=r"^\s*(auto|\d+(\.\d+)?\s*-\s*\d+(\.\d+)?)\s*$",
+            description="MIN-MAX, e.g. 1-5 or 1-10; auto = 1-5 or 0.5-5 as detected",
+        ),
+        "feedback": Param(
+            None,
+            type=["null", "string"],
+            title="Feedback events",
+            description="Folder of feedback events (like/dislike/watched, JSON Lines or CSV). "
+            f"Empty = the default inbox {config.FEEDBACK_DIR} when it exists.",
         ),
         "top_n": Param(
             config.DEFAULT_TOP_N,
             type="integer",
             minimum=1,
             maximum=1000,
+            title="Top N",
             description="Recommendations per user",
         ),
         "similar_k": Param(
@@ -72,6 +98,7 @@ from spark_jobs.pipeline import spark_step
             type="integer",
             minimum=1,
             maximum=200,
+            title="Similar items per item",
             description="Neighbours per item in reco.similar_items",
         ),
         "folds": Param(
@@ -79,42 +106,55 @@ from spark_jobs.pipeline import spark_step
             type="integer",
             minimum=0,
             maximum=10,
+            title="Cross-validation folds",
             description="Cross-validation folds; 0 = fixed parameters (one value per grid key)",
         ),
         "families": Param(
             ",".join(config.DEFAULT_FAMILIES),
             type="string",
+            title="Model families",
+            pattern=r"^\s*(als|ease)(\s*,\s*(als|ease))*\s*$",
             description="Model families that compete in the CV for the published top-N, "
             "comma-separated: als (implicit ALS, the default path), ease (item-item, "
             "bounded to the most-rated items)",
         ),
         "ranking_grid": Param(
-            "",
-            type="string",
-            description='Implicit-ALS grid as JSON, e.g. {"rank": [64], "alpha": [0.5, 1]}; '
-            "empty = default",
+            None,
+            type=["null", "string"],
+            title="Implicit-ALS grid",
+            pattern=JSON_OBJECT,
+            description='Implicit-ALS grid as a JSON object, e.g. {"rank": [64], "alpha": '
+            f"[0.5, 1]}}; empty = the default {json.dumps(config.DEFAULT_RANKING_GRID)}",
         ),
         "ease_grid": Param(
-            "",
-            type="string",
-            description='EASE grid as JSON, e.g. {"lambda": [200, 500]}; empty = default',
+            None,
+            type=["null", "string"],
+            title="EASE grid",
+            pattern=JSON_OBJECT,
+            description='EASE grid as a JSON object, e.g. {"lambda": [200, 500]}; empty = '
+            f"the default {json.dumps(config.DEFAULT_EASE_GRID)}",
         ),
         "rating_cv": Param(
             False,
             type="boolean",
+            title="Cross-validate the rating model",
             description="Also cross-validate the rating model (RMSE) over its grid; off = "
             "one fit at documented parameters",
         ),
         "grid": Param(
-            "",
-            type="string",
-            description='Rating-model ALS grid as JSON, e.g. {"rank": [10, 20]} (several '
-            "values need rating_cv); empty = default",
+            None,
+            type=["null", "string"],
+            title="Rating-model grid",
+            pattern=JSON_OBJECT,
+            description='Rating-model ALS grid as a JSON object, e.g. {"rank": [10, 20]} '
+            "(several values need rating_cv); empty = the default "
+            f"{json.dumps(config.DEFAULT_GRID)}",
         ),
         "min_rows": Param(
             config.DEFAULT_MIN_ROWS,
             type="integer",
             minimum=1,
+            title="Fewest ratings",
             description="Fewest ratings a batch may have",
         ),
         "max_quarantine_share": Param(
@@ -122,6 +162,7 @@ from spark_jobs.pipeline import spark_step
             type="number",
             minimum=0,
             maximum=1,
+            title="Largest malformed share",
             description="Largest share of malformed input lines before the batch is refused",
         ),
         "max_row_drop": Param(
@@ -129,33 +170,38 @@ from spark_jobs.pipeline import spark_step
             type="number",
             minimum=0,
             maximum=1,
+            title="Largest batch shrink",
             description="Largest shrink vs the previous accepted batch (0.5 = half)",
         ),
         "gate_tolerance": Param(
             config.DEFAULT_GATE_TOLERANCE,
             type="number",
             minimum=0,
+            title="Gate tolerance",
             description="How much worse than the published model a new one may be (relative)",
         ),
     },
 )
 def recommendations():
     @task
-    def prepare(params=None, run_id=None, dag_run=None) -> dict:
+    def prepare(params=None, run_id=None, dag_run=None, triggering_asset_events=None) -> dict:
         from spark_jobs import pipeline
 
+        params = {**params, "landed": assets.export_path(triggering_asset_events)}
         with pipeline.warehouse_task("prepare", run_id) as url:
-            return pipeline.prepare_run(dict(params), run_id, dag_run.run_after, url)
+            return pipeline.prepare_run(params, run_id, dag_run.run_after, url)
 
-    @task
-    def publish(run: dict) -> dict:
+    @task(outlets=[assets.RECOMMENDATIONS])
+    def publish(run: dict, outlet_events=None) -> dict:
         from pathlib import Path
 
         from spark_jobs import pipeline
         from spark_jobs import publish as publish_job
 
         with pipeline.warehouse_task("publish", run["run_id"]) as url:
-            return publish_job.run(url, Path(run["run_dir"]), run["run_id"])
+            result = publish_job.run(url, Path(run["run_dir"]), run["run_id"])
+        pipeline.announce_publish(result, outlet_events[assets.RECOMMENDATIONS])
+        return result
 
     @task(trigger_rule="all_done")
     def record_quality(run: dict | None) -> int:
@@ -170,8 +216,8 @@ def recommendations():
         with pipeline.warehouse_task("record_quality", run["run_id"]) as url:
             return quality.record(url, Path(run["run_dir"]), run["run_id"])
 
-    @task
-    def report(run: dict, published: dict) -> str:
+    @task(trigger_rule="none_failed")
+    def report(run: dict) -> str:
         from pathlib import Path
 
         from spark_jobs import pipeline
@@ -191,7 +237,7 @@ def recommendations():
             "--format",
             run["format"],
             "--columns",
-            "{{ params.columns }}",
+            "{{ params.columns or '' }}",
             "--rating-scale",
             "{{ params.rating_scale }}",
             "--feedback",
@@ -223,13 +269,13 @@ def recommendations():
             "--families",
             "{{ params.families }}",
             "--ranking-grid",
-            "{{ params.ranking_grid }}",
+            "{{ params.ranking_grid or '' }}",
             "--ease-grid",
-            "{{ params.ease_grid }}",
+            "{{ params.ease_grid or '' }}",
             "--rating-cv",
             "{{ params.rating_cv }}",
             "--grid",
-            "{{ params.grid }}",
+            "{{ params.grid or '' }}",
             "--gate-tolerance",
             "{{ params.gate_tolerance }}",
             "--top-n",
@@ -250,7 +296,7 @@ def recommendations():
     published = publish(run)
     ingest >> validate >> train >> recommend >> published
     [validate, recommend] >> record_quality(run)
-    report(run, published)
+    published >> report(run)
 
 
 dag = recommendations()

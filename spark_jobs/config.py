@@ -24,11 +24,23 @@ SPARK_EVENTS_DIR = LAKE_DIR / "spark-events"
 SPARK_EVENTS_KEEP_DAYS = float(os.environ.get("RECO_SPARK_EVENTS_KEEP_DAYS", "14"))
 REPORTS_DIR = Path(os.environ.get("RECO_REPORTS_DIR", VAR_DIR / "reports")).resolve()
 DATA_DOCS_DIR = REPORTS_DIR / "data_docs"  # Great Expectations Data Docs, one site per run
+# Data Docs' CSS/JS/fonts from pinned npm tarballs (spark_jobs/data_docs_assets.json),
+# fetched once by `reco init`, and the folder of DATA_DOCS_DIR the pages load them from.
+DATA_DOCS_ASSETS_DIR = VAR_DIR / "cache" / "data_docs_assets"
+DATA_DOCS_STATIC = "_static"
 PGDATA_DIR = Path(os.environ.get("RECO_PGDATA", VAR_DIR / "pgdata")).resolve()
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", VAR_DIR / "airflow")).resolve()
 SYNTHETIC_DIR = VAR_DIR / "datasets" / "synthetic"
 # Feedback events (like / dislike / watched) are dropped here as JSON Lines or CSV files.
 FEEDBACK_DIR = Path(os.environ.get("RECO_FEEDBACK_DIR", VAR_DIR / "inbox" / "feedback")).resolve()
+# New ratings exports (a file, or a MovieLens folder) dropped here start a retraining run
+# (the Airflow Asset `ratings_inbox`, watched by the triggerer). Move finished files in
+# (write elsewhere, then `mv`): an entry counts once its size and mtime stop changing.
+RATINGS_INBOX = Path(os.environ.get("RECO_RATINGS_INBOX", VAR_DIR / "inbox" / "ratings")).resolve()
+# Seconds between two looks at the inbox, and how long an entry must stay unchanged.
+RATINGS_INBOX_POLL_SECONDS = float(os.environ.get("RECO_RATINGS_INBOX_POLL_SECONDS", "10"))
+# A/B experiment data (assignments.csv + events.csv) for the scheduled analysis.
+AB_INBOX = Path(os.environ.get("RECO_AB_INBOX", VAR_DIR / "inbox" / "experiment")).resolve()
 SQL_DIR = PROJECT_ROOT / "sql"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 DAGS_DIR = PROJECT_ROOT / "dags"
@@ -73,7 +85,9 @@ SEED = 42
 DEFAULT_TOP_N = 10
 DEFAULT_SIMILAR_K = 10  # neighbours per item in reco.similar_items
 DEFAULT_HOLDOUT_FRACTION = 0.2
-DEFAULT_CV_FOLDS = 3
+# Folds of the CV that picks the published model, for runs that do not say (scheduled and
+# Asset-triggered runs, the Trigger form's default); 0 = fixed parameters, a cheaper run.
+DEFAULT_CV_FOLDS = int(os.environ.get("RECO_CV_FOLDS", "3"))
 # Ranking models (publish the top-N), chosen by k-fold CV on mean nDCG@k. Which families
 # compete, and each one's grid; see bench/grid_search.py for how these were chosen.
 MODEL_FAMILIES = ("als", "ease")
@@ -160,6 +174,12 @@ def spark_conf_defaults() -> dict[str, str]:
 
 # Every DAG's task defaults: a transient failure (the warehouse unreachable) is retried
 # twice with exponential backoff from 5 s; bad input fails at once (pipeline.task_errors).
+# --- scheduling -----------------------------------------------------------------------------
+# When `recommendations` retrains on its own, besides a new export in RATINGS_INBOX: a cron
+# expression or preset ("@daily", "0 3 * * *"); "none" = only when new data lands.
+RETRAIN_SCHEDULE = os.environ.get("RECO_RETRAIN_SCHEDULE", "@daily")
+SCHEDULE_TIMEZONE = os.environ.get("RECO_SCHEDULE_TIMEZONE", "UTC")
+
 DAG_DEFAULT_ARGS = {
     "owner": "reco",
     "retries": 2,
@@ -182,5 +202,9 @@ def airflow_env() -> dict[str, str]:
             "AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"
         ),
         "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        # The schedule and the inbox watcher work from the first start; pause in the UI.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": os.environ.get(
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False"
+        ),
         "GX_ANALYTICS_ENABLED": "False",
     }

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,8 @@ def task_errors(stage: str, run_id: str) -> Iterator[None]:
 
         raise AirflowFailException(f"[{stage}] {exc}") from exc
     except Exception as exc:
-        record_error(run_dir_for(run_id), stage, f"{type(exc).__name__}: {exc}")
+        if type(exc).__name__ != "AirflowSkipException":  # a skip is not an error
+            record_error(run_dir_for(run_id), stage, f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -91,9 +92,8 @@ def prepare_run(
     run_dir = config.RUNS_DIR / key
     run_dir.mkdir(parents=True, exist_ok=True)
     with timer(run_dir, "prepare", "total"):
-        dataset = str(params.get("dataset") or "").strip()
-        if not dataset:
-            dataset = str(ensure_synthetic_dataset())
+        check_model_params(params)
+        dataset = choose_dataset(params.get("dataset"), params.get("landed"))
         source = formats.detect_source(
             dataset,
             params.get("format") or "auto",
@@ -127,15 +127,114 @@ def prepare_run(
     return info
 
 
-def prepare_ab_run(params: dict[str, Any], run_id: str, warehouse_url: str) -> dict[str, Any]:
-    """Check the A/B input folder and the warehouse; the run folder for the counts."""
-    folder = Path(str(params.get("input") or "")).expanduser()
-    missing = [n for n in ("assignments.csv", "events.csv") if not (folder / n).is_file()]
-    if not str(params.get("input") or "").strip() or missing:
+def newest_export(inbox: Path = config.RATINGS_INBOX) -> str | None:
+    """The most recently changed ratings export in the inbox (hidden and ``_`` entries are
+    work in progress), else None."""
+    from spark_jobs.watch import scan
+
+    entries = scan(inbox)
+    return max(entries, key=lambda e: (e.mtime_ns, e.path)).path if entries else None
+
+
+def choose_dataset(given: str | None, landed: str | None = None) -> str:
+    """What a run reads: the dataset it was given, else the export whose arrival started it,
+    else the newest export in the inbox, else the built-in synthetic data."""
+    for candidate in (given, landed, newest_export()):
+        if candidate and str(candidate).strip():
+            return str(candidate).strip()
+    return str(ensure_synthetic_dataset())
+
+
+def check_model_params(params: dict[str, Any]) -> None:
+    """Refuse bad model families or grids in a second, before any Spark work."""
+    from spark_jobs import train
+
+    train.parse_families(params.get("families"))
+    for key, default, keys, flag in (
+        ("ranking_grid", config.DEFAULT_RANKING_GRID, train.RANKING_GRID_KEYS, "ranking_grid"),
+        ("ease_grid", config.DEFAULT_EASE_GRID, train.EASE_GRID_KEYS, "ease_grid"),
+        ("grid", config.DEFAULT_GRID, train.GRID_KEYS, "grid"),
+    ):
+        train.parse_grid(params.get(key), default, keys, flag)
+
+
+def retrain_schedule(landed: Any) -> Any:
+    """``recommendations``' schedule: ``config.RETRAIN_SCHEDULE`` (cron or preset, in
+    ``config.SCHEDULE_TIMEZONE``) or an update of the ``landed`` Asset, whichever comes
+    first; only the Asset when the schedule is ``none``."""
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    cron = config.RETRAIN_SCHEDULE.strip()
+    if cron.lower() in ("", "none", "off"):
+        return landed
+    # run_immediately=0: the first scheduled run is the next cron time, never one for a
+    # time already past when the DAG first appears (Airflow's default runs that at once).
+    timetable = CronTriggerTimetable(
+        cron, timezone=config.SCHEDULE_TIMEZONE, run_immediately=timedelta(0)
+    )
+    return AssetOrTimeSchedule(timetable=timetable, assets=landed)
+
+
+def wait_for_run_end(
+    state_of: Any, run_id: str, timeout: float = 1800, poll: float = 5
+) -> str | None:
+    """Wait until ``state_of(run_id)`` is no longer queued or running (the report of a run
+    that just published waits for its last task and the scheduler's task times); the final
+    state, or None after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = str(state_of(run_id) or "")
+        if state not in ("queued", "running"):
+            return state
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(poll)
+
+
+def announce_publish(result: dict[str, Any], outlet_event: Any) -> None:
+    """Describe the new ``reco.recommendations`` in its Asset event; when the model was
+    rejected, skip the task instead, so no event says the table changed."""
+    if result.get("status") == "rejected":
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(
+            f"not published: {result.get('reason')}. reco.recommendations is unchanged; "
+            "the run's report says how the new model compared"
+        )
+    outlet_event.extra = {
+        "rows": result.get("rows"),
+        "model_version": result.get("model_version"),
+        "attempt": result.get("attempt"),
+    }
+
+
+AB_FILES = ("assignments.csv", "events.csv")
+
+
+def prepare_ab_run(
+    params: dict[str, Any], run_id: str, warehouse_url: str, manual: bool = True
+) -> dict[str, Any]:
+    """Check the A/B input folder and the warehouse; the run folder for the counts.
+
+    An empty ``input`` means the experiment inbox ``config.AB_INBOX``. A run started by a
+    publish (``manual=False``) is skipped when that inbox holds no experiment yet."""
+    given = str(params.get("input") or "").strip()
+    folder = Path(given or config.AB_INBOX).expanduser()
+    missing = [n for n in AB_FILES if not (folder / n).is_file()]
+    if missing and not given and not manual:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(
+            f"no experiment data in {folder} (needs {', '.join(AB_FILES)}); nothing to analyse"
+        )
+    if missing:
         raise PipelineError(
-            f"A/B input folder {str(folder)!r} lacks {missing or 'everything'}: pass the "
-            "folder holding assignments.csv (user_id,arm) and events.csv (user_id,event,ts); "
-            "`reco simulate-ab --out DIR` writes an example"
+            f"A/B input folder {str(folder)!r} lacks {', '.join(missing)}: pass the folder "
+            "holding assignments.csv (user_id,arm) and events.csv (user_id,event,ts) as "
+            f"`input`, or put them in {config.AB_INBOX}; `reco simulate-ab --out DIR` writes "
+            "an example"
         )
     experiment = str(params.get("experiment") or "").strip()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", experiment):

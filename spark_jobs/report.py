@@ -43,6 +43,9 @@ def load_timings(url: str, run_id: str, run_dir: Path) -> int:
     performance.attach_phase_sums(records, stages)
     sql = warehouse.named_statements("stage_timings.sql")
     with warehouse.connection(url) as conn, conn.cursor() as cur:
+        # One loader per run at a time (the run's report task and a pipeline_report run
+        # can overlap): the second waits, then replaces the rows.
+        cur.execute(sql["lock_run"], {"run_id": run_id})
         cur.execute(sql["delete_run"], {"run_id": run_id})
         for rec in records:
             cur.execute(

@@ -2,6 +2,10 @@
 -- phase 'airflow_task' are Airflow's own task times, written when the run ends
 -- (spark_jobs/task_timings.py); the phase timings are reloaded without touching them.
 
+-- name: lock_run
+-- Serialises the loads of one run's timings (held until the transaction ends).
+SELECT pg_advisory_xact_lock(hashtext('reco.stage_timings:' || %(run_id)s));
+
 -- name: delete_run
 DELETE FROM reco.stage_timings WHERE run_id = %(run_id)s AND phase <> 'airflow_task';
 

@@ -97,3 +97,55 @@ def test_reports_plugin_adds_a_reports_menu() -> None:
     plugin = plugins["reco_reports"]
     assert {v["category"] for v in plugin.external_views} == {"Reports"}
     assert [a["url_prefix"] for a in plugin.fastapi_apps] == ["/reco-reports"]
+
+
+@pytest.mark.parametrize("dag_id", ["recommendations", "ab_test_analysis", "pipeline_report"])
+def test_the_trigger_form_defaults_are_valid_and_nothing_is_required(dagbag, dag_id) -> None:
+    """What the UI's Trigger form submits untouched: every default passes its own schema,
+    and an optional text field is nullable (an empty required string blocks the button)."""
+    dag = dagbag.dags[dag_id]
+    assert dag.params.validate() is not None
+    for name, param in dag.params.items():
+        param = dag.params.get_param(name)
+        schema = param.schema
+        assert schema.get("title") and param.description, name
+        if param.value in (None, ""):
+            assert "null" in schema.get("type", []), f"{dag_id}.{name}: empty but not nullable"
+
+
+def test_bad_trigger_values_are_refused_before_the_run(dagbag) -> None:
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = dagbag.dags["recommendations"]
+    for name, bad in (
+        ("ranking_grid", "rank=64"),
+        ("columns", "userid"),
+        ("rating_scale", "five"),
+        ("families", "als,svd"),
+        ("top_n", 0),
+    ):
+        params = copy.deepcopy(dag.params)
+        with pytest.raises(ParamValidationError, match=name):
+            params[name] = bad
+
+
+def test_schedule_and_asset_lineage(dagbag) -> None:
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    from spark_jobs import assets
+
+    reco = dagbag.dags["recommendations"]
+    assert isinstance(reco.timetable, AssetOrTimeSchedule)
+    daily = CronTriggerTimetable(config.RETRAIN_SCHEDULE, timezone=config.SCHEDULE_TIMEZONE)
+    assert reco.timetable.timetable.expression == daily.expression
+    assert reco.timetable.asset_condition == assets.RATINGS_INBOX
+    [watcher] = assets.RATINGS_INBOX.watchers
+    assert watcher.trigger.serialize()[1]["directory"] == str(config.RATINGS_INBOX)
+    assert reco.get_task("publish").outlets == [assets.RECOMMENDATIONS]
+    assert reco.get_task("report").trigger_rule == "none_failed"  # runs after a skipped publish
+    for dag_id in ("pipeline_report", "ab_test_analysis"):
+        dag = dagbag.dags[dag_id]
+        assert dag.timetable.asset_condition == assets.RECOMMENDATIONS, dag_id
+    assert dagbag.dags["pipeline_report"].get_task("rebuild").outlets == [assets.RUN_REPORT]

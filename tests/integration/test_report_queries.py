@@ -126,3 +126,28 @@ def test_the_report_finds_an_old_runs_real_status(warehouse_rows: str) -> None:
     assert (run["attempt"], run["status"], run["status_reason"]) == (2, "rejected", "worse nDCG")
     assert report.fetch_model_run(warehouse_rows, RUN_B)["status"] == "published"
     assert report.fetch_model_run(warehouse_rows, "rq-never-ran") is None
+
+
+def test_two_loads_of_one_runs_timings_at_once_both_succeed(warehouse_url, tmp_path) -> None:
+    """A run's own report task and the pipeline_report run it starts can load the same
+    run's timings at the same moment: the second waits for the first, nothing collides."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from spark_jobs.timing import timer
+
+    run_id = "rq-concurrent"
+    for stage in ("prepare", "ingest", "validate", "train", "recommend", "publish"):
+        with timer(tmp_path, stage, "total", rows=10):
+            pass
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            loaded = list(
+                pool.map(lambda _: report.load_timings(warehouse_url, run_id, tmp_path), range(4))
+            )
+        assert loaded == [6, 6, 6, 6]
+        with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM reco.stage_timings WHERE run_id = %s", (run_id,))
+            assert cur.fetchone()[0] == 6
+    finally:
+        with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM reco.stage_timings WHERE run_id = %s", (run_id,))
