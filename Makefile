@@ -9,7 +9,7 @@ FORMAT ?= auto
 TOP_N ?= 10
 PYTEST_ARGS ?=
 
-.PHONY: help setup check-java run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish
+.PHONY: help setup check-java check-browser run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,10 +22,18 @@ check-java:  ## fail clearly unless Java 17+ is installed (Spark 4 needs it)
 	  echo "ERROR: Java $$v found; Spark 4 needs Java 17 or 21: apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"; exit 1; \
 	else echo "java $$v: ok"; fi
 
+check-browser:  ## Chromium for the browser tests of the Airflow UI: installed from Debian when missing
+	@if command -v chromium >/dev/null 2>&1; then echo "$$(chromium --version 2>/dev/null | head -1): ok"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Chromium not found: installing the Debian package (apt-get install chromium)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	  && chromium --version; \
+	else echo "ERROR: Chromium not found; the browser tests need it: sudo apt-get install chromium (Debian/Ubuntu), or put a chromium on PATH"; exit 1; fi
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-setup: check-java $(BIN)/python  ## create .venv, install pinned dependencies, prepare Airflow + warehouse
+setup: check-java check-browser $(BIN)/python  ## create .venv, install pinned dependencies, prepare Airflow + warehouse
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --progress-bar off -e '.[dev]'
 	$(BIN)/python -c "import pyspark, sys; v = pyspark.__version__; sys.exit(0 if v == '4.2.0' else 'pyspark/pyspark-client mismatch: ' + v)"

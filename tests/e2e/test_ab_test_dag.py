@@ -32,4 +32,4 @@ def test_ab_dag_fails_clearly_on_a_missing_input(tmp_path) -> None:
     )
     assert state == "failed"
     error = json.loads((config.RUNS_DIR / run_key(run_id) / config.RUN_ERROR).read_text())
-    assert "lacks ['assignments.csv', 'events.csv']" in error["message"]
+    assert "lacks assignments.csv, events.csv" in error["message"]

@@ -110,3 +110,18 @@ def test_the_report_waits_for_the_publishing_run_to_end() -> None:
     assert pipeline.wait_for_run_end(lambda _: next(states), "r1", timeout=5, poll=0) == "success"
     assert pipeline.wait_for_run_end(lambda _: "running", "r1", timeout=0.05, poll=0.01) is None
     assert pipeline.wait_for_run_end(lambda _: "failed", "r1") == "failed"
+
+
+def test_the_ab_analysis_after_a_publish_is_skipped_without_experiment_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from spark_jobs import config
+
+    monkeypatch.setattr(config, "AB_INBOX", tmp_path / "experiment")
+    with pytest.raises(AirflowSkipException, match="no experiment data"):
+        pipeline.prepare_ab_run({}, "r1", "postgresql://unused", manual=False)
+    # Triggered by hand, the same gap is an error that says what to provide.
+    with pytest.raises(PipelineError, match="lacks assignments.csv, events.csv"):
+        pipeline.prepare_ab_run({}, "r1", "postgresql://unused", manual=True)

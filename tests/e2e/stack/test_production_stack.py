@@ -1,16 +1,14 @@
 """The pipeline as its operators run it, with the same commands as docker-compose.yml:
-Airflow's api-server, scheduler and dag-processor on loopback, driven through the REST
-API v2 (login, unpause, trigger with a conf, poll, clear and re-run), and a Spark
-standalone master + worker from the pip-installed Spark that the same DAG uses once the
-``spark_default`` connection points at it."""
+Airflow's api-server, scheduler, dag-processor and triggerer on loopback (see conftest),
+the run triggered from the Trigger form, then driven through the REST API v2 (login,
+clear and re-run, trigger with a conf, poll), and a Spark standalone master + worker from
+the pip-installed Spark that the same DAG uses once the ``spark_default`` connection points
+at it."""
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,132 +16,11 @@ from pathlib import Path
 import httpx
 import pyspark
 import pytest
+from airflow_stack import CONF, N_USERS, TOP_N, Stack, published
 from servers import background, free_port, wait_for
 
-from spark_jobs import cli, config, warehouse
+from spark_jobs import config, warehouse
 from spark_jobs.pipeline import run_key
-from spark_jobs.synthetic import SyntheticSpec, write_dataset
-
-N_USERS = 120
-TOP_N = 4
-CONF = {
-    "top_n": TOP_N,
-    "folds": 0,  # fixed parameters: the search is tested elsewhere
-    "grid": json.dumps({"rank": [8], "regParam": [0.3], "maxIter": [8]}),
-    "ranking_grid": json.dumps({"rank": [16], "regParam": [3.0], "alpha": [10.0], "maxIter": [10]}),
-}
-
-
-class Api:
-    """A logged-in REST API v2 client for the `recommendations` DAG."""
-
-    def __init__(self, base: str, token: str) -> None:
-        self.base = base
-        self.auth = {"Authorization": f"Bearer {token}"}
-
-    def call(self, method: str, path: str, **kwargs) -> httpx.Response:
-        return httpx.request(
-            method, f"{self.base}/api/v2{path}", headers=self.auth, timeout=30, **kwargs
-        )
-
-    def trigger(self, conf: dict) -> str:
-        resp = self.call(
-            "POST", "/dags/recommendations/dagRuns", json={"logical_date": None, "conf": conf}
-        )
-        assert resp.status_code == 200, resp.text
-        return resp.json()["dag_run_id"]
-
-    def wait(self, run_id: str, timeout: float = 900) -> str:
-        deadline = time.monotonic() + timeout
-        state = ""
-        while time.monotonic() < deadline:
-            state = self.call("GET", f"/dags/recommendations/dagRuns/{run_id}").json()["state"]
-            if state in ("success", "failed"):
-                return state
-            time.sleep(3)
-        raise AssertionError(f"run {run_id} still {state} after {timeout:.0f}s")
-
-
-@pytest.fixture(scope="module")
-def airflow_base(tmp_path_factory) -> Iterator[str]:
-    """api-server, scheduler and dag-processor; yields the base URL once healthy."""
-    cli.init_airflow()
-    logs = tmp_path_factory.mktemp("airflow-logs")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **cli.project_env(),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
-        "AIRFLOW__API__BASE_URL": base,
-        # Must be the same in every component; generated per test run, never stored.
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-    }
-    airflow = str(Path(sys.executable).parent / "airflow")
-    api_log, sched_log, proc_log = (logs / f"{n}.log" for n in ("api", "scheduler", "dags"))
-    with (
-        background(
-            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], api_log, env
-        ),
-        background([airflow, "scheduler"], sched_log, env),
-        background([airflow, "dag-processor"], proc_log, env),
-    ):
-        wait_for(
-            lambda: httpx.get(f"{base}/api/v2/monitor/health", timeout=5).status_code == 200,
-            180,
-            "the api-server",
-            [api_log, sched_log, proc_log],
-        )
-        yield base
-
-
-@pytest.fixture(scope="module")
-def api(airflow_base: str) -> Api:
-    """Log in through /auth/token as the generated admin user, unpause the DAG."""
-    password_file = config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
-    wait_for(lambda: password_file.stat().st_size > 2, 60, "the generated password file")
-    password = json.loads(password_file.read_text())["admin"]
-    wrong = httpx.post(
-        f"{airflow_base}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30
-    )
-    assert wrong.status_code == 401
-    resp = httpx.post(
-        f"{airflow_base}/auth/token",
-        json={"username": "admin", "password": password},
-        timeout=30,
-    )
-    assert resp.status_code == 201, resp.text
-    client = Api(airflow_base, resp.json()["access_token"])
-    wait_for(
-        lambda: client.call("GET", "/dags/recommendations").status_code == 200,
-        180,
-        "the dag-processor to parse recommendations",
-    )
-    resp = client.call("PATCH", "/dags/recommendations", json={"is_paused": False})
-    assert resp.status_code == 200 and resp.json()["is_paused"] is False
-    return client
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("stack-data")
-    write_dataset(d, SyntheticSpec(n_users=N_USERS, n_items=180, mean_ratings_per_user=25, seed=3))
-    return d
-
-
-def published(url: str) -> dict[str, list[tuple]]:
-    with warehouse.connection(url) as conn, conn.cursor() as cur:
-        out = {}
-        for table, order in (
-            ("reco.recommendations", "user_id, rank"),
-            ("reco.similar_items", "item_id, rank"),
-        ):
-            cur.execute(f"SELECT * FROM {table} ORDER BY {order}")
-            out[table] = cur.fetchall()
-        return out
 
 
 def attempts(url: str, run_id: str) -> list[tuple]:
@@ -163,17 +40,23 @@ def per_user(rows: list[tuple]) -> dict[int, int]:
 
 
 @pytest.fixture(scope="module")
-def local_run(api: Api, dataset: Path, warehouse_url: str) -> tuple[str, dict[str, list[tuple]]]:
-    run_id = api.trigger({"dataset": str(dataset), **CONF})
-    assert api.wait(run_id) == "success"
-    return run_id, published(warehouse_url)
+def airflow_base(airflow_stack: Stack) -> str:
+    return airflow_stack.base
+
+
+@pytest.fixture(scope="module")
+def local_run(form_run) -> tuple[str, dict[str, list[tuple]]]:
+    """The run triggered from the Trigger form (see conftest), on local[*]."""
+    return form_run
 
 
 def test_login_is_required(airflow_base: str) -> None:
     assert httpx.get(f"{airflow_base}/api/v2/dags", timeout=30).status_code == 401
 
 
-def test_triggered_over_rest_publishes_top_n(local_run, warehouse_url) -> None:
+def test_the_run_publishes_top_n_and_the_listener_records_task_times(
+    local_run, warehouse_url
+) -> None:
     run_id, tables = local_run
     assert per_user(tables["reco.recommendations"]) == {u: TOP_N for u in range(1, N_USERS + 1)}
     assert tables["reco.similar_items"]

@@ -1,0 +1,158 @@
+"""The Airflow UI as an operator uses it, in a real browser (Debian's Chromium driven by
+Playwright): log in, open `recommendations`, trigger it from the form with its defaults and
+then with a dataset path, watch the runs succeed in the grid, open the report from the
+**Reports** menu, follow its Data Docs link with the network off, see the Asset lineage,
+and drop a file in the watched inbox to start a run without a click.
+
+Each step saves a screenshot under ``var/test/screenshots/airflow-ui/`` (what the user saw
+when a step fails)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+
+from airflow_stack import (
+    Api,
+    new_run,
+    shot,
+    trigger_from_form,
+    wait_for_text,
+    watch_run_in_grid,
+)
+
+from spark_jobs import config
+from spark_jobs.pipeline import run_key
+
+
+def run_info(run_id: str) -> dict:
+    return json.loads((config.RUNS_DIR / run_key(run_id) / "run.json").read_text())
+
+
+def test_the_dag_page_shows_its_schedule_and_next_run(page) -> None:
+    page.goto(f"{page.base}/dags/recommendations")
+    wait_for_text(page, r"Next Run")
+    shot(page, "02-dag")
+    text = page.inner_text("body")
+    assert "ratings_inbox" in text  # the Asset half of the schedule
+    assert re.search(r"Next Run\s*\n\s*\d{4}-\d{2}-\d{2} 00:00:00", text), text[:2000]
+
+
+def test_trigger_from_the_form_with_defaults(page, api: Api) -> None:
+    before = {r["dag_run_id"] for r in api.runs()}
+    reports_before = {r["dag_run_id"] for r in api.runs("pipeline_report")}
+    trigger_from_form(page, {}, "03-trigger-form-defaults")
+    run = new_run(api, before)
+    assert {k: v for k, v in run["conf"].items() if v not in (None, "")} == {
+        "format": "auto",
+        "rating_scale": "auto",
+        "top_n": config.DEFAULT_TOP_N,
+        "similar_k": config.DEFAULT_SIMILAR_K,
+        "folds": 0,  # RECO_CV_FOLDS of this stack
+        "families": ",".join(config.DEFAULT_FAMILIES),
+        "rating_cv": False,
+        "min_rows": config.DEFAULT_MIN_ROWS,
+        "max_quarantine_share": config.DEFAULT_MAX_QUARANTINE_SHARE,
+        "max_row_drop": config.DEFAULT_MAX_ROW_DROP,
+        "gate_tolerance": config.DEFAULT_GATE_TOLERANCE,
+    }
+    before.add(run["dag_run_id"])
+    # A bad value is refused by the form, with the parameter named, before any run starts.
+    trigger_from_form(page, {"ranking_grid": "rank=64"}, "04-trigger-form-bad-value")
+    wait_for_text(page, r"Invalid input for param ranking_grid")
+    shot(page, "04-trigger-form-bad-value")
+    page.keyboard.press("Escape")
+    assert {r["dag_run_id"] for r in api.runs()} == before
+
+    watch_run_in_grid(page, api, run["dag_run_id"], "06-run-defaults-success")
+    assert run_info(run["dag_run_id"])["dataset"] == str(config.SYNTHETIC_DIR)
+    # Its publish updated reco.recommendations, which started the report's rebuild.
+    deadline = time.monotonic() + 180
+    reports: list[dict] = []
+    while time.monotonic() < deadline:
+        reports = [r for r in api.runs("pipeline_report") if r["dag_run_id"] not in reports_before]
+        if reports and reports[-1]["state"] in ("success", "failed"):
+            break
+        time.sleep(3)
+    assert reports and reports[-1]["state"] == "success", reports
+    assert reports[-1]["run_type"] == "asset_triggered"
+
+
+def test_trigger_from_the_form_with_a_dataset(form_run, dataset) -> None:
+    run_id, tables = form_run
+    assert run_info(run_id)["dataset"] == str(dataset)
+    assert tables["reco.recommendations"]
+
+
+def test_the_report_opens_from_the_reports_menu_and_links_styled_data_docs(page, form_run) -> None:
+    page.goto(f"{page.base}/")
+    page.get_by_role("button", name="Plugins").click()
+    page.get_by_text("Reports", exact=True).click()
+    page.get_by_text("Latest run report").click()
+    report = page.frame_locator("iframe").first
+    report.get_by_text("Where the time went").first.wait_for()
+    shot(page, "08-report")
+    text = report.locator("body").inner_text()
+    assert form_run[0] in text
+    assert re.search(r"Published|Rejected", text) and "nDCG" in text and "RMSE" in text
+    # The report's Data Docs link, followed in the same tab, with the network off.
+    link = report.get_by_role("link", name=re.compile("Data Docs", re.I)).first
+    assert "data_docs" in (link.get_attribute("href") or "")
+    link.click()
+    deadline = time.monotonic() + 60
+    while not [f for f in page.frames if "data_docs" in f.url] and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+    frame = next(f for f in page.frames if "data_docs" in f.url)
+    frame.wait_for_load_state("load")
+    frame.wait_for_selector(".navbar", state="attached")
+    page.wait_for_timeout(1500)  # bootstrap-table fills the index from its data
+    shot(page, "09-data-docs-offline")
+    navbar_display = frame.evaluate(
+        "() => getComputedStyle(document.querySelector('.navbar') || document.body)"
+        ".getPropertyValue('display')"
+    )
+    assert navbar_display == "flex", "Bootstrap's CSS did not load: the navbar is not a flex box"
+    assert frame.evaluate("() => typeof window.jQuery") == "function"
+    rows = frame.evaluate("() => document.querySelectorAll('table tbody tr').length")
+    assert rows >= 2, "the Data Docs index table is empty"
+    assert not [u for u in page.offsite if "data_docs" in u]  # nothing it needs is remote
+
+
+def test_the_assets_view_links_ratings_to_recommendations_to_the_report(page) -> None:
+    page.goto(f"{page.base}/assets")
+    page.get_by_text("reco.recommendations").first.click()
+    wait_for_text(page, r"pipeline_report")
+    page.wait_for_timeout(1000)
+    shot(page, "10-assets-lineage")
+    text = page.inner_text("body")
+    for name in ("ratings_inbox", "recommendations", "pipeline_report", "reco.run_report"):
+        assert name in text, name
+
+
+def test_a_file_dropped_in_the_inbox_starts_a_run_without_a_click(
+    page, api, airflow_stack, dataset, form_run
+) -> None:
+    before = {r["dag_run_id"] for r in api.runs()}
+    # Written elsewhere, then moved in: the watcher sees a complete file.
+    staged = airflow_stack.inbox.parent / "staged-ratings.csv"
+    shutil.copy(dataset / "ratings.csv", staged)
+    landed = airflow_stack.inbox / "ratings-export.csv"
+    staged.rename(landed)
+    run = new_run(api, before, timeout=120, run_type="asset_triggered")
+    page.goto(f"{page.base}/dags/recommendations/runs/{run['dag_run_id']}")
+    wait_for_text(page, r"Asset Triggered|asset_triggered|Asset", 60)
+    deadline = time.monotonic() + 120
+    while (
+        time.monotonic() < deadline
+        and not (config.RUNS_DIR / run_key(run["dag_run_id"]) / "run.json").exists()
+    ):
+        time.sleep(2)
+    shot(page, "11-run-from-dropped-file")
+    # prepare chose the file that landed; the rest of the run is the pipeline tested above.
+    assert run_info(run["dag_run_id"])["dataset"] == str(landed)
+    resp = api.call(
+        "PATCH", f"/dags/recommendations/dagRuns/{run['dag_run_id']}", json={"state": "failed"}
+    )
+    assert resp.status_code == 200, resp.text
