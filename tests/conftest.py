@@ -106,3 +106,16 @@ def ml_latest() -> Path:
     if not (ML_LATEST / "ratings.csv").exists():
         pytest.fail(f"shared dataset missing: {ML_LATEST}")
     return ML_LATEST
+
+
+@pytest.fixture(scope="session")
+def vendored_data_docs_assets() -> Path:
+    """Data Docs' CSS/JS/fonts in the test state folder, as `reco init` puts them in var/:
+    copied from the project's own cache when `make setup` filled it, else downloaded;
+    ``ensure_vendored`` verifies every file against the lock either way."""
+    from spark_jobs import data_docs_assets
+
+    project_cache = ROOT / "var" / config.DATA_DOCS_ASSETS_DIR.relative_to(config.VAR_DIR)
+    if project_cache.is_dir() and not config.DATA_DOCS_ASSETS_DIR.exists():
+        shutil.copytree(project_cache, config.DATA_DOCS_ASSETS_DIR)
+    return data_docs_assets.ensure_vendored()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -22,16 +21,8 @@ CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)['\"]?\s*\)")
 
 
 @pytest.fixture(scope="module")
-def vendored() -> Path:
-    """The vendored assets in the test state folder: copied from the project's own cache
-    when `reco init` has filled it, else downloaded; ``ensure_vendored`` verifies every file
-    against the lock either way."""
-    project_cache = (
-        config.PROJECT_ROOT / "var" / config.DATA_DOCS_ASSETS_DIR.relative_to(config.VAR_DIR)
-    )
-    if project_cache.is_dir() and not config.DATA_DOCS_ASSETS_DIR.exists():
-        shutil.copytree(project_cache, config.DATA_DOCS_ASSETS_DIR)
-    return data_docs_assets.ensure_vendored()
+def vendored(vendored_data_docs_assets: Path) -> Path:
+    return vendored_data_docs_assets
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from spark_jobs.synthetic import SyntheticSpec, write_dataset
 
 
 @pytest.fixture(scope="package")
-def airflow_stack(tmp_path_factory) -> Iterator[Stack]:
+def airflow_stack(tmp_path_factory, vendored_data_docs_assets) -> Iterator[Stack]:
     """api-server, scheduler, dag-processor and triggerer; yields once the api-server is
     healthy. The ratings inbox is a fresh folder, polled every 2 s."""
     cli.init_airflow()
