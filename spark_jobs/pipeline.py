@@ -108,11 +108,9 @@ def prepare_run(
             "run_id": run_id,
             "run_key": key,
             "run_dir": str(run_dir),
-            "dataset": str(
-                source.ratings_path.parent
-                if source.format.startswith("ml-")
-                else source.ratings_path
-            ),
+            # What was given (a file keeps its name: an export in the inbox is read alone,
+            # not with the folder around it), resolved.
+            "dataset": str(Path(dataset).expanduser().resolve()),
             "format": source.format,
             "feedback": events,
             "version_stamp": version_stamp_for(run_id, run_after),
