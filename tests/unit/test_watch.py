@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,10 @@ def test_the_watcher_fires_once_for_a_dropped_file_with_its_path(tmp_path: Path)
             return event.payload
         raise AssertionError("the trigger ended without an event")
 
-    payload = asyncio.run(asyncio.wait_for(first_event(), 10))
+    # In a thread of its own: another test (Playwright, Airflow) may leave an event loop
+    # running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        payload = pool.submit(asyncio.run, asyncio.wait_for(first_event(), 10)).result()
     assert payload["path"] == str(tmp_path / "new.csv") and payload["size"] > 0
     assert trigger._memory_watermark == (tmp_path / "new.csv").stat().st_mtime_ns
     classpath, kwargs = trigger.serialize()
