@@ -29,7 +29,7 @@ from airflow_stack import (
     trigger_from_form,
     watch_run_in_grid,
 )
-from servers import background, free_port, wait_for
+from servers import background, free_port, kill_all, session_processes, wait_for
 
 from spark_jobs import cli
 from spark_jobs.synthetic import SyntheticSpec, write_dataset
@@ -65,21 +65,29 @@ def airflow_stack(tmp_path_factory, vendored_data_docs_assets) -> Iterator[Stack
     names = ("api", "scheduler", "dags", "triggerer")
     api_log, sched_log, proc_log, trig_log = (logs / f"{n}.log" for n in names)
     all_logs = [api_log, sched_log, proc_log, trig_log]
-    with (
-        background(
-            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], api_log, env
-        ),
-        background([airflow, "scheduler"], sched_log, env),
-        background([airflow, "dag-processor"], proc_log, env),
-        background([airflow, "triggerer"], trig_log, env),
-    ):
-        wait_for(
-            lambda: httpx.get(f"{base}/api/v2/monitor/health", timeout=5).status_code == 200,
-            180,
-            "the api-server",
-            all_logs,
-        )
-        yield Stack(base, inbox, all_logs)
+    sessions: list[int] = []
+    try:
+        with (
+            background(
+                [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], api_log, env
+            ) as api_proc,
+            background([airflow, "scheduler"], sched_log, env) as sched_proc,
+            background([airflow, "dag-processor"], proc_log, env) as dags_proc,
+            background([airflow, "triggerer"], trig_log, env) as trig_proc,
+        ):
+            sessions += [p.pid for p in (api_proc, sched_proc, dags_proc, trig_proc)]
+            wait_for(
+                lambda: httpx.get(f"{base}/api/v2/monitor/health", timeout=5).status_code == 200,
+                180,
+                "the api-server",
+                all_logs,
+            )
+            yield Stack(base, inbox, all_logs)
+    finally:
+        # Nothing of the stack may outlive it: a scheduler left on this metadata database
+        # would run the tasks of later in-process dag.test runs.
+        for sid in sessions:
+            kill_all(session_processes(sid))
 
 
 @pytest.fixture(scope="package")
