@@ -43,6 +43,7 @@ class NewExportTrigger(BaseEventTrigger):
         super().__init__()
         self.directory = directory
         self.poll_seconds = poll_seconds
+        self._memory_watermark = 0  # without a state store (a trigger run outside Airflow)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -52,7 +53,7 @@ class NewExportTrigger(BaseEventTrigger):
 
     async def _watermark(self) -> int:
         if self.asset_state_store is None:
-            return getattr(self, "_memory_watermark", 0)
+            return self._memory_watermark
         return int(await self.asset_state_store.aget(WATERMARK_KEY, 0) or 0)
 
     async def _set_watermark(self, value: int) -> None:

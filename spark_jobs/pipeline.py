@@ -128,10 +128,10 @@ def prepare_run(
 def newest_export(inbox: Path = config.RATINGS_INBOX) -> str | None:
     """The most recently changed ratings export in the inbox (hidden and ``_`` entries are
     work in progress), else None."""
-    from spark_jobs.watch import scan
+    from spark_jobs.watch import newest, scan
 
-    entries = scan(inbox)
-    return max(entries, key=lambda e: (e.mtime_ns, e.path)).path if entries else None
+    entry = newest(scan(inbox))
+    return entry.path if entry else None
 
 
 def choose_dataset(given: str | None, landed: str | None = None) -> str:

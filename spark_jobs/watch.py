@@ -52,5 +52,9 @@ def pick_new(before: Iterable[Entry], now: Iterable[Entry], watermark_ns: int) -
     looks (``before`` then ``now``), else None. An entry still being written is left for
     the next look."""
     settled = set(before) & set(now)
-    fresh = [e for e in settled if e.mtime_ns > watermark_ns]
-    return max(fresh, key=lambda e: (e.mtime_ns, e.path)) if fresh else None
+    return newest(e for e in settled if e.mtime_ns > watermark_ns)
+
+
+def newest(entries: Iterable[Entry]) -> Entry | None:
+    """The most recently changed entry (ties: the last path), else None."""
+    return max(entries, key=lambda e: (e.mtime_ns, e.path), default=None)
