@@ -28,8 +28,9 @@ from pathlib import Path
 import pandas as pd
 from protocols import ROOT, SEED, K, load, random_split, stratified_split, to_spark
 
-from spark_jobs import config, models, ranking, train
-from spark_jobs.runtime import write_json
+from reco import config
+from reco.modeling import models, ranking, train
+from reco.runtime import write_json
 
 # Published results on ML-100K (../shared/datasets/README.md); protocols differ, see there.
 ANCHORS_100K = [
@@ -47,7 +48,7 @@ ANCHORS_100K = [
 def rating_protocol(spark, df: pd.DataFrame, scale: tuple[float, float], rating_cv: bool) -> dict:
     from pyspark.sql import functions as F
 
-    from spark_jobs.spark import parallelism, size_shuffle
+    from reco.spark import parallelism, size_shuffle
 
     tr, te = random_split(df)
     size_shuffle(spark, len(tr))
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accuracy.json")
     args = parser.parse_args(argv)
 
-    from spark_jobs.spark import get_spark
+    from reco.spark import get_spark
 
     spark = get_spark("reco-bench-accuracy")
     results = {}

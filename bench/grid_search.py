@@ -29,9 +29,9 @@ from pathlib import Path
 
 from protocols import ROOT, SEED, K, load, stratified_split, to_spark
 
-from spark_jobs import metrics, ranking
-from spark_jobs.ranking import Candidate
-from spark_jobs.timing import read_timings
+from reco.modeling import metrics, ranking
+from reco.modeling.ranking import Candidate
+from reco.reporting.timing import read_timings
 
 STAGE1 = {"rank": [32], "regParam": [0.05, 0.1, 0.2, 0.3, 0.5], "alpha": [0.25, 0.5, 1.0, 2.0]}
 STAGE2 = {"rank": [16, 32, 64], "maxIter": [5, 8, 12]}
@@ -71,8 +71,8 @@ def sweep(spark, train, test_pdf, cands: list[Candidate], n_catalogue: int, bloc
 
 
 def run_dataset(spark, name: str) -> list[dict]:
-    from spark_jobs import models
-    from spark_jobs.spark import parallelism, size_shuffle
+    from reco.modeling import models
+    from reco.spark import parallelism, size_shuffle
 
     df, _ = load(name)
     tr, te = stratified_split(df)
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "grid_search.json")
     args = parser.parse_args(argv)
 
-    from spark_jobs.spark import get_spark
+    from reco.spark import get_spark
 
     spark = get_spark("reco-bench-grid")
     results = {name: run_dataset(spark, name) for name in args.datasets.split(",")}

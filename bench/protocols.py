@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spark_jobs import config
+from reco import config
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = Path(config.PROJECT_ROOT).parent / "shared" / "datasets"
@@ -59,7 +59,7 @@ def stratified_split(df: pd.DataFrame, frac: float = 0.75) -> tuple[pd.DataFrame
 def to_spark(spark: Any, df: pd.DataFrame) -> Any:
     """Stage through Parquet, as the pipeline does: a frame built from pandas would carry
     the whole dataset inside every task of every ALS job."""
-    from spark_jobs.transforms import to_als_types
+    from reco.data.transforms import to_als_types
 
     path = Path(tempfile.mkdtemp(prefix="reco-bench-")) / "part.parquet"
     df[["user_id", "item_id", "rating"]].to_parquet(path, index=False)

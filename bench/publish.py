@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,13 +30,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from published_rows import big_recs  # noqa: E402
-
-from spark_jobs import warehouse  # noqa: E402
-from spark_jobs.publish import REC_COLUMNS, publish_table, table_to_csv  # noqa: E402
+from reco.data.synthetic import published_rows as big_recs  # noqa: E402
+from reco.publishing import warehouse  # noqa: E402
+from reco.publishing.publish import REC_COLUMNS, publish_table, table_to_csv  # noqa: E402
 
 JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 TARGET = "reco.bench_publish"

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spark_jobs.synthetic import SyntheticSpec, write_dataset
+from reco.data.synthetic import SyntheticSpec, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@
 Did the recommendations lift clicks? Reads an experiment's `assignments.csv`
 (`user_id,arm`) and `events.csv` (`user_id,event,ts`, event = impression or click) from
 the `input` folder, counts users, impressions and clicks per arm with Spark
-(`spark_jobs/abtest.py`), and writes to `reco.ab_test_results`, per arm:
+(`spark_jobs/ab_aggregate.py`), and writes to `reco.ab_test_results`, per arm:
 
 - CTR with a 95% interval;
 - absolute and relative lift vs the control arm, with 95% intervals;
@@ -28,8 +28,9 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from spark_jobs import assets, config
-from spark_jobs.pipeline import spark_step
+from reco import config
+from reco.orchestration import assets
+from reco.orchestration.pipeline import spark_step
 
 
 @dag(
@@ -92,7 +93,7 @@ from spark_jobs.pipeline import spark_step
 def ab_test_analysis():
     @task
     def prepare(params=None, run_id=None, dag_run=None) -> dict:
-        from spark_jobs import pipeline
+        from reco.orchestration import pipeline
 
         manual = str(dag_run.run_type).lower().endswith("manual")
         with pipeline.warehouse_task("prepare", run_id) as url:
@@ -102,7 +103,8 @@ def ab_test_analysis():
     def analyse(run: dict, params=None) -> dict:
         from pathlib import Path
 
-        from spark_jobs import abtest, pipeline
+        from reco.experiments import abtest
+        from reco.orchestration import pipeline
 
         with pipeline.warehouse_task("analyse", run["run_id"]) as url:
             return abtest.run_analysis(
@@ -120,7 +122,9 @@ def ab_test_analysis():
             )
 
     run = prepare()
-    aggregate = spark_step("aggregate", ["--input", run["input"], "--out", run["counts"]], "abtest")
+    aggregate = spark_step(
+        "aggregate", ["--input", run["input"], "--out", run["counts"]], "ab_aggregate"
+    )
     run >> aggregate >> analyse(run)
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from spark_jobs import assets, config
+from reco import config
+from reco.orchestration import assets
 
 
 @dag(
@@ -46,8 +47,8 @@ from spark_jobs import assets, config
 def pipeline_report():
     @task(outlets=[assets.RUN_REPORT])
     def rebuild(params=None, run_id=None, triggering_asset_events=None, ti=None) -> str:
-        from spark_jobs import pipeline
-        from spark_jobs import report as report_job
+        from reco.orchestration import pipeline
+        from reco.reporting import report as report_job
 
         target = params.get("run_id") or assets.publishing_run(triggering_asset_events)
         if target and not params.get("run_id"):

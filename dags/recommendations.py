@@ -33,8 +33,9 @@ import json
 
 from airflow.sdk import Param, dag, task
 
-from spark_jobs import assets, config
-from spark_jobs.pipeline import retrain_schedule, spark_step
+from reco import config
+from reco.orchestration import assets
+from reco.orchestration.pipeline import retrain_schedule, spark_step
 
 JSON_OBJECT = r"^\s*\{.*\}\s*$"
 
@@ -185,7 +186,7 @@ JSON_OBJECT = r"^\s*\{.*\}\s*$"
 def recommendations():
     @task
     def prepare(params=None, run_id=None, dag_run=None, triggering_asset_events=None) -> dict:
-        from spark_jobs import pipeline
+        from reco.orchestration import pipeline
 
         params = {**params, "landed": assets.export_path(triggering_asset_events)}
         with pipeline.warehouse_task("prepare", run_id) as url:
@@ -195,8 +196,8 @@ def recommendations():
     def publish(run: dict, outlet_events=None) -> dict:
         from pathlib import Path
 
-        from spark_jobs import pipeline
-        from spark_jobs import publish as publish_job
+        from reco.orchestration import pipeline
+        from reco.publishing import publish as publish_job
 
         with pipeline.warehouse_task("publish", run["run_id"]) as url:
             result = publish_job.run(url, Path(run["run_dir"]), run["run_id"])
@@ -209,7 +210,8 @@ def recommendations():
 
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from spark_jobs import pipeline, quality
+        from reco.orchestration import pipeline
+        from reco.validation import quality
 
         if not run:  # prepare failed: no batch was read, so there is nothing to record
             raise AirflowSkipException("prepare did not finish; no data-quality results")
@@ -220,8 +222,8 @@ def recommendations():
     def report(run: dict) -> str:
         from pathlib import Path
 
-        from spark_jobs import pipeline
-        from spark_jobs import report as report_job
+        from reco.orchestration import pipeline
+        from reco.reporting import report as report_job
 
         with pipeline.warehouse_task("report", run["run_id"]) as url:
             return report_job.run(url, Path(run["run_dir"]), run["run_id"])["report"]

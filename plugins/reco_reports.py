@@ -2,7 +2,7 @@
 
 from airflow.plugins_manager import AirflowPlugin
 
-from spark_jobs.reports_app import build_app
+from reco.reporting.reports_app import build_app
 
 
 class RecoReportsPlugin(AirflowPlugin):

@@ -1,5 +1,5 @@
 """Airflow listener: when a recommendations run ends, its task times (queued, start, end)
-go into ``reco.stage_timings`` and the run report is rebuilt (spark_jobs/task_timings.py)."""
+go into ``reco.stage_timings`` and the run report is rebuilt (reco/reporting/task_timings.py)."""
 
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
@@ -8,13 +8,13 @@ from airflow.plugins_manager import AirflowPlugin
 class TaskTimingsListener:
     @hookimpl
     def on_dag_run_success(self, dag_run, msg):
-        from spark_jobs.task_timings import record_dag_run
+        from reco.reporting.task_timings import record_dag_run
 
         record_dag_run(dag_run)
 
     @hookimpl
     def on_dag_run_failed(self, dag_run, msg):
-        from spark_jobs.task_timings import record_dag_run
+        from reco.reporting.task_timings import record_dag_run
 
         record_dag_run(dag_run)
 

@@ -23,7 +23,7 @@ os.environ.pop("WAREHOUSE_URL", None)
 if os.environ.get("RECO_TEST_WAREHOUSE_URL"):
     os.environ["WAREHOUSE_URL"] = os.environ["RECO_TEST_WAREHOUSE_URL"]
 
-from spark_jobs import config  # noqa: E402  (must follow the environment set-up)
+from reco import config  # noqa: E402  (must follow the environment set-up)
 
 os.environ.update({k: v for k, v in config.airflow_env().items()})
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_test_state() -> Iterator[None]:
     """Start from an empty test state folder; stop the test PostgreSQL at the end."""
-    from spark_jobs import warehouse
+    from reco.publishing import warehouse
 
     if TEST_VAR.exists():
         if (config.PGDATA_DIR / "postmaster.pid").exists():
@@ -77,7 +77,7 @@ def _fresh_test_state() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def spark():
     """One local SparkSession for the whole run: 2 cores, few partitions, no UI."""
-    from spark_jobs.spark import get_spark
+    from reco.spark import get_spark
 
     os.environ["RECO_SHUFFLE_PARTITIONS"] = "2"
     session = get_spark("reco-tests", master="local[2]")
@@ -89,7 +89,7 @@ def spark():
 @pytest.fixture(scope="session")
 def warehouse_url() -> str:
     """The test warehouse (embedded PostgreSQL), with the schema applied."""
-    from spark_jobs import warehouse
+    from reco.publishing import warehouse
 
     url = warehouse.resolve_url()
     warehouse.apply_schema(url)
@@ -122,7 +122,7 @@ def vendored_data_docs_assets() -> Path:
     """Data Docs' CSS/JS/fonts in the test state folder, as `reco init` puts them in var/:
     copied from the project's own cache when `make setup` filled it, else downloaded;
     ``ensure_vendored`` verifies every file against the lock either way."""
-    from spark_jobs import data_docs_assets
+    from reco.validation import data_docs_assets
 
     project_cache = ROOT / "var" / config.DATA_DOCS_ASSETS_DIR.relative_to(config.VAR_DIR)
     if project_cache.is_dir() and not config.DATA_DOCS_ASSETS_DIR.exists():

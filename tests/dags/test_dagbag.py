@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spark_jobs import config
+from reco import config
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_pipeline_order(dagbag) -> None:
 
 
 def test_spark_steps_run_their_job_on_spark_default(dagbag) -> None:
-    from spark_jobs import pipeline
+    from reco.orchestration import pipeline
 
     dag = dagbag.dags["recommendations"]
     for task_id in ("ingest", "validate", "train", "recommend"):
@@ -44,7 +44,7 @@ def test_spark_steps_run_their_job_on_spark_default(dagbag) -> None:
 
 
 def test_spark_master_comes_from_the_connection(monkeypatch) -> None:
-    from spark_jobs import pipeline
+    from reco.orchestration import pipeline
 
     for uri, master in (
         ("spark://spark-master:7077", "spark://spark-master:7077"),
@@ -64,14 +64,14 @@ def test_dag_settings(dagbag) -> None:
 
 
 def test_ab_test_analysis_dag(dagbag) -> None:
-    from spark_jobs import pipeline
+    from reco.orchestration import pipeline
 
     dag = dagbag.dags["ab_test_analysis"]
     assert set(dag.task_ids) == {"prepare", "aggregate", "analyse"}
     assert "aggregate" in dag.get_task("prepare").downstream_task_ids
     assert "analyse" in dag.get_task("aggregate").downstream_task_ids
     agg = dag.get_task("aggregate")
-    assert agg.python_callable is pipeline.run_spark_step and agg.op_args[0] == "abtest"
+    assert agg.python_callable is pipeline.run_spark_step and agg.op_args[0] == "ab_aggregate"
     assert dag.catchup is False and dag.doc_md
     assert set(dag.params.keys()) >= {
         "experiment",
@@ -134,7 +134,7 @@ def test_bad_trigger_values_are_refused_before_the_run(dagbag) -> None:
 def test_schedule_and_asset_lineage(dagbag) -> None:
     from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
 
-    from spark_jobs import assets
+    from reco.orchestration import assets
 
     reco = dagbag.dags["recommendations"]
     assert isinstance(reco.timetable, AssetOrTimeSchedule)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from spark_jobs import abtest, cli, config, warehouse
-from spark_jobs.pipeline import run_key
+from reco import cli, config
+from reco.experiments import abtest
+from reco.orchestration.pipeline import run_key
+from reco.publishing import warehouse
 
 
 def test_ab_dag_publishes_results_and_report(tmp_path, warehouse_url) -> None:

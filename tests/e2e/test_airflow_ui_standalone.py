@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 import psutil
-from servers import (
+
+from reco import cli, config
+from tests.support.servers import (
     alive,
     background,
     free_port,
@@ -28,8 +30,6 @@ from servers import (
     tail,
     wait_for,
 )
-
-from spark_jobs import cli, config
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server", "LocalExecutor worker")
 # The wrapper waits 30 s after SIGTERM, then SIGKILLs and waits up to 20 s more.

@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spark_jobs import cli, config, warehouse
-from spark_jobs.pipeline import run_dir_for
-from spark_jobs.runtime import run_identity
-from spark_jobs.synthetic import SyntheticSpec, write_dataset
+from reco import cli, config
+from reco.data.synthetic import SyntheticSpec, write_dataset
+from reco.orchestration.pipeline import run_dir_for
+from reco.publishing import warehouse
+from reco.runtime import run_identity
 
 TOP_N = 6
 QUICK = {
@@ -256,7 +257,8 @@ def test_a_dislike_removes_the_item_from_the_next_published_list(
 
 
 def test_run_report_shows_the_latest_ab_experiment(good_run, warehouse_url, tmp_path) -> None:
-    from spark_jobs import abtest, report
+    from reco.experiments import abtest
+    from reco.reporting import report
 
     counts = tmp_path / "counts.json"
     counts.write_text(

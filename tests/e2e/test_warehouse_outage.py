@@ -9,11 +9,11 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from servers import free_port
-
-from spark_jobs import cli, config, warehouse
-from spark_jobs.pipeline import run_dir_for
-from spark_jobs.synthetic import SyntheticSpec, write_dataset
+from reco import cli, config
+from reco.data.synthetic import SyntheticSpec, write_dataset
+from reco.orchestration.pipeline import run_dir_for
+from reco.publishing import warehouse
+from tests.support.servers import free_port
 
 
 def task_tries(run_id: str, task_id: str) -> list[tuple[int, str, datetime, datetime]]:

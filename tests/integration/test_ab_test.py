@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from spark_jobs import abtest, config, warehouse
+from reco import config
+from reco.experiments import abtest
+from reco.publishing import warehouse
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from spark_jobs import config, formats, ingest, quality, validate, warehouse
-from spark_jobs.errors import PipelineError
-from spark_jobs.publish import publish_table
+from reco import config
+from reco.data import formats, ingest
+from reco.errors import PipelineError
+from reco.publishing import warehouse
+from reco.publishing.publish import publish_table
+from reco.validation import quality, validate
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "bad_input"
 BASE = 250  # valid ratings every corpus file starts from (25 users x 10 items)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_jobs import warehouse
+from reco.publishing import warehouse
 
 RECO = str(Path(sys.executable).parent / "reco")
 

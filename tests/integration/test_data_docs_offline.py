@@ -13,7 +13,9 @@ from urllib.parse import urljoin
 
 import pytest
 
-from spark_jobs import config, data_docs_assets, formats, ingest, quality, validate
+from reco import config
+from reco.data import formats, ingest
+from reco.validation import data_docs_assets, quality, validate
 
 RUN_ID = "manual__2026-11-27T08:15:00.123456+00:00"  # an Airflow run id, ':' and '+' included
 LOCAL_REF = re.compile(r"<(?:script|link|img)\b[^>]*?\b(?:src|href)=\"([^\"#]+)\"", re.I)
@@ -136,7 +138,7 @@ def test_reports_app_serves_the_pages_and_their_assets(docs_run: Path) -> None:
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi.testclient import TestClient
 
-    from spark_jobs.reports_app import build_app
+    from reco.reporting.reports_app import build_app
 
     app = build_app()
     app.dependency_overrides[get_user] = lambda: None

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_jobs import config, formats, ingest, ranking, recommend, train
-from spark_jobs.runtime import run_identity
-from spark_jobs.synthetic import SyntheticSpec, write_dataset
+from reco import config
+from reco.data import formats, ingest
+from reco.data.synthetic import SyntheticSpec, write_dataset
+from reco.modeling import ranking, recommend, train
+from reco.runtime import run_identity
 
 
 def test_gram_by_spark_equals_xtx_and_keeps_the_most_rated_items(spark) -> None:

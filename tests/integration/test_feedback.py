@@ -8,9 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spark_jobs import config, feedback, formats, ingest, recommend, train, validate
-from spark_jobs.synthetic import SyntheticSpec, write_dataset
-from spark_jobs.transforms import to_als_types
+from reco import config
+from reco.data import feedback, formats, ingest
+from reco.data.synthetic import SyntheticSpec, write_dataset
+from reco.data.transforms import to_als_types
+from reco.modeling import recommend, train
+from reco.validation import validate
 
 INBOX = Path(__file__).resolve().parent.parent / "fixtures" / "feedback"
 

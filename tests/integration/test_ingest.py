@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spark_jobs import config, formats, ingest
-from spark_jobs.errors import PipelineError
+from reco import config
+from reco.data import formats, ingest
+from reco.errors import PipelineError
 
 
 def ingest_path(spark, run_dir: Path, path: Path, fmt: str = "auto", **kw) -> dict:

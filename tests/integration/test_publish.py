@@ -9,8 +9,8 @@ import psycopg2
 import pyarrow as pa
 import pytest
 
-from spark_jobs import warehouse
-from spark_jobs.publish import publish_table
+from reco.publishing import warehouse
+from reco.publishing.publish import publish_table
 
 GENERATED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -18,11 +18,14 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import psycopg2
 import pytest
-from published_rows import GENERATED, N, big_recs  # noqa: F401  (tests/published_rows.py)
 
-from spark_jobs import config, warehouse
-from spark_jobs.errors import PipelineError
-from spark_jobs.publish import publish_table
+from reco import config
+from reco.data.synthetic import PUBLISHED_AT as GENERATED  # noqa: F401
+from reco.data.synthetic import PUBLISHED_N as N
+from reco.data.synthetic import published_rows as big_recs
+from reco.errors import PipelineError
+from reco.publishing import warehouse
+from reco.publishing.publish import publish_table
 
 ROOT = Path(__file__).resolve().parents[2]
 WATCHED_USER = 4242
@@ -160,9 +163,8 @@ def test_readers_during_a_full_publish_see_old_or_new_never_a_mix(
 
 PUBLISHER = """
 import sys
-sys.path.insert(0, sys.argv[1])
-from published_rows import big_recs
-from spark_jobs.publish import publish_table
+from reco.data.synthetic import published_rows as big_recs
+from reco.publishing.publish import publish_table
 publish_table(sys.argv[2], big_recs(int(sys.argv[3]), "killed", offset=7))
 print("published")
 """
@@ -171,7 +173,7 @@ print("published")
 def start_publisher(url: str, users: int, app: str) -> subprocess.Popen:
     env = {**os.environ, "PGAPPNAME": app}
     return subprocess.Popen(
-        [sys.executable, "-c", PUBLISHER, str(ROOT / "tests"), url, str(users)],
+        [sys.executable, "-c", PUBLISHER, url, str(users)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -330,7 +332,7 @@ def proxy(warehouse_url: str) -> Iterator[CuttableProxy]:
 def test_outage_mid_copy_fails_naming_the_server_and_publishes_nothing(
     warehouse_url, v1, proxy, tmp_path
 ) -> None:
-    from spark_jobs import publish
+    from reco.publishing import publish
 
     def copying_seen() -> bool:
         with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import psycopg2
 import pytest
 from psycopg2 import errors
-from published_rows import big_recs
 
-from spark_jobs import warehouse
-from spark_jobs.publish import publish_table
+from reco.data.synthetic import published_rows as big_recs
+from reco.publishing import warehouse
+from reco.publishing.publish import publish_table
 
 APP = "reco_test_app"
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from spark_jobs import performance, report, warehouse
+from reco.publishing import warehouse
+from reco.reporting import performance, report
 
 # Far in the future, so these are the newest runs whatever else the test warehouse holds;
 # every row is deleted again after each test.
@@ -133,7 +134,7 @@ def test_two_loads_of_one_runs_timings_at_once_both_succeed(warehouse_url, tmp_p
     run's timings at the same moment: the second waits for the first, nothing collides."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from spark_jobs.timing import timer
+    from reco.reporting.timing import timer
 
     run_id = "rq-concurrent"
     for stage in ("prepare", "ingest", "validate", "train", "recommend", "publish"):

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_jobs import config, formats, ingest, models, ranking, scoring
-from spark_jobs.transforms import to_als_types
+from reco import config
+from reco.data import formats, ingest
+from reco.data.transforms import to_als_types
+from reco.modeling import models, ranking, scoring
 
 ML100K = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "ml-100k"
 

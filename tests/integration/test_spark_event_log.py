@@ -6,8 +6,9 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from spark_jobs import config, eventlog
-from spark_jobs.timing import timer
+from reco import config
+from reco.reporting import eventlog
+from reco.reporting.timing import timer
 
 
 def test_phase_metrics_come_from_the_real_event_log(spark, run_dir: Path) -> None:

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spark_jobs import config, formats, ingest, ranking, recommend, train
-from spark_jobs.synthetic import SyntheticSpec, write_dataset
+from reco import config
+from reco.data import formats, ingest
+from reco.data.synthetic import SyntheticSpec, write_dataset
+from reco.modeling import ranking, recommend, train
 
 GRID = {"rank": [4, 8], "regParam": [0.3], "maxIter": [8]}
 RANKING_GRID = {"rank": [16], "regParam": [0.1, 0.5], "alpha": [1.0], "maxIter": [6]}
@@ -78,7 +80,7 @@ def test_ranking_cv_scores_every_candidate_of_every_family_per_fold(trained: Pat
 
 
 def test_holdout_split_is_deterministic_and_per_user(spark, trained: Path) -> None:
-    from spark_jobs import models
+    from reco.modeling import models
 
     ratings = spark.read.parquet(str(trained / config.RUN_RATINGS))
     a_train, a_hold = models.split_by_user(ratings, 0.2, 42)
@@ -133,7 +135,7 @@ def test_output_suite_refuses_broken_recommendations(
     """A defect in the written top-N fails the recommend step, before publish."""
     import shutil
 
-    from spark_jobs.errors import PipelineError
+    from reco.errors import PipelineError
 
     run_dir = tmp_path / "run"
     shutil.copytree(trained, run_dir)
@@ -168,7 +170,7 @@ def test_output_suite_refuses_broken_recommendations(
 
 
 def test_grid_too_small_data_is_refused(spark, tmp_path: Path) -> None:
-    from spark_jobs.errors import PipelineError
+    from reco.errors import PipelineError
 
     f = tmp_path / "u.data"
     f.write_text("1\t1\t3\t100\n1\t2\t4\t100\n")
@@ -182,7 +184,7 @@ def test_spark_rating_metrics_match_the_pandas_definitions(spark) -> None:
     module): they must agree."""
     from pyspark.sql import functions as F
 
-    from spark_jobs import metrics, models
+    from reco.modeling import metrics, models
 
     actual = [4.0, 2.0, 5.0, 1.0, 3.5]
     predicted = [3.0, 2.0, 4.0, 2.0, 3.9]
@@ -196,7 +198,7 @@ def test_spark_rating_metrics_match_the_pandas_definitions(spark) -> None:
 
 def test_fixed_parameters_refuse_a_grid_with_several_points(spark, tmp_path: Path) -> None:
     """folds 0 means no search: a grid with several candidates is refused before any work."""
-    from spark_jobs.errors import PipelineError
+    from reco.errors import PipelineError
 
     params = config.TrainParams(folds=0, grid={"rank": [5, 10], "regParam": [0.1], "maxIter": [2]})
     with pytest.raises(PipelineError, match="one value per grid key, got 2 rating"):

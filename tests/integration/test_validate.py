@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from spark_jobs import config, formats, ingest, quality, validate
-from spark_jobs.errors import PipelineError
+from reco import config
+from reco.data import formats, ingest
+from reco.errors import PipelineError
+from reco.validation import quality, validate
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from spark_jobs import config, warehouse
-from spark_jobs.errors import PipelineError
-from spark_jobs.pipeline import model_version_for, run_key
-from spark_jobs.timing import read_timings, timer
-from spark_jobs.train import parse_grid
+from reco import config
+from reco.errors import PipelineError
+from reco.modeling.train import parse_grid
+from reco.orchestration.pipeline import model_version_for, run_key
+from reco.publishing import warehouse
+from reco.reporting.timing import read_timings, timer
 
 
 def test_run_key_is_folder_safe_and_stable() -> None:
@@ -29,8 +30,8 @@ def test_model_version_sorts_by_time_and_is_stable() -> None:
 
 def test_model_version_names_the_family_the_train_step_chose(tmp_path: Path) -> None:
     """run.json is written before training; the version takes the trained model's family."""
-    from spark_jobs.pipeline import version_stamp_for
-    from spark_jobs.runtime import run_identity, write_json
+    from reco.orchestration.pipeline import version_stamp_for
+    from reco.runtime import run_identity, write_json
 
     t = datetime(2026, 11, 23, 18, 54, 8, tzinfo=UTC)
     stamp = version_stamp_for("run-a", t)

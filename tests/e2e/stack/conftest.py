@@ -16,7 +16,10 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from airflow_stack import (
+
+from reco import cli
+from reco.data.synthetic import SyntheticSpec, write_dataset
+from tests.support.airflow_stack import (
     CONF,
     N_USERS,
     TOP_N,
@@ -29,10 +32,7 @@ from airflow_stack import (
     trigger_from_form,
     watch_run_in_grid,
 )
-from servers import background, free_port, kill_all, session_processes, wait_for
-
-from spark_jobs import cli
-from spark_jobs.synthetic import SyntheticSpec, write_dataset
+from tests.support.servers import background, free_port, kill_all, session_processes, wait_for
 
 
 @pytest.fixture(scope="package")

@@ -14,7 +14,9 @@ import re
 import shutil
 import time
 
-from airflow_stack import (
+from reco import config
+from reco.orchestration.pipeline import run_key
+from tests.support.airflow_stack import (
     Api,
     new_run,
     shot,
@@ -22,9 +24,6 @@ from airflow_stack import (
     wait_for_text,
     watch_run_in_grid,
 )
-
-from spark_jobs import config
-from spark_jobs.pipeline import run_key
 
 
 def run_info(run_id: str) -> dict:

@@ -16,11 +16,12 @@ from pathlib import Path
 import httpx
 import pyspark
 import pytest
-from airflow_stack import CONF, N_USERS, TOP_N, Stack, published
-from servers import background, free_port, wait_for
 
-from spark_jobs import config, warehouse
-from spark_jobs.pipeline import run_key
+from reco import config
+from reco.orchestration.pipeline import run_key
+from reco.publishing import warehouse
+from tests.support.airflow_stack import CONF, N_USERS, TOP_N, Stack, published
+from tests.support.servers import background, free_port, wait_for
 
 
 def attempts(url: str, run_id: str) -> list[tuple]:

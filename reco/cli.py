@@ -1,0 +1,827 @@
+"""``reco``: the command line of the recommendation pipeline.
+
+Set-up and the whole pipeline:
+  reco init              prepare the local Airflow home and the warehouse schema
+  reco run               run the `recommendations` DAG once, in-process, and summarise it
+  reco airflow ARGS...   any Airflow command with this project's settings
+  reco airflow-ui        start the Airflow UI (airflow standalone) and print the login
+
+One pipeline step by hand (each takes --run-dir; see `reco STEP --help`):
+  reco ingest | validate | train | recommend | publish | report
+
+Data and warehouse:
+  reco generate          write a deterministic synthetic ratings dataset
+  reco warehouse-url     print the PostgreSQL URL in use:  psql "$(reco warehouse-url)"
+  reco db start|stop|status   the embedded PostgreSQL server
+  reco runs              the latest rows of reco.model_runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from reco import config
+from reco.errors import PipelineError
+
+# `reco <step> --run-dir ...`: the module whose main() runs each step by hand (the Spark
+# steps' spark-submit entry points, and the two warehouse steps).
+STEP_MODULES = {
+    "ingest": "spark_jobs.ingest",
+    "validate": "spark_jobs.validate",
+    "train": "spark_jobs.train",
+    "recommend": "spark_jobs.recommend",
+    "publish": "reco.publishing.publish",
+    "report": "reco.reporting.report",
+}
+
+
+def project_env() -> dict[str, str]:
+    """Environment for Airflow and spark-submit: project settings + the venv on PATH."""
+    env = dict(os.environ)
+    env.update(
+        {
+            k: v
+            for k, v in config.airflow_env().items()
+            if k not in os.environ
+            or k in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER")
+        }
+    )
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    return env
+
+
+def apply_project_env() -> None:
+    os.environ.update(project_env())
+
+
+# ------------------------------------------------------------------------------------------
+# commands
+# ------------------------------------------------------------------------------------------
+def cmd_generate(args: argparse.Namespace) -> int:
+    from reco.data.formats import parse_scale
+    from reco.data.synthetic import SyntheticSpec, write_dataset
+
+    lo, hi = parse_scale(args.scale) or (1.0, 5.0)
+    spec = SyntheticSpec(
+        n_users=args.users,
+        n_items=args.items,
+        mean_ratings_per_user=args.ratings_per_user,
+        rating_min=int(lo),
+        rating_max=int(hi),
+        seed=args.seed,
+    )
+    manifest = write_dataset(Path(args.out), spec)
+    print(
+        f"wrote {manifest['n_ratings']:,} ratings ({manifest['n_users']:,} users x "
+        f"{manifest['n_items']:,} items, scale {int(lo)}-{int(hi)}) to {args.out}"
+    )
+    return 0
+
+
+def cmd_warehouse_url(args: argparse.Namespace) -> int:
+    from reco.publishing import warehouse
+
+    print(warehouse.resolve_url())
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from reco.publishing import warehouse
+
+    if os.environ.get("WAREHOUSE_URL") and args.action != "status":
+        print("WAREHOUSE_URL is set: the embedded server is not used", file=sys.stderr)
+    if args.action == "start":
+        url = warehouse.embedded_url()
+        warehouse.apply_schema(url)
+        print(f"embedded PostgreSQL running: {url}")
+    elif args.action == "stop":
+        stopped = warehouse.stop_embedded()
+        print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    else:
+        running = (config.PGDATA_DIR / "postmaster.pid").exists()
+        print(f"embedded PostgreSQL ({config.PGDATA_DIR}): {'running' if running else 'stopped'}")
+        if os.environ.get("WAREHOUSE_URL"):
+            print(f"WAREHOUSE_URL in use: {warehouse.describe(os.environ['WAREHOUSE_URL'])}")
+    return 0
+
+
+def airflow(*argv: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "airflow"
+    return subprocess.run(
+        [str(exe), *argv], env=project_env(), check=check, capture_output=capture, text=True
+    )
+
+
+def init_airflow() -> None:
+    """Migrate the SQLite metadata DB and make sure ``spark_default`` exists (local[*])."""
+    config.AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    airflow("db", "migrate", capture=True)
+    listed = airflow(
+        "connections", "get", config.SPARK_CONN_ID, "-o", "json", check=False, capture=True
+    )
+    if listed.returncode != 0:
+        airflow(
+            "connections",
+            "add",
+            config.SPARK_CONN_ID,
+            "--conn-type",
+            "spark",
+            "--conn-host",
+            "local[*]",
+            "--conn-description",
+            "Spark master for the reco jobs: local[*] or spark://HOST:7077",
+            capture=True,
+        )
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from reco.publishing import warehouse
+    from reco.validation import data_docs_assets
+
+    java = check_java()
+    print(f"java: {java}")
+    init_airflow()
+    print(f"airflow home: {config.AIRFLOW_HOME} (SQLite metadata, examples off)")
+    url = warehouse.resolve_url()
+    warehouse.apply_schema(url)
+    print(f"warehouse schema applied: {warehouse.describe(url)}")
+    from reco import spark
+
+    if spark.cds_enabled() and not spark.CDS_ARCHIVE.exists():
+        print("spark driver class archive: building (about a minute, once) ...", flush=True)
+        built = spark.build_cds_archive()
+        print(
+            f"spark driver class archive: {built}"
+            if built
+            else "spark driver class archive: not built (Spark starts without it, slower)"
+        )
+    print(f"data docs assets (CSS/JS for offline Data Docs): {data_docs_assets.ensure_vendored()}")
+    return 0
+
+
+def check_java() -> str:
+    """Spark 4 needs Java 17+; return the version line or raise naming the fix."""
+    java = shutil.which(
+        "java",
+        path=(os.environ.get("JAVA_HOME", "") + "/bin") if os.environ.get("JAVA_HOME") else None,
+    ) or shutil.which("java")
+    fix = (
+        "install a Java 17 or 21 runtime (Debian: apt-get install openjdk-17-jre-headless) "
+        "and put it on PATH or set JAVA_HOME"
+    )
+    if not java:
+        raise PipelineError(f"Java was not found: Spark 4 needs Java 17+; {fix}")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True)
+    line = (out.stderr or out.stdout).splitlines()[0] if (out.stderr or out.stdout) else ""
+    import re
+
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', line)
+    major = int(m.group(1)) if m else 0
+    if major == 1 and m and m.group(2):
+        major = int(m.group(2))
+    if major < 17:
+        raise PipelineError(
+            f"Java {major or '?'} found ({line.strip()}): Spark 4 needs Java 17+; {fix}"
+        )
+    return line.strip()
+
+
+def load_dag(dag_id: str = "recommendations") -> Any:
+    import importlib.util
+
+    path = config.DAGS_DIR / f"{dag_id}.py"
+    spec = importlib.util.spec_from_file_location(f"reco_dag_{dag_id}", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def run_dag(conf: dict[str, Any], dag_id: str = "recommendations") -> tuple[str, str]:
+    """Run the DAG once in-process (``dag.test``); returns ``(run_id, state)``."""
+    apply_project_env()
+    if not (config.AIRFLOW_HOME / "airflow.db").exists():
+        init_airflow()
+    from reco.reporting import task_timings
+
+    task_timings.INLINE = True  # the run's task times are stored before dag.test() returns
+    dag = load_dag(dag_id)
+    dr = dag.test(run_conf=conf)
+    state = str(getattr(dr.state, "value", dr.state)) if dr is not None else "unknown"
+    return (dr.run_id if dr is not None else ""), state
+
+
+def print_data_quality(run_dir: Path | None) -> None:
+    """Where a run's quarantined lines and Data Docs are, when it got that far."""
+    if run_dir is None:
+        return
+    manifest_path = run_dir / config.RUN_MANIFEST
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("n_rejected"):
+            print(
+                f"  quarantined      : {manifest['n_rejected']:,} lines "
+                f"{manifest['rejected_by_reason']} in {manifest['quarantine_path']}"
+            )
+    validation = run_dir / config.RUN_VALIDATION
+    if validation.exists():
+        print(f"  data docs        : {json.loads(validation.read_text())['data_docs']}")
+
+
+def summarize(run_id: str, state: str) -> int:
+    from reco.orchestration import pipeline
+    from reco.publishing import warehouse
+    from reco.runtime import read_error, run_identity
+
+    run_dir = pipeline.run_dir_for(run_id) if run_id else None
+    print("\n" + "=" * 72)
+    if state != "success":
+        print(
+            f"recommendations run {run_id or '?'} FAILED (state: {state}); nothing new was "
+            "published, the previous recommendations are unchanged."
+        )
+        info = read_error(run_dir)
+        if info:
+            print(f"  failed at {info['stage']}: {info['message']}")
+        else:
+            print("  see the task logs above for the cause")
+        print_data_quality(run_dir)
+        print("=" * 72)
+        return 1
+    manifest = json.loads((run_dir / config.RUN_MANIFEST).read_text())
+    metrics = json.loads((run_dir / config.RUN_METRICS).read_text())
+    model_version, _ = run_identity(run_dir)
+    url = warehouse.resolve_url()
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM reco.recommendations "
+            "WHERE model_version = %s",
+            (model_version,),
+        )
+        rows, users = cur.fetchone()
+    base = metrics["baselines"]
+    k = metrics["ranking"]["k"]
+    decision = metrics.get("gate") or {"publish": True, "reason": ""}
+    print(f"recommendations run {run_id}: success")
+    print(
+        f"  ratings ingested : {manifest['n_ratings']:,} ({manifest['n_rejected']:,} rejected)"
+        f" from {manifest['source']['ratings_path']}"
+    )
+    if decision["publish"]:
+        print(f"  published        : {rows:,} rows for {users:,} users, model {model_version}")
+    else:
+        print(
+            f"  NOT published    : model rejected by the gate: {decision['reason']}; the "
+            "previous recommendations stay live"
+        )
+    print(
+        f"  rating RMSE      : {metrics['rmse']:.4f} held-out (MAE {metrics['mae']:.4f}); "
+        f"baselines: global mean {base['global_mean']['rmse']:.4f}, "
+        f"user+item bias {base['bias']['rmse']:.4f}"
+    )
+    print(
+        f"  ranking nDCG@{k}  : {metrics['ndcg_at_k']:.4f} (precision@{k} "
+        f"{metrics['precision_at_k']:.4f}); most-popular nDCG@{k} "
+        f"{base['most_popular']['ndcg']:.4f}"
+    )
+    print(f"  model            : {metrics['ranking'].get('why', '')}")
+    print_data_quality(run_dir)
+    print(f"  report           : {config.REPORTS_DIR / (run_dir.name + '.html')}")
+    print(
+        '  query            : psql "$(.venv/bin/reco warehouse-url)" -c "SELECT r.rank, '
+        "i.title, round(r.score::numeric, 3) AS score FROM reco.recommendations r "
+        'LEFT JOIN reco.items i USING (item_id) WHERE r.user_id = 1 ORDER BY r.rank"'
+    )
+    print("=" * 72)
+    return 0
+
+
+def preflight(conf: dict[str, Any]) -> None:
+    """Fail in a second, with one clear message, on what would only fail later in the DAG:
+    Java, the dataset (path, format, empty file), the warehouse connection."""
+    from reco.data import formats
+    from reco.publishing import warehouse
+
+    check_java()
+    if conf["dataset"]:
+        formats.detect_source(
+            conf["dataset"],
+            conf["format"],
+            columns=formats.parse_mapping(conf["columns"]),
+            rating_scale=formats.parse_scale(conf["rating_scale"]),
+        )
+    url = warehouse.resolve_url()
+    warehouse.connect(url).close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    conf: dict[str, Any] = {
+        "dataset": args.dataset or "",
+        "format": args.format,
+        "top_n": args.top_n,
+        "columns": args.columns,
+        "rating_scale": args.rating_scale,
+        "feedback": str(Path(args.feedback).expanduser().resolve()) if args.feedback else "",
+        "folds": args.folds,
+        "families": args.families,
+        "ranking_grid": args.ranking_grid,
+        "ease_grid": args.ease_grid,
+        "rating_cv": args.rating_cv,
+        "grid": args.grid,
+        "similar_k": args.similar_k,
+        "gate_tolerance": args.gate_tolerance,
+        "max_quarantine_share": args.max_quarantine_share,
+        "min_rows": args.min_rows,
+        "max_row_drop": args.max_row_drop,
+    }
+    preflight(conf)
+    if conf["dataset"]:
+        conf["dataset"] = str(Path(conf["dataset"]).expanduser().resolve())
+    run_id, state = run_dag(conf)
+    return summarize(run_id, state)
+
+
+def cmd_simulate_ab(args: argparse.Namespace) -> int:
+    from reco.experiments import abtest
+
+    truth = abtest.simulate(
+        Path(args.out),
+        users=args.users,
+        control_ctr=args.control_ctr,
+        lift=args.lift,
+        impressions_per_user=args.impressions_per_user,
+        seed=args.seed,
+    )
+    print(
+        f"wrote {args.out}: {truth['users']:,} users, {truth['impressions']:,} impressions, "
+        f"{truth['clicks']:,} clicks; true CTR control {truth['control_ctr']:.4f}, "
+        f"treatment {truth['treatment_ctr']:.4f} (lift {truth['relative_lift']:+.1%})"
+    )
+    return 0
+
+
+BUSINESS_INPUTS: dict[str, type] = {
+    "active_customers": int,
+    "annual_revenue_per_customer": float,
+    "baseline_retention": float,
+    "retention_per_ctr_lift": float,
+}
+
+
+def cmd_ab_test(args: argparse.Namespace) -> int:
+    from reco.experiments import abtest
+    from reco.publishing import warehouse
+
+    check_java()
+    conf = {
+        "input": str(Path(args.input).expanduser().resolve()),
+        "experiment": args.experiment,
+        "control_arm": args.control_arm,
+    }
+    for name in BUSINESS_INPUTS:
+        if getattr(args, name) is not None:
+            conf[name] = getattr(args, name)
+    run_id, state = run_dag(conf, dag_id="ab_test_analysis")
+    print("\n" + "=" * 72)
+    if state != "success":
+        print(f"ab_test_analysis run {run_id} FAILED (state: {state}); see the task logs above")
+        return 1
+    for r in abtest.fetch_results(warehouse.resolve_url(), args.experiment):
+        line = f"  {r['arm']:<12} CTR {r['ctr']:.4%} [{r['ctr_low']:.4%}, {r['ctr_high']:.4%}]"
+        if not r["is_control"]:
+            line += (
+                f"  lift {r['rel_lift']:+.1%} [{r['rel_lift_low']:+.1%}, "
+                f"{r['rel_lift_high']:+.1%}]  p={r['p_value']:.4f}  MDE {r['mde_rel']:.1%}"
+            )
+        print(line)
+    print(f"  report: {config.REPORTS_DIR / f'ab_{args.experiment}.html'}")
+    print("=" * 72)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from reco.publishing import warehouse
+
+    url = warehouse.resolve_url()
+    warehouse.apply_schema(url)
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(warehouse.named_statements("model_runs.sql")["latest"], {"limit": args.limit})
+        for rec in warehouse.fetch_dicts(cur):
+            m = rec["metrics"] or {}
+            print(
+                f"{rec['started_at']:%Y-%m-%d %H:%M} {rec['run_id'][:40]:40} #{rec['attempt']} "
+                f"{rec['status']:10} rmse={m.get('rmse', float('nan')):.4f} "
+                f"rows={rec['n_published'] or 0:,} {rec['status_reason'] or ''}"
+            )
+    return 0
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    exe = Path(sys.executable).parent / "airflow"
+    os.execve(str(exe), [str(exe), *args.airflow_args], project_env())
+    return 0  # not reached
+
+
+# Every process `reco airflow-ui` starts inherits this variable, set to the Airflow home it
+# serves: a restart stops only processes that carry it, never an unrelated process that
+# happens to reuse a recorded id.
+AIRFLOW_UI_MARKER = "RECO_AIRFLOW_UI_HOME"
+AIRFLOW_UI_STOP_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL
+
+
+def airflow_ui_pid_file() -> Path:
+    """Holds the process group (= session) id of the running ``airflow standalone``."""
+    return config.AIRFLOW_HOME / "reco-airflow-ui.pid"
+
+
+def _airflow_ui_processes(sid: int, *, check: bool, known: set[str]) -> tuple[list[int], bool]:
+    """Live processes of session ``sid`` (Linux ``/proc``), and whether one of them
+    carries our marker: the session, not the group, as Airflow runs each task in a
+    process group of its own, in the same session.
+
+    With ``check`` (a session recorded by an earlier run) only processes with the marker
+    in their environment or, as ``setproctitle`` (executor workers, api-server) overwrites
+    that, "airflow" in their command line; or in ``known`` ("pid starttime" keys this
+    adds to), as an exiting process no longer shows either but may still hold its ports.
+    """
+    marker = f"{AIRFLOW_UI_MARKER}={config.AIRFLOW_HOME}".encode()
+    found: list[int] = []
+    marked = False
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            # the fields after "(comm)": state, ppid, pgrp, session, ... (19: starttime)
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) != sid or fields[0] in ("Z", "X"):
+                continue
+            key = f"{entry.name} {fields[19]}"
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+        try:
+            environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # exiting: in our own session, count it until it is a zombie
+            environ = cmdline = b""
+        if marker in environ.split(b"\0"):
+            marked = True
+        elif check and b"airflow" not in cmdline and key not in known:
+            continue
+        known.add(key)
+        found.append(int(entry.name))
+    return found, marked
+
+
+def stop_airflow_ui(
+    sid: int,
+    *,
+    leader: subprocess.Popen | None = None,
+    timeout: float = AIRFLOW_UI_STOP_TIMEOUT,
+    received: list[int] | None = None,
+    patience: int = 0,
+) -> tuple[int, int]:
+    """SIGTERM every process of an ``airflow standalone`` session, wait up to ``timeout``
+    (less once ``received``, the signals a handler appends to, holds more than
+    ``patience``: a second Ctrl-C), then SIGKILL the rest.
+
+    ``leader``: our own ``airflow standalone`` child, the session leader; without it (a
+    session recorded by an earlier run) nothing is signalled unless a process of the
+    session carries our marker, and then only the processes that pass the check.
+    Returns (processes found, processes that had to be killed).
+    """
+    import contextlib
+    import signal
+    import time
+
+    received = [] if received is None else received
+    check = leader is None
+    known: set[str] = set()
+    pids, marked = _airflow_ui_processes(sid, check=check, known=known)
+    if check and not marked:
+        return 0, 0
+    found = len(pids)
+
+    def signal_all(sig: int) -> list[int]:
+        if leader is not None and leader.returncode is None:
+            # an unreaped child leads the group: no other process can hold its id
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(sid, sig)
+        pids = _airflow_ui_processes(sid, check=check, known=known)[0]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        return pids
+
+    signal_all(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(received) <= patience:
+        if not _airflow_ui_processes(sid, check=check, known=known)[0]:
+            return found, 0
+        time.sleep(0.2)
+    killed = len(signal_all(signal.SIGKILL))
+    deadline = time.monotonic() + 20  # a loaded machine takes seconds to tear one down
+    while time.monotonic() < deadline and signal_all(signal.SIGKILL):
+        time.sleep(0.2)
+    left = _airflow_ui_processes(sid, check=check, known=known)[0]
+    if left:  # killed but not torn down yet (uninterruptible I/O): say so, do not hang
+        print(
+            f"warning: Airflow processes {left} have not exited 20 s after SIGKILL", file=sys.stderr
+        )
+    return found, killed
+
+
+def stop_stale_airflow_ui(received: list[int] | None = None) -> None:
+    """A ``reco airflow-ui`` killed hard (kill -9) leaves its Airflow running, holding the
+    UI and log-server ports; stop what its pid file names, only if it carries our marker."""
+    pid_file = airflow_ui_pid_file()
+    if not pid_file.exists():
+        return
+    try:
+        sid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        sid = 0
+    found, killed = stop_airflow_ui(sid, received=received) if sid > 1 else (0, 0)
+    if found:
+        how = f", {killed} with SIGKILL" if killed else ""
+        print(
+            f"stopped {found} Airflow processes left running by an earlier `reco airflow-ui` "
+            f"(process group {sid}{how})",
+            flush=True,
+        )
+    pid_file.unlink(missing_ok=True)
+
+
+def cmd_airflow_ui(args: argparse.Namespace) -> int:
+    """``airflow standalone`` with the project's DAGs; prints the URL and the login.
+
+    Standalone runs in a session of its own (Ctrl-C and a service manager's SIGTERM reach
+    only this process) and this process stops that whole session, on a signal and when
+    standalone exits: otherwise its scheduler, triggerer, api-server, dag-processor and
+    executor workers outlive it.
+    """
+    import contextlib
+    import signal
+    import time
+
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
+    try:
+        check_java()
+        apply_project_env()
+        stop_stale_airflow_ui(received)
+        if not received and not (config.AIRFLOW_HOME / "airflow.db").exists():
+            init_airflow()
+        if received:
+            return 0
+        env = project_env()
+        env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
+        env.setdefault("AIRFLOW__API__PORT", str(args.port))
+        env[AIRFLOW_UI_MARKER] = str(config.AIRFLOW_HOME)
+        password_file = config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+        exe = Path(sys.executable).parent / "airflow"
+        proc = subprocess.Popen([str(exe), "standalone"], env=env, start_new_session=True)
+        pid_file = airflow_ui_pid_file()
+        try:
+            pid_file.write_text(f"{proc.pid}\n")
+            deadline = time.monotonic() + 180
+            shown = False
+            while not received and proc.poll() is None:
+                if (
+                    not shown
+                    and time.monotonic() < deadline
+                    and password_file.exists()
+                    and password_file.stat().st_size > 2
+                ):
+                    logins = json.loads(password_file.read_text())
+                    print("\n" + "=" * 72, flush=True)
+                    print(f"Airflow UI: http://localhost:{env['AIRFLOW__API__PORT']}", flush=True)
+                    for user, password in logins.items():
+                        print(f"  login: {user}   password: {password}", flush=True)
+                    print(f"  (generated; kept in {password_file})", flush=True)
+                    print(
+                        "  trigger the `recommendations` DAG from the UI; Ctrl-C stops Airflow",
+                        flush=True,
+                    )
+                    print("=" * 72 + "\n", flush=True)
+                    shown = True
+                time.sleep(0.2)
+        finally:
+            found, killed = stop_airflow_ui(proc.pid, leader=proc, received=received, patience=1)
+            proc.wait()
+            # unless a newer `reco airflow-ui` has taken the file over
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(pid_file.read_text().split()[0]) == proc.pid:
+                    pid_file.unlink()
+            why = f"on {signal.Signals(received[0]).name}" if received else "standalone exited"
+            how = f", {killed} with SIGKILL after {AIRFLOW_UI_STOP_TIMEOUT:.0f} s" if killed else ""
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                print(
+                    f"Airflow stopped ({why}; {found} processes of group {proc.pid} ended{how})",
+                    flush=True,
+                )
+        if received:
+            return 0
+        return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def cmd_step(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module = importlib.import_module(STEP_MODULES[name])
+    apply_project_env()
+    return int(module.main(argv))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reco", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="write a deterministic synthetic ratings dataset")
+    g.add_argument("--out", default=str(config.SYNTHETIC_DIR), help="output folder")
+    g.add_argument("--users", type=int, default=600)
+    g.add_argument("--items", type=int, default=1000)
+    g.add_argument("--ratings-per-user", type=float, default=60.0, help="mean activity")
+    g.add_argument("--scale", default="1-5", help="rating scale: 1-5 (default) or 1-10")
+    g.add_argument("--seed", type=int, default=config.SEED)
+    g.set_defaults(func=cmd_generate)
+
+    sub.add_parser("warehouse-url", help="print the warehouse PostgreSQL URL in use").set_defaults(
+        func=cmd_warehouse_url
+    )
+    d = sub.add_parser("db", help="start/stop/status of the embedded PostgreSQL")
+    d.add_argument("action", choices=("start", "stop", "status"))
+    d.set_defaults(func=cmd_db)
+    sub.add_parser("init", help="prepare Airflow (SQLite) and the warehouse schema").set_defaults(
+        func=cmd_init
+    )
+
+    r = sub.add_parser("run", help="run the recommendations DAG once and summarise it")
+    r.add_argument("--dataset", default="", help="ratings folder/file (default: synthetic)")
+    r.add_argument("--format", default="auto", choices=config.INPUT_FORMATS)
+    r.add_argument("--top-n", type=int, default=config.DEFAULT_TOP_N)
+    r.add_argument("--columns", default="", help="csv/parquet mapping user=..,item=..,rating=..")
+    r.add_argument("--rating-scale", default="auto", help="MIN-MAX, e.g. 1-10")
+    r.add_argument(
+        "--feedback",
+        default="",
+        help="folder of like/dislike/watched events (default: var/inbox/feedback if present)",
+    )
+    r.add_argument(
+        "--folds",
+        type=int,
+        default=config.DEFAULT_CV_FOLDS,
+        help=f"cross-validation folds (default {config.DEFAULT_CV_FOLDS}); 0 = fixed "
+        "parameters, no search (one value per grid key)",
+    )
+    r.add_argument(
+        "--families",
+        default=",".join(config.DEFAULT_FAMILIES),
+        help="model families that compete for the published top-N, comma-separated "
+        f"(default {','.join(config.DEFAULT_FAMILIES)}; with --folds 0 the first is used)",
+    )
+    r.add_argument(
+        "--ranking-grid",
+        default="",
+        help=f"implicit-ALS grid JSON (default {json.dumps(config.DEFAULT_RANKING_GRID)})",
+    )
+    r.add_argument(
+        "--ease-grid",
+        default="",
+        help=f"EASE grid JSON (default {json.dumps(config.DEFAULT_EASE_GRID)})",
+    )
+    r.add_argument(
+        "--rating-cv",
+        action="store_true",
+        help="also cross-validate the rating model over --grid (default: one fit at "
+        f"{json.dumps(config.DEFAULT_RATING_PARAMS)})",
+    )
+    r.add_argument(
+        "--grid",
+        default="",
+        help='rating-model ALS grid JSON, e.g. {"rank": [10, 20]} (several values need '
+        "--rating-cv)",
+    )
+    r.add_argument(
+        "--similar-k",
+        type=int,
+        default=config.DEFAULT_SIMILAR_K,
+        help=f"neighbours per item in reco.similar_items (default {config.DEFAULT_SIMILAR_K})",
+    )
+    r.add_argument(
+        "--gate-tolerance",
+        type=float,
+        default=config.DEFAULT_GATE_TOLERANCE,
+        help="how much worse than the published model a new one may be and still publish "
+        f"(relative, default {config.DEFAULT_GATE_TOLERANCE})",
+    )
+    r.add_argument(
+        "--max-quarantine-share",
+        type=float,
+        default=config.DEFAULT_MAX_QUARANTINE_SHARE,
+        help="refuse the batch when more than this share of lines is malformed "
+        f"(default {config.DEFAULT_MAX_QUARANTINE_SHARE})",
+    )
+    r.add_argument(
+        "--min-rows",
+        type=int,
+        default=config.DEFAULT_MIN_ROWS,
+        help=f"fewest ratings a batch may have (default {config.DEFAULT_MIN_ROWS})",
+    )
+    r.add_argument(
+        "--max-row-drop",
+        type=float,
+        default=config.DEFAULT_MAX_ROW_DROP,
+        help="largest shrink vs the previous accepted batch "
+        f"(default {config.DEFAULT_MAX_ROW_DROP})",
+    )
+    r.set_defaults(func=cmd_run)
+
+    sa = sub.add_parser(
+        "simulate-ab",
+        help="write a seeded A/B experiment with a known lift (assignments.csv, events.csv)",
+    )
+    sa.add_argument("--out", required=True, help="folder to write")
+    sa.add_argument("--users", type=int, default=20_000)
+    sa.add_argument("--control-ctr", type=float, default=0.05)
+    sa.add_argument("--lift", type=float, default=0.10, help="true relative lift (0 = A/A)")
+    sa.add_argument("--impressions-per-user", type=float, default=10.0)
+    sa.add_argument("--seed", type=int, default=config.SEED)
+    sa.set_defaults(func=cmd_simulate_ab)
+
+    ab = sub.add_parser("ab-test", help="run the ab_test_analysis DAG once on an input folder")
+    ab.add_argument("--input", required=True, help="folder with assignments.csv, events.csv")
+    ab.add_argument("--experiment", default="reco-vs-popular")
+    ab.add_argument("--control-arm", default="control")
+    business = ab.add_argument_group("business impact inputs (defaults in reco/config.py, AB_*)")
+    for name, kind in BUSINESS_INPUTS.items():
+        business.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+    ab.set_defaults(func=cmd_ab_test)
+
+    rs = sub.add_parser("runs", help="show the latest training runs")
+    rs.add_argument("--limit", type=int, default=10)
+    rs.set_defaults(func=cmd_runs)
+
+    a = sub.add_parser("airflow", help="run an Airflow command with this project's settings")
+    a.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    a.set_defaults(func=cmd_airflow)
+
+    ui = sub.add_parser(
+        "airflow-ui", help="start the Airflow UI (airflow standalone) and print the login"
+    )
+    ui.add_argument("--port", type=int, default=8080)
+    ui.set_defaults(func=cmd_airflow_ui)
+
+    for name in STEP_MODULES:
+        sub.add_parser(
+            name, help=f"run the {name} step by hand (see reco {name} --help)", add_help=False
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in STEP_MODULES:
+        return cmd_step(argv[0], argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PipelineError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
+        print(
+            f"ERROR: command failed ({' '.join(map(str, exc.cmd[:3]))} ...): {' | '.join(detail)}",
+            file=sys.stderr,
+        )
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""All names, paths and defaults of the pipeline, in one place.
+
+Everything environment-dependent is resolved here: the embedded defaults
+(PostgreSQL data directory, data lake, Airflow home) live under ``var/`` in the
+project, and each can be overridden with an environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+# --- locations -------------------------------------------------------------------------
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("RECO_VAR_DIR", PROJECT_ROOT / "var")).resolve()
+LAKE_DIR = Path(os.environ.get("RECO_LAKE_DIR", VAR_DIR / "lake")).resolve()
+RUNS_DIR = LAKE_DIR / "runs"
+# Spark's event logs (one file per application; the Spark History Server reads them too).
+SPARK_EVENTS_DIR = LAKE_DIR / "spark-events"
+# Event logs older than this are deleted when a run starts (0 = keep them all); a run's
+# report reads its logs during the run, so only older runs' Spark stage pages are lost.
+SPARK_EVENTS_KEEP_DAYS = float(os.environ.get("RECO_SPARK_EVENTS_KEEP_DAYS", "14"))
+REPORTS_DIR = Path(os.environ.get("RECO_REPORTS_DIR", VAR_DIR / "reports")).resolve()
+DATA_DOCS_DIR = REPORTS_DIR / "data_docs"  # Great Expectations Data Docs, one site per run
+# Data Docs' CSS/JS/fonts from pinned npm tarballs (reco/validation/data_docs_assets.json),
+# fetched once by `reco init`, and the folder of DATA_DOCS_DIR the pages load them from.
+DATA_DOCS_ASSETS_DIR = VAR_DIR / "cache" / "data_docs_assets"
+DATA_DOCS_STATIC = "_static"
+PGDATA_DIR = Path(os.environ.get("RECO_PGDATA", VAR_DIR / "pgdata")).resolve()
+AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", VAR_DIR / "airflow")).resolve()
+SYNTHETIC_DIR = VAR_DIR / "datasets" / "synthetic"
+# Feedback events (like / dislike / watched) are dropped here as JSON Lines or CSV files.
+FEEDBACK_DIR = Path(os.environ.get("RECO_FEEDBACK_DIR", VAR_DIR / "inbox" / "feedback")).resolve()
+# New ratings exports (a file, or a MovieLens folder) dropped here start a retraining run
+# (the Airflow Asset `ratings_inbox`, watched by the triggerer). Move finished files in
+# (write elsewhere, then `mv`): an entry counts once its size and mtime stop changing.
+RATINGS_INBOX = Path(os.environ.get("RECO_RATINGS_INBOX", VAR_DIR / "inbox" / "ratings")).resolve()
+# Seconds between two looks at the inbox, and how long an entry must stay unchanged.
+RATINGS_INBOX_POLL_SECONDS = float(os.environ.get("RECO_RATINGS_INBOX_POLL_SECONDS", "10"))
+# A/B experiment data (assignments.csv + events.csv) for the scheduled analysis.
+AB_INBOX = Path(os.environ.get("RECO_AB_INBOX", VAR_DIR / "inbox" / "experiment")).resolve()
+SQL_DIR = PROJECT_ROOT / "sql"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+DAGS_DIR = PROJECT_ROOT / "dags"
+PLUGINS_DIR = PROJECT_ROOT / "plugins"  # Airflow UI plugin: the reports under "Reports"
+SPARK_JOBS_DIR = PROJECT_ROOT / "spark_jobs"
+
+# --- column names (every transform takes these as keyword defaults) ---------------------
+COL_USER = "user_id"
+COL_ITEM = "item_id"
+COL_RATING = "rating"
+COL_TIMESTAMP = "timestamp"
+COL_PREDICTION = "prediction"
+COL_RANK = "rank"
+COL_SCORE = "score"
+COL_TITLE = "title"
+COL_GENRES = "genres"
+
+# --- warehouse ----------------------------------------------------------------------------
+WAREHOUSE_CONN_ID = "warehouse"
+SPARK_CONN_ID = "spark_default"
+PUBLISH_LOCK_KEY = 727_001  # pg_advisory_xact_lock key serialising publishes
+
+# --- files inside one run folder of the lake ---------------------------------------------
+RUN_RATINGS = "ratings.parquet"
+RUN_ITEMS = "items.parquet"
+RUN_RECOMMENDATIONS = "recommendations.parquet"
+RUN_SIMILAR_ITEMS = "similar_items.parquet"
+RUN_MANIFEST = "manifest.json"
+RUN_METRICS = "metrics.json"
+RUN_MODEL = "model"  # the ranking model the recommend step publishes from
+RUN_VALIDATION = "validation.json"
+RUN_OUTPUT_VALIDATION = "validation_recommendations.json"
+RUN_QUARANTINE = "quarantine.parquet"
+RUN_FEEDBACK = "feedback.parquet"
+RUN_FEEDBACK_PENDING = "feedback_pending.parquet"
+RUN_FEEDBACK_QUARANTINE = "feedback_quarantine.parquet"
+RUN_TIMINGS = "timings.jsonl"
+RUN_ERROR = "error.json"
+
+# --- defaults -------------------------------------------------------------------------------
+SEED = 42
+DEFAULT_TOP_N = 10
+DEFAULT_SIMILAR_K = 10  # neighbours per item in reco.similar_items
+DEFAULT_HOLDOUT_FRACTION = 0.2
+# Folds of the CV that picks the published model, for runs that do not say (scheduled and
+# Asset-triggered runs, the Trigger form's default); 0 = fixed parameters, a cheaper run.
+DEFAULT_CV_FOLDS = int(os.environ.get("RECO_CV_FOLDS", "3"))
+# Ranking models (publish the top-N), chosen by k-fold CV on mean nDCG@k. Which families
+# compete, and each one's grid; see bench/grid_search.py for how these were chosen.
+MODEL_FAMILIES = ("als", "ease")
+DEFAULT_FAMILIES: tuple[str, ...] = ("als", "ease")
+# regParam is the value of the fit on all of a run's ratings (fits on a part rescale it).
+DEFAULT_RANKING_GRID: dict[str, list[float | int]] = {  # implicit ALS
+    "rank": [32],
+    "regParam": [0.2],
+    "alpha": [0.5],
+    "maxIter": [8],
+}
+DEFAULT_EASE_GRID: dict[str, list[float | int]] = {"lambda": [300.0]}
+# Rating model (RMSE; its predictions are reported, not published): one fit at these
+# parameters unless its own CV is asked for (rating_cv), which searches DEFAULT_GRID.
+# regParam is the plain ALS's, residualRegParam the bias-aware ALS's (see models.py).
+DEFAULT_RATING_PARAMS: dict[str, float | int] = {
+    "rank": 50,
+    "regParam": 0.08,
+    "residualRegParam": 0.15,
+    "maxIter": 6,
+}
+DEFAULT_GRID: dict[str, list[float | int]] = {
+    "rank": [30, 50],
+    "regParam": [0.08, 0.1],
+    "residualRegParam": [0.1, 0.15],
+    "maxIter": [8],
+}
+DEFAULT_GATE_TOLERANCE = 0.02
+# Data-quality gate (validate step).
+DEFAULT_MIN_ROWS = 100  # fewest ratings a batch may have
+DEFAULT_MAX_QUARANTINE_SHARE = 0.01  # share of malformed lines that fails the batch
+DEFAULT_MAX_ROW_DROP = 0.5  # largest shrink vs the previous accepted batch (0.5 = half)
+# A/B test business-impact assumptions (DAG params of ab_test_analysis override them).
+AB_ACTIVE_CUSTOMERS = 1_000_000
+AB_ANNUAL_REVENUE_PER_CUSTOMER = 120.0
+AB_BASELINE_RETENTION = 0.80
+AB_RETENTION_PER_CTR_LIFT = 0.10  # relative retention change per relative CTR lift
+DEFAULT_RATING_SCALE: tuple[float, float] = (1.0, 5.0)
+INPUT_FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "csv", "parquet")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """What the train job needs to know; the DAG builds it from trigger-time params."""
+
+    folds: int = DEFAULT_CV_FOLDS
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION
+    seed: int = SEED
+    # Rating-model grid: searched by CV when rating_cv, else one point (None = default).
+    grid: dict[str, list[float | int]] | None = None
+    rating_cv: bool = False
+    ranking_grid: dict[str, list[float | int]] = field(
+        default_factory=lambda: dict(DEFAULT_RANKING_GRID)
+    )
+    ease_grid: dict[str, list[float | int]] = field(default_factory=lambda: dict(DEFAULT_EASE_GRID))
+    families: tuple[str, ...] = DEFAULT_FAMILIES
+    top_k: int = DEFAULT_TOP_N
+    gate_tolerance: float = DEFAULT_GATE_TOLERANCE
+
+    def rating_grid(self) -> dict[str, list[float | int]]:
+        if self.grid is not None:
+            return self.grid
+        if self.rating_cv:
+            return dict(DEFAULT_GRID)
+        return {k: [v] for k, v in DEFAULT_RATING_PARAMS.items()}
+
+
+def spark_conf_defaults() -> dict[str, str]:
+    """Spark settings used by every job, local or on a cluster."""
+    return {
+        # Sized to each job's data by spark.size_shuffle unless RECO_SHUFFLE_PARTITIONS
+        # is set; this is the starting value.
+        "spark.sql.shuffle.partitions": os.environ.get("RECO_SHUFFLE_PARTITIONS", "8"),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": os.environ.get("RECO_DRIVER_MEMORY", "4g"),
+        # Stage metrics for the performance report, in Spark's standard event log.
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": str(SPARK_EVENTS_DIR),
+        "spark.eventLog.compress": "false",
+        "spark.eventLog.rolling.enabled": "false",
+    }
+
+
+# Every DAG's task defaults: a transient failure (the warehouse unreachable) is retried
+# twice with exponential backoff from 5 s; bad input fails at once (pipeline.task_errors).
+# --- scheduling -----------------------------------------------------------------------------
+# When `recommendations` retrains on its own, besides a new export in RATINGS_INBOX: a cron
+# expression or preset ("@daily", "0 3 * * *"); "none" = only when new data lands.
+RETRAIN_SCHEDULE = os.environ.get("RECO_RETRAIN_SCHEDULE", "@daily")
+SCHEDULE_TIMEZONE = os.environ.get("RECO_SCHEDULE_TIMEZONE", "UTC")
+
+DAG_DEFAULT_ARGS = {
+    "owner": "reco",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=5),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=2),
+}
+
+
+def airflow_env() -> dict[str, str]:
+    """Environment under which Airflow runs this project's DAGs (SQLite, no examples)."""
+    return {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": os.environ.get("AIRFLOW__CORE__UNIT_TEST_MODE", "False"),
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get(
+            "AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"
+        ),
+        "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        # The schedule and the inbox watcher work from the first start; pause in the UI.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": os.environ.get(
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False"
+        ),
+        "GX_ANALYTICS_ENABLED": "False",
+    }

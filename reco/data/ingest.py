@@ -1,0 +1,164 @@
+"""Ingest: raw ratings -> typed, deduplicated Parquet in the run's lake folder.
+
+Writes ``ratings.parquet`` (user_id, item_id, rating, timestamp), ``quarantine.parquet``
+(every rejected line: raw text + reason code), ``items.parquet`` (titles, when the
+dataset has them) and ``manifest.json`` (source, scale, counts per reason).
+
+    spark-submit spark_jobs/ingest.py --run-dir var/lake/runs/R --dataset PATH [--format F]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from reco import config
+from reco.data import feedback, formats
+from reco.data.transforms import deduplicate_latest, split_rejected
+from reco.errors import PipelineError
+from reco.reporting.timing import timer
+from reco.runtime import run_dir_arg, write_json
+
+STAGE = "ingest"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reco ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run_dir_arg(p)
+    p.add_argument("--dataset", required=True, help="folder or file with ratings")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=config.INPUT_FORMATS,
+        help="input layout (default: auto-detect)",
+    )
+    p.add_argument(
+        "--columns",
+        default="",
+        help="column mapping for csv/parquet: user=COL,item=COL,rating=COL[,timestamp=COL]",
+    )
+    p.add_argument(
+        "--rating-scale",
+        default="auto",
+        help="MIN-MAX of valid ratings, e.g. 1-5 or 1-10 (default: per format)",
+    )
+    p.add_argument("--delimiter", default=None, help="field separator for --format csv")
+    p.add_argument(
+        "--feedback",
+        default="",
+        help="folder (or file) of feedback events, JSON Lines or CSV (default: none)",
+    )
+    return p
+
+
+def run(
+    spark: Any, run_dir: Path, source: formats.Source, feedback_inbox: Path | None = None
+) -> dict[str, Any]:
+    """Parse, split rejected lines, deduplicate and write the run's ingest outputs."""
+    from pyspark.sql import functions as F
+
+    from reco.spark import size_shuffle
+
+    with timer(run_dir, STAGE, "read", source=str(source.ratings_path)) as t:
+        parsed = formats.read_ratings(spark, source).cache()
+        lines = parsed.count()
+        t["rows"] = lines
+        t["shuffle_partitions"] = size_shuffle(spark, lines)
+    if lines == 0:
+        raise PipelineError(
+            f"dataset file {source.ratings_path} has no rating lines (only a header or blank "
+            "lines): nothing to ingest"
+        )
+    accepted, rejected = split_rejected(parsed)
+    kept, superseded = deduplicate_latest(accepted)
+    quarantine = rejected.unionByName(superseded.select("raw", "reason"))
+
+    quarantine_path = run_dir / config.RUN_QUARANTINE
+    with timer(run_dir, STAGE, "write") as t:
+        ratings = kept.drop("raw")
+        ratings.coalesce(4).write.mode("overwrite").parquet(str(run_dir / config.RUN_RATINGS))
+        quarantine.coalesce(1).write.mode("overwrite").parquet(str(quarantine_path))
+        stored = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
+        stats = stored.agg(
+            F.count("*").alias("n"),
+            F.countDistinct(config.COL_USER).alias("users"),
+            F.countDistinct(config.COL_ITEM).alias("items"),
+            F.avg(config.COL_RATING).alias("mean"),
+        ).first()
+        reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
+        # The range of every numeric rating read, kept or not: tells a mislabelled scale.
+        seen = parsed.agg(
+            F.min(config.COL_RATING).alias("lo"), F.max(config.COL_RATING).alias("hi")
+        ).first()
+        t["rows"] = stats["n"]
+    parsed.unpersist()
+
+    if stats["n"] == 0:
+        hint = ""
+        if reasons.get(formats.REASON_FIELD_COUNT, 0) > lines / 2:
+            sep = {"\t": "TAB", "::": "'::'"}.get(source.delimiter, repr(source.delimiter))
+            hint = (
+                f" Most lines do not split into the expected fields with the {sep} separator "
+                f"of format {source.format}: check the delimiter (--format, --delimiter)."
+            )
+        raise PipelineError(
+            f"no usable ratings in {source.ratings_path}: all {lines} lines were rejected "
+            f"({reasons}).{hint} The lines and reasons are in {quarantine_path}"
+        )
+
+    with timer(run_dir, STAGE, "items") as t:
+        items = formats.read_items(source)
+        n_items_titles = 0
+        if items is not None:
+            items.to_parquet(run_dir / config.RUN_ITEMS, index=False)
+            n_items_titles = len(items)
+        t["rows"] = n_items_titles
+
+    events: dict[str, Any] | None = None
+    if feedback_inbox is not None and feedback_inbox.exists():
+        with timer(run_dir, STAGE, "feedback", inbox=str(feedback_inbox)) as t:
+            events = feedback.ingest(spark, run_dir, feedback_inbox, stored)
+            t["rows"] = events["lines"]
+
+    manifest = {
+        "source": source.to_json(),
+        "feedback": events,
+        "lines_read": lines,
+        "n_ratings": stats["n"],
+        "n_users": stats["users"],
+        "n_items": stats["items"],
+        "rating_mean": stats["mean"],
+        "n_rejected": sum(reasons.values()),
+        "n_malformed": sum(n for r, n in reasons.items() if r != formats.REASON_DUPLICATE),
+        "n_superseded": reasons.get(formats.REASON_DUPLICATE, 0),
+        "rejected_by_reason": reasons,
+        "rating_seen_min": seen["lo"],
+        "rating_seen_max": seen["hi"],
+        "quarantine_path": str(quarantine_path),
+        "n_item_titles": n_items_titles,
+    }
+    write_json(run_dir / config.RUN_MANIFEST, manifest)
+    out = {k: manifest[k] for k in ("n_ratings", "n_users", "n_items", "n_rejected")}
+    if events:
+        out["feedback_applied"] = events.get("applied", 0)
+    return out
+
+
+def step(args: argparse.Namespace) -> dict[str, Any]:
+    from reco.spark import get_spark
+
+    source = formats.detect_source(
+        args.dataset,
+        args.format,
+        columns=formats.parse_mapping(args.columns),
+        rating_scale=formats.parse_scale(args.rating_scale),
+        delimiter=args.delimiter,
+    )
+    spark = get_spark("reco-ingest")
+    inbox = Path(args.feedback).expanduser() if args.feedback else None
+    return run(spark, args.run_dir, source, inbox)

@@ -1,0 +1,181 @@
+"""Recommend: top-N items per user from the ranking model, rated items excluded.
+
+Scores every (user, item) pair with the model the train step chose (``ranking.py``): the
+implicit-ALS affinity ``user . item`` factors, or EASE's ``history . B``, in numpy blocks
+on the executors (the item side broadcast once; ``scoring.top_n``), masks the items each
+user has already rated, watched or disliked (feedback events), and keeps the best N,
+ranked 1..N. Writes
+``recommendations.parquet`` (user_id, item_id, rank, score, model_version, generated_at),
+then runs the output suite ``expectations/recommendations.json`` on it (N per user, ranks
+1..N, no rated item, finite scores, every known user served): a failure fails the step,
+so nothing reaches publish. Results: ``validation_recommendations.json``. Also writes
+``similar_items.parquet``: each item's K nearest items by cosine similarity, of the ALS
+model's item factors or, for EASE, of the items' co-occurrence ("because you watched X").
+
+    spark-submit spark_jobs/recommend.py --run-dir var/lake/runs/R [--top-n 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from reco import config
+from reco.data import feedback
+from reco.data.transforms import recommendation_summary
+from reco.errors import PipelineError
+from reco.modeling import ranking, scoring
+from reco.reporting.timing import timer
+from reco.runtime import read_json, run_dir_arg, run_identity, write_json
+from reco.validation import quality
+
+STAGE = "recommend"
+
+
+def run(
+    spark: Any, run_dir: Path, top_n: int, similar_k: int = config.DEFAULT_SIMILAR_K
+) -> dict[str, Any]:
+    from pyspark.sql import functions as F
+
+    from reco.data.transforms import to_als_types
+    from reco.spark import size_shuffle
+
+    if top_n < 1:
+        raise PipelineError(f"top-N must be at least 1, got {top_n}")
+    model_version, generated_at = run_identity(run_dir)
+    with timer(run_dir, STAGE, "load") as t:
+        ranker = ranking.load(run_dir / config.RUN_MODEL)
+        manifest = read_json(run_dir / config.RUN_MANIFEST)
+        size_shuffle(spark, int(manifest.get("n_ratings") or 0))
+        ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS)))
+        signals = feedback.ranking_signals(
+            spark, run_dir, ratings, tuple(manifest["source"]["rating_scale"])
+        )
+        side = ranker.item_side()
+        t.update(items=len(side.item_ids), family=ranker.family)
+
+    with timer(run_dir, STAGE, "top_n", n=top_n) as t:
+        seen = seen_pairs(spark, run_dir)
+        recs = ranker.recommend(spark, signals, seen, top_n).select(
+            "*",
+            F.lit(model_version).alias("model_version"),
+            F.lit(generated_at).cast("timestamp").alias("generated_at"),
+        )
+        out = run_dir / config.RUN_RECOMMENDATIONS
+        recs.coalesce(2).write.mode("overwrite").parquet(str(out))
+        stats = (
+            spark.read.parquet(str(out))
+            .agg(F.count("*").alias("rows"), F.countDistinct(config.COL_USER).alias("users"))
+            .first()
+        )
+        t["rows"] = stats["rows"]
+    validate_output(spark, run_dir, side.item_ids, top_n)
+    with timer(run_dir, STAGE, "similar_items", k=similar_k) as t:
+        similar = similar_frame(spark, ranker, similar_k).select(
+            "*",
+            F.lit(model_version).alias("model_version"),
+            F.lit(generated_at).cast("timestamp").alias("generated_at"),
+        )
+        out = run_dir / config.RUN_SIMILAR_ITEMS
+        similar.coalesce(2).write.mode("overwrite").parquet(str(out))
+        t["rows"] = spark.read.parquet(str(out)).count()
+    return {
+        "similar_items": t["rows"],
+        "rows": stats["rows"],
+        "users": stats["users"],
+        "top_n": top_n,
+        "model_version": model_version,
+    }
+
+
+def similar_frame(spark: Any, ranker: ranking.Ranker, k: int) -> Any:
+    """Each item's ``k`` nearest items for the published model (Spark frame)."""
+    import pandas as pd
+
+    item_ids, vectors = ranker.item_vectors_for_similarity()
+    if ranker.family == "als":
+        return scoring.similar_items(spark, item_ids, vectors, k)
+    pdf = scoring.cosine_neighbours(item_ids, vectors, k)
+    return spark.createDataFrame(
+        pd.DataFrame(pdf), schema="item_id long, similar_item_id long, rank int, score double"
+    )
+
+
+def seen_pairs(spark: Any, run_dir: Path) -> Any:
+    """(user, item) pairs never to recommend: rated, watched or disliked."""
+    ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS)).select(
+        config.COL_USER, config.COL_ITEM
+    )
+    if not (run_dir / config.RUN_FEEDBACK).exists():
+        return ratings
+    events = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK))
+    return ratings.unionByName(feedback.excluded_pairs(events)).distinct()
+
+
+def validate_output(spark: Any, run_dir: Path, item_ids: Any, top_n: int) -> dict[str, Any]:
+    """Run the recommendations suite on the written output; raise if any check fails."""
+    import pandas as pd
+
+    with timer(run_dir, STAGE, "output_suite") as t:
+        recs = spark.read.parquet(str(run_dir / config.RUN_RECOMMENDATIONS))
+        ratings = seen_pairs(spark, run_dir)
+        items = spark.createDataFrame(pd.DataFrame({config.COL_ITEM: item_ids}))
+        summary_df = recommendation_summary(recs, ratings, items, top_n).cache()
+        n_users = ratings.select(config.COL_USER).distinct().count()
+        result = quality.run_suite(
+            run_dir, "recommendations", summary_df, {"n_users": n_users}, n_users
+        )
+        summary_df.unpersist()
+        t["expectations"] = result["evaluated"]
+        t["failed"] = len(result["failed"])
+    path = run_dir / config.RUN_OUTPUT_VALIDATION
+    write_json(
+        path,
+        {
+            "success": result["success"],
+            "failed": [f"[recommendations] {f}" for f in result["failed"]],
+            "suites": [result],
+            "data_docs": result["data_docs"],
+        },
+    )
+    if not result["success"]:
+        raise PipelineError(
+            quality.gate_message(
+                "recommend (output suite)",
+                result["failed"],
+                path,
+                "Nothing was published: the published recommendations are unchanged",
+            )
+        )
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reco recommend",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run_dir_arg(p)
+    p.add_argument(
+        "--top-n",
+        type=int,
+        default=config.DEFAULT_TOP_N,
+        help=f"items per user (default {config.DEFAULT_TOP_N})",
+    )
+    p.add_argument(
+        "--similar-k",
+        type=int,
+        default=config.DEFAULT_SIMILAR_K,
+        help=f"neighbours per item in similar_items (default {config.DEFAULT_SIMILAR_K})",
+    )
+    return p
+
+
+def step(args: argparse.Namespace) -> dict[str, Any]:
+    from reco.spark import get_spark
+
+    quality.start_import()  # overlaps the Spark session start
+
+    return run(get_spark("reco-recommend"), args.run_dir, args.top_n, args.similar_k)

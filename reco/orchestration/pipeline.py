@@ -1,0 +1,347 @@
+"""Task bodies and wiring helpers for the Airflow DAGs (no Airflow imports at module level).
+
+The DAG file only wires tasks; what each plain-Python task does lives here so it can be
+called and tested without Airflow. Nothing here imports pyspark or GX at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from reco import config
+from reco.data import formats
+from reco.data.synthetic import SyntheticSpec, write_dataset
+from reco.errors import PipelineError
+from reco.publishing import warehouse
+from reco.reporting import eventlog
+from reco.reporting.timing import timer
+from reco.runtime import read_error, record_error, write_json
+from reco.validation import quality
+
+
+def run_key(run_id: str) -> str:
+    """A folder-safe, stable key for an Airflow run id."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_.")
+    return safe[:80] or hashlib.sha1(run_id.encode()).hexdigest()[:12]
+
+
+def version_stamp_for(run_id: str, run_after: datetime) -> str:
+    """``YYYYMMDDTHHMMSSZ-<hash>``: sortable by time, unique per run id, stable on re-runs.
+    The model version is ``<family>-<stamp>`` once training has chosen the family."""
+    digest = hashlib.sha1(run_id.encode()).hexdigest()[:6]
+    return f"{run_after.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def model_version_for(run_id: str, run_after: datetime, family: str = "als") -> str:
+    return f"{family}-{version_stamp_for(run_id, run_after)}"
+
+
+def ensure_synthetic_dataset(
+    out_dir: Path = config.SYNTHETIC_DIR, spec: SyntheticSpec | None = None
+) -> Path:
+    """The default synthetic dataset, generated once (deterministic, so reuse is safe)."""
+    spec = spec or SyntheticSpec()
+    if not (out_dir / "manifest.json").exists():
+        write_dataset(out_dir, spec)
+    return out_dir
+
+
+def run_dir_for(run_id: str) -> Path:
+    return config.RUNS_DIR / run_key(run_id)
+
+
+@contextmanager
+def task_errors(stage: str, run_id: str) -> Iterator[None]:
+    """Inside an Airflow task: keep the failure in the run folder (for ``reco run``'s
+    summary) and fail at once, without retries, when the cause is bad input."""
+    try:
+        yield
+    except PipelineError as exc:
+        record_error(run_dir_for(run_id), stage, str(exc))
+        if exc.retryable:
+            raise
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"[{stage}] {exc}") from exc
+    except Exception as exc:
+        if type(exc).__name__ != "AirflowSkipException":  # a skip is not an error
+            record_error(run_dir_for(run_id), stage, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+@contextmanager
+def warehouse_task(stage: str, run_id: str) -> Iterator[str]:
+    """Inside an Airflow task that talks to the warehouse: the URL (``WAREHOUSE_URL``, the
+    ``warehouse`` connection, or the embedded server), with :func:`task_errors` around it."""
+    with task_errors(stage, run_id):
+        yield warehouse.resolve_url(use_airflow=True)
+
+
+def prepare_run(
+    params: dict[str, Any], run_id: str, run_after: datetime, warehouse_url: str
+) -> dict[str, Any]:
+    """Check the inputs and the warehouse before any Spark work, and set up the run folder.
+
+    Raises ``PipelineError`` for a missing dataset, an unknown format, an empty file or an
+    unreachable warehouse: the run stops here and nothing is published.
+    """
+    key = run_key(run_id)
+    run_dir = config.RUNS_DIR / key
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with timer(run_dir, "prepare", "total"):
+        check_model_params(params)
+        dataset = choose_dataset(params.get("dataset"), params.get("landed"))
+        source = formats.detect_source(
+            dataset,
+            params.get("format") or "auto",
+            columns=formats.parse_mapping(params.get("columns")),
+            rating_scale=formats.parse_scale(params.get("rating_scale")),
+        )
+        events = resolve_feedback(params.get("feedback"))
+        warehouse.apply_schema(warehouse_url)
+        write_champion(warehouse_url, run_dir)
+        eventlog.prune(config.SPARK_EVENTS_DIR, config.SPARK_EVENTS_KEEP_DAYS)
+        info = {
+            "run_id": run_id,
+            "run_key": key,
+            "run_dir": str(run_dir),
+            # What was given (a file keeps its name: an export in the inbox is read alone,
+            # not with the folder around it), resolved.
+            "dataset": str(Path(dataset).expanduser().resolve()),
+            "format": source.format,
+            "feedback": events,
+            "version_stamp": version_stamp_for(run_id, run_after),
+            "model_version": model_version_for(run_id, run_after),
+            "generated_at": run_after.astimezone(UTC).replace(microsecond=0).isoformat(),
+            "warehouse": warehouse.describe(warehouse_url),
+            # Size of the previous accepted batch, for the validate step's shrink check
+            # ("0" = none yet; a string because it becomes a step argument).
+            "previous_rows": str(quality.previous_accepted_rows(warehouse_url, run_id) or 0),
+        }
+        write_json(run_dir / "run.json", info)
+    return info
+
+
+def newest_export(inbox: Path = config.RATINGS_INBOX) -> str | None:
+    """The most recently changed ratings export in the inbox (hidden and ``_`` entries are
+    work in progress), else None."""
+    from reco.data.watch import newest, scan
+
+    entry = newest(scan(inbox))
+    return entry.path if entry else None
+
+
+def choose_dataset(given: str | None, landed: str | None = None) -> str:
+    """What a run reads: the dataset it was given, else the export whose arrival started it,
+    else the newest export in the inbox, else the built-in synthetic data."""
+    for candidate in (given, landed, newest_export()):
+        if candidate and str(candidate).strip():
+            return str(candidate).strip()
+    return str(ensure_synthetic_dataset())
+
+
+def check_model_params(params: dict[str, Any]) -> None:
+    """Refuse bad model families or grids in a second, before any Spark work."""
+    from reco.modeling import train
+
+    train.parse_families(params.get("families"))
+    for key, default, keys, flag in (
+        ("ranking_grid", config.DEFAULT_RANKING_GRID, train.RANKING_GRID_KEYS, "ranking_grid"),
+        ("ease_grid", config.DEFAULT_EASE_GRID, train.EASE_GRID_KEYS, "ease_grid"),
+        ("grid", config.DEFAULT_GRID, train.GRID_KEYS, "grid"),
+    ):
+        train.parse_grid(params.get(key), default, keys, flag)
+
+
+def retrain_schedule(landed: Any) -> Any:
+    """``recommendations``' schedule: ``config.RETRAIN_SCHEDULE`` (cron or preset, in
+    ``config.SCHEDULE_TIMEZONE``) or an update of the ``landed`` Asset, whichever comes
+    first; only the Asset when the schedule is ``none``."""
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    cron = config.RETRAIN_SCHEDULE.strip()
+    if cron.lower() in ("", "none", "off"):
+        return landed
+    # run_immediately=0: the first scheduled run is the next cron time, never one for a
+    # time already past when the DAG first appears (Airflow's default runs that at once).
+    timetable = CronTriggerTimetable(
+        cron, timezone=config.SCHEDULE_TIMEZONE, run_immediately=timedelta(0)
+    )
+    return AssetOrTimeSchedule(timetable=timetable, assets=landed)
+
+
+def wait_for_run_end(
+    state_of: Any, run_id: str, timeout: float = 1800, poll: float = 5
+) -> str | None:
+    """Wait until ``state_of(run_id)`` is no longer queued or running (the report of a run
+    that just published waits for its last task and the scheduler's task times); the final
+    state, or None after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = str(state_of(run_id) or "")
+        if state not in ("queued", "running"):
+            return state
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(poll)
+
+
+def announce_publish(result: dict[str, Any], outlet_event: Any) -> None:
+    """Describe the new ``reco.recommendations`` in its Asset event; when the model was
+    rejected, skip the task instead, so no event says the table changed."""
+    if result.get("status") == "rejected":
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(
+            f"not published: {result.get('reason')}. reco.recommendations is unchanged; "
+            "the run's report says how the new model compared"
+        )
+    outlet_event.extra = {
+        "rows": result.get("rows"),
+        "model_version": result.get("model_version"),
+        "attempt": result.get("attempt"),
+    }
+
+
+AB_FILES = ("assignments.csv", "events.csv")
+
+
+def prepare_ab_run(
+    params: dict[str, Any], run_id: str, warehouse_url: str, manual: bool = True
+) -> dict[str, Any]:
+    """Check the A/B input folder and the warehouse; the run folder for the counts.
+
+    An empty ``input`` means the experiment inbox ``config.AB_INBOX``. A run started by a
+    publish (``manual=False``) is skipped when that inbox holds no experiment yet."""
+    given = str(params.get("input") or "").strip()
+    folder = Path(given or config.AB_INBOX).expanduser()
+    missing = [n for n in AB_FILES if not (folder / n).is_file()]
+    if missing and not given and not manual:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(
+            f"no experiment data in {folder} (needs {', '.join(AB_FILES)}); nothing to analyse"
+        )
+    if missing:
+        raise PipelineError(
+            f"A/B input folder {str(folder)!r} lacks {', '.join(missing)}: pass the folder "
+            "holding assignments.csv (user_id,arm) and events.csv (user_id,event,ts) as "
+            f"`input`, or put them in {config.AB_INBOX}; `reco simulate-ab --out DIR` writes "
+            "an example"
+        )
+    experiment = str(params.get("experiment") or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", experiment):
+        raise PipelineError(
+            f"experiment name {experiment!r} must be 1-80 letters, digits, '_', '.' or '-'"
+        )
+    warehouse.apply_schema(warehouse_url)
+    run_dir = config.RUNS_DIR / "ab" / run_key(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "run_id": run_id,
+        "input": str(folder.resolve()),
+        "counts": str(run_dir / "ab_counts.json"),
+        "experiment": experiment,
+    }
+
+
+def resolve_feedback(path: str | None) -> str:
+    """The feedback inbox of this run: the given folder/file, else the default inbox when it
+    exists, else ``""`` (no feedback)."""
+    path = str(path or "").strip()
+    if not path:
+        return str(config.FEEDBACK_DIR) if config.FEEDBACK_DIR.exists() else ""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise PipelineError(
+            f"feedback path {p} does not exist: pass a folder of *.jsonl / *.csv event files, "
+            f"or leave it empty to use the default inbox {config.FEEDBACK_DIR}"
+        )
+    return str(p.resolve())
+
+
+def write_champion(url: str, run_dir: Path) -> dict[str, Any] | None:
+    """Record the published model's parameters for the train step's champion comparison."""
+    statements = warehouse.named_statements("model_runs.sql")
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(statements["champion"])
+        row = cur.fetchone()
+    path = run_dir / "champion.json"
+    if row is None or not (row[1] or {}).get("rating"):
+        path.unlink(missing_ok=True)
+        return None
+    champion = {"model_version": row[0], "rating": row[1]["rating"], "ranking": row[1]["ranking"]}
+    write_json(path, champion)
+    return champion
+
+
+def spark_step(task_id: str, args: list, module: str | None = None) -> Any:
+    """An Airflow task that runs one Spark job (``spark_jobs/<module>.py``) with the driver
+    in the task's own process, on the master of the ``spark_default`` connection
+    (``local[*]`` by default; ``spark://HOST:7077`` for a standalone cluster, in client
+    mode as spark-submit would).
+
+    Why not ``SparkSubmitOperator``: a spark-submit starts a new JVM per step. Measured on
+    2 cores, a driver JVM costs 9-10 s to a session and its first job (6.5 s + 2.6 s with
+    the class-data-sharing archive), and each step's first Spark jobs run cold. A driver in
+    the task's process is the same client-mode driver, but where tasks share a process
+    (``make run``'s ``dag.test``) the steps share one warm session. Under the scheduler each
+    task is its own process, and so its own session, as before. The same jobs still run
+    under ``spark-submit spark_jobs/<module>.py``.
+    """
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    return PythonOperator(
+        task_id=task_id,
+        python_callable=run_spark_step,
+        op_args=[module or task_id, args],
+        # Spark jobs are deterministic: a failure is bad input or a bug, and a retry
+        # would only repeat it. Spark itself retries lost executor tasks.
+        retries=0,
+    )
+
+
+def spark_master(conn_id: str = config.SPARK_CONN_ID) -> str:
+    """The Spark master of an Airflow connection (host, plus port when given)."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    host = (conn.host or "local[*]").strip()
+    if host.startswith("local") or host.startswith("yarn") or host.startswith("k8s"):
+        return host
+    if "://" not in host:
+        host = f"spark://{host}"
+    return f"{host}:{conn.port}" if conn.port else host
+
+
+def run_spark_step(module: str, argv: list[Any]) -> str:
+    """Run ``spark_jobs.<module>.main(argv)`` in this process, on ``spark_default``'s
+    master; a refused input (exit 2) fails the task at once, without retries."""
+    import importlib
+
+    os.environ["SPARK_MASTER"] = spark_master()
+    job = importlib.import_module(f"spark_jobs.{module}")
+    code = job.main([str(a) for a in argv])
+    if code == 0:
+        return "ok"
+    run_dir = next(
+        (Path(str(argv[i + 1])) for i, a in enumerate(argv[:-1]) if a == "--run-dir"), None
+    )
+    error = read_error(run_dir)
+    message = (
+        error["message"] if error else f"spark_jobs.{module} exited with {code}; see the task log"
+    )
+    if code == 2:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"[{module}] {message}")
+    raise RuntimeError(f"[{module}] {message}")

@@ -1,0 +1,77 @@
+"""Stage timings: a ``Timer`` context manager that appends one JSON line per phase.
+
+Every job writes to ``<run_dir>/timings.jsonl``; the report stage loads the file into
+``reco.stage_timings``. A phase that raises is still recorded, with ``failed: true``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reco import config
+from reco.reporting import eventlog
+
+
+@contextmanager
+def timer(run_dir: Path | None, stage: str, phase: str = "", **details: Any) -> Iterator[dict]:
+    """Time the block; ``details`` (and keys the block adds to the yielded dict) are kept."""
+    record: dict[str, Any] = dict(details)
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    failed = False
+    # Spark jobs started inside the block carry the phase, for the event-log metrics.
+    previous_tag = eventlog.tag_phase(run_dir, f"{stage}/{phase}")
+    try:
+        yield record
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        eventlog.restore(previous_tag)
+        seconds = time.perf_counter() - t0
+        if failed:
+            record["failed"] = True
+        if run_dir is not None:
+            append_timing(run_dir, stage, phase, started, seconds, record)
+
+
+def append_timing(
+    run_dir: Path,
+    stage: str,
+    phase: str,
+    started: datetime,
+    seconds: float,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one timing record to the run's timings file."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    finished = datetime.fromtimestamp(started.timestamp() + seconds, tz=UTC)
+    line = {
+        "stage": stage,
+        "phase": phase,
+        "started_at": started.isoformat(),
+        "finished_at": finished.isoformat(),
+        "seconds": round(seconds, 4),
+        "details": details or {},
+    }
+    with open(run_dir / config.RUN_TIMINGS, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, default=str) + "\n")
+
+
+def read_timings(run_dir: Path) -> list[dict[str, Any]]:
+    """All timing records of a run; the last record wins for a repeated (stage, phase)."""
+    path = run_dir / config.RUN_TIMINGS
+    if not path.exists():
+        return []
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            merged[(rec["stage"], rec["phase"])] = rec
+    return list(merged.values())

@@ -1,0 +1,119 @@
+"""Shared entry-point plumbing for the pipeline steps.
+
+Each step is a function ``run_step(args) -> dict``; :func:`main_for` turns it into a
+command-line entry point (``spark-submit spark_jobs/train.py --run-dir ...`` and
+``reco train --run-dir ...`` share it). A ``PipelineError`` becomes one clear line on
+stderr, an ``error.json`` in the run folder, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reco import config
+from reco.errors import PipelineError
+from reco.reporting.timing import timer
+
+Step = Callable[[argparse.Namespace], dict[str, Any]]
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise PipelineError(
+            f"{path} is missing: the step that writes it has not run for this run folder "
+            "(run the earlier pipeline steps first)"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def model_family(run_dir: Path) -> str:
+    """The family of the run's trained ranking model (``als`` until one is trained)."""
+    meta = run_dir / config.RUN_MODEL / "model.json"
+    if meta.exists():
+        return str(json.loads(meta.read_text(encoding="utf-8")).get("family", "als"))
+    metrics = run_dir / config.RUN_METRICS
+    if metrics.exists():
+        return str(json.loads(metrics.read_text(encoding="utf-8")).get("model_family", "als"))
+    return "als"
+
+
+def run_identity(run_dir: Path) -> tuple[str, datetime]:
+    """Model version (``<family>-<YYYYMMDDTHHMMSSZ>-<hash>``) and generation time, from
+    ``run.json`` (written by the DAG) so a re-run of the same run produces identical rows;
+    else derived from the folder name and the clock."""
+    family = model_family(run_dir)
+    path = run_dir / "run.json"
+    if path.exists():
+        info = read_json(path)
+        stamp = info.get("version_stamp") or str(info["model_version"]).split("-", 1)[-1]
+        return f"{family}-{stamp}", datetime.fromisoformat(info["generated_at"])
+    return f"{family}-{run_dir.name}", datetime.now(UTC).replace(microsecond=0)
+
+
+def record_error(run_dir: Path | None, stage: str, message: str) -> None:
+    if run_dir is None:
+        return
+    write_json(run_dir / config.RUN_ERROR, {"stage": stage, "message": message})
+
+
+def read_error(run_dir: Path | None) -> dict[str, str] | None:
+    """What :func:`record_error` left in ``run_dir`` (``stage``, ``message``), if anything."""
+    path = run_dir / config.RUN_ERROR if run_dir else None
+    return read_json(path) if path and path.exists() else None
+
+
+def run_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        required=True,
+        help="run folder in the data lake (one per pipeline run), e.g. var/lake/runs/<run>",
+    )
+
+
+def execute(stage: str, step: Step, args: argparse.Namespace) -> int:
+    """Run ``step`` timed, turning failures into a clear message and an exit code."""
+    run_dir: Path | None = getattr(args, "run_dir", None)
+    if run_dir is not None:
+        run_dir = run_dir.resolve()
+        args.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with timer(run_dir, stage, "total"):
+            result = step(args)
+    except PipelineError as exc:
+        record_error(run_dir, stage, str(exc))
+        print(f"ERROR [{stage}]: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        record_error(run_dir, stage, message)
+        traceback.print_exc()
+        print(f"ERROR [{stage}]: unexpected failure: {message}", file=sys.stderr, flush=True)
+        return 1
+    print(f"[{stage}] done: {json.dumps(result, default=str)}", flush=True)
+    return 0
+
+
+def main_for(
+    stage: str,
+    build_parser: Callable[[], argparse.ArgumentParser],
+    step: Step,
+    argv: list[str] | None = None,
+) -> int:
+    args = build_parser().parse_args(argv)
+    return execute(stage, step, args)

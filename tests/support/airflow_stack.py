@@ -1,0 +1,146 @@
+"""Clients for an Airflow stack started by the end-to-end tests (see tests/e2e/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reco import config
+from reco.publishing import warehouse
+from tests.support.servers import wait_for
+
+N_USERS = 120
+TOP_N = 4
+# A small model, fixed parameters: the search is tested elsewhere.
+GRIDS = {
+    "grid": json.dumps({"rank": [8], "regParam": [0.3], "maxIter": [8]}),
+    "ranking_grid": json.dumps({"rank": [16], "regParam": [3.0], "alpha": [10.0], "maxIter": [10]}),
+}
+CONF = {"top_n": TOP_N, "folds": 0, **GRIDS}
+SHOTS = config.VAR_DIR / "screenshots" / "airflow-ui"
+RUN_TIMEOUT = 900
+
+
+@dataclass
+class Stack:
+    base: str
+    inbox: Path  # the watched ratings inbox of this stack
+    logs: list[Path]
+
+
+class Api:
+    """A logged-in REST API v2 client."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    def call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        return httpx.request(
+            method, f"{self.base}/api/v2{path}", headers=self.auth, timeout=30, **kwargs
+        )
+
+    def trigger(self, conf: dict, dag_id: str = "recommendations") -> str:
+        resp = self.call(
+            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf}
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.json()["dag_run_id"]
+
+    def runs(self, dag_id: str = "recommendations") -> list[dict]:
+        resp = self.call("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after"})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["dag_runs"]
+
+    def wait(self, run_id: str, timeout: float = 900, dag_id: str = "recommendations") -> str:
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+            if state in ("success", "failed"):
+                return state
+            time.sleep(3)
+        raise AssertionError(f"run {run_id} still {state} after {timeout:.0f}s")
+
+
+def admin_password() -> str:
+    password_file = config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+    wait_for(lambda: password_file.stat().st_size > 2, 60, "the generated password file")
+    return json.loads(password_file.read_text())["admin"]
+
+
+def published(url: str) -> dict[str, list[tuple]]:
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        out = {}
+        for table, order in (
+            ("reco.recommendations", "user_id, rank"),
+            ("reco.similar_items", "item_id, rank"),
+        ):
+            cur.execute(f"SELECT * FROM {table} ORDER BY {order}")
+            out[table] = cur.fetchall()
+        return out
+
+
+def shot(page: Any, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def wait_for_text(page: Any, pattern: str, timeout: float = 60) -> None:
+    """Wait until the page's text matches ``pattern`` (a regex)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(pattern, page.inner_text("body")):
+            return
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"{pattern!r} not on {page.url}:\n{page.inner_text('body')[:3000]}")
+
+
+def new_run(api: Api, before: set[str], timeout: float = 60, run_type: str | None = None) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = [r for r in api.runs() if r["dag_run_id"] not in before]
+        if fresh and (run_type is None or fresh[-1]["run_type"] == run_type):
+            return fresh[-1]
+        time.sleep(1)
+    raise AssertionError(f"no new {run_type or ''} run of recommendations in {timeout:.0f}s")
+
+
+def trigger_from_form(page: Any, fields: dict[str, str], name: str) -> None:
+    """Open `recommendations`, click Trigger, fill ``fields``, submit."""
+    page.goto(f"{page.base}/dags/recommendations")
+    page.get_by_test_id("trigger-dag-button").click()
+    for field, value in fields.items():
+        # Text fields carry the param's name as their id; number fields are named by their
+        # step buttons.
+        step_button = page.locator(f'[id="number-input:element_{field}:inc"]')
+        if step_button.count():
+            page.fill(f'[id="{step_button.get_attribute("aria-controls")}"]', value)
+        else:
+            page.fill(f"#element_{field}", value)
+    submit = page.get_by_test_id("trigger-dag-submit")
+    submit.scroll_into_view_if_needed()
+    shot(page, name)
+    assert submit.is_enabled(), "the Trigger button is disabled with these values"
+    submit.click()
+
+
+def watch_run_in_grid(page: Any, api: Api, run_id: str, name: str) -> None:
+    """Open the run in the grid while it runs; once it ends, the UI must say it succeeded."""
+    page.goto(f"{page.base}/dags/recommendations/runs/{run_id}")
+    state = api.wait(run_id, RUN_TIMEOUT)
+    page.reload()
+    wait_for_text(page, r"Logical Date")
+    shot(page, name)
+    assert state == "success", f"run {run_id} {state}:\n{page.inner_text('body')[:3000]}"
+    # The run's own badge, beside its id in the header (not a task's).
+    wait_for_text(page, re.escape(run_id) + r"\s*\n\s*Success\s*\n")
+    shot(page, name)

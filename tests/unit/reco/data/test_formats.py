@@ -1,0 +1,90 @@
+"""Format detection and argument parsing (pure Python, real shared files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reco.data.formats import detect_source, parse_mapping, parse_scale
+from reco.errors import PipelineError
+
+
+def test_ml100k_folder(ml100k: Path) -> None:
+    src = detect_source(ml100k)
+    assert src.format == "ml-100k"
+    assert src.ratings_path.name == "u.data" and src.items_path.name == "u.item"
+    assert src.delimiter == "\t" and not src.has_header and src.rating_scale == (1.0, 5.0)
+
+
+def test_ml100k_file(ml100k: Path) -> None:
+    assert detect_source(ml100k / "u.data").format == "ml-100k"
+
+
+def test_ml_latest_folder_and_file(ml_latest: Path) -> None:
+    src = detect_source(ml_latest)
+    assert src.format == "ml-latest" and src.has_header and src.rating_scale == (0.5, 5.0)
+    assert src.items_path.name == "movies.csv"
+    assert detect_source(ml_latest / "ratings.csv").format == "ml-latest"
+
+
+def test_ml1m_layout(tmp_path: Path) -> None:
+    (tmp_path / "ratings.dat").write_text("1::1193::5::978300760\n")
+    src = detect_source(tmp_path)
+    assert src.format == "ml-1m" and src.delimiter == "::"
+
+
+def test_generic_csv_needs_format_or_gets_mapping(tmp_path: Path) -> None:
+    f = tmp_path / "export.csv"
+    f.write_text("uid,mid,stars\n1,2,4\n")
+    src = detect_source(f, columns=parse_mapping("user=uid,item=mid,rating=stars"))
+    assert src.format == "csv"
+    assert src.columns["user_id"] == "uid" and src.columns["rating"] == "stars"
+
+
+def test_manifest_sets_the_scale(tmp_path: Path) -> None:
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,2,9,5\n")
+    (tmp_path / "manifest.json").write_text('{"rating_min": 1, "rating_max": 10}')
+    assert detect_source(tmp_path).rating_scale == (1.0, 10.0)
+    # an explicit scale wins over the manifest
+    assert detect_source(tmp_path, rating_scale=(1.0, 5.0)).rating_scale == (1.0, 5.0)
+
+
+def test_missing_path_names_it(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"dataset path .*nope does not exist"):
+        detect_source(tmp_path / "nope")
+
+
+def test_unknown_format_lists_the_known_ones(ml100k: Path) -> None:
+    with pytest.raises(PipelineError, match=r"unknown input format 'xlsx'.*ml-100k"):
+        detect_source(ml100k, "xlsx")
+
+
+def test_empty_file_is_named(tmp_path: Path) -> None:
+    f = tmp_path / "u.data"
+    f.write_bytes(b"")
+    with pytest.raises(PipelineError, match=r"u.data is empty"):
+        detect_source(f)
+
+
+def test_undetectable_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(PipelineError, match="cannot tell the format"):
+        detect_source(tmp_path)
+
+
+def test_parse_mapping_and_scale() -> None:
+    assert parse_mapping("user=a, item=b,rating=c,timestamp=d") == {
+        "user_id": "a",
+        "item_id": "b",
+        "rating": "c",
+        "timestamp": "d",
+    }
+    assert parse_mapping("") == {}
+    with pytest.raises(PipelineError, match="bad column mapping"):
+        parse_mapping("person=a")
+    assert parse_scale("1-10") == (1.0, 10.0)
+    assert parse_scale("0.5-5") == (0.5, 5.0)
+    assert parse_scale("auto") is None
+    with pytest.raises(PipelineError, match="bad rating scale"):
+        parse_scale("5-1")
