@@ -9,8 +9,9 @@ Two protocols on each shared MovieLens dataset:
   held-out split, k-fold CV over every candidate of every family, the final refit on all
   of it), and the model it saves - the one the recommend step would publish - is scored
   on the 25%;
-- **rating error**: a random 80/20 split (seed 42); the rating model at its documented
-  parameters (or after its own CV, ``--rating-cv``) fitted on the 80%, scored on the 20%.
+- **rating error**: a random 80/20 split (seed 42); the baselines and the rating model as
+  the train step fits them (``train.rating_baselines``, ``train.rating_model``: the
+  documented parameters, or its own CV with ``--rating-cv``) on the 80%, scored on the 20%.
 
 Run with ``make bench-accuracy``; prints a markdown table and writes
 ``bench/results/accuracy.json``. Not part of the test suite.
@@ -26,10 +27,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from protocols import ROOT, SEED, K, load, random_split, stratified_split, to_spark
+from protocols import ROOT, SEED, K, load, random_split, split_data, stratified_split
 
 from reco import config
-from reco.modeling import models, ranking, train
+from reco.modeling import ranking, train
 from reco.runtime import write_json
 
 # Published results on ML-100K (../shared/datasets/README.md); protocols differ, see there.
@@ -46,34 +47,13 @@ ANCHORS_100K = [
 
 
 def rating_protocol(spark, df: pd.DataFrame, scale: tuple[float, float], rating_cv: bool) -> dict:
-    from pyspark.sql import functions as F
-
-    from reco.spark import parallelism, size_shuffle
-
-    tr, te = random_split(df)
-    size_shuffle(spark, len(tr))
-    fit_on, test = to_spark(spark, tr), to_spark(spark, te)
-    cores = parallelism(spark)
-    blocks = models.als_blocks(len(tr), cores)
-    biases = models.fit_biases(fit_on)
-    base = models.with_baseline(test, *biases)
-    out = {
-        "global_mean": models.spark_rating_metrics(test, F.lit(biases[0])),
-        "bias": models.spark_rating_metrics(base, models.clip_column(F.col("_base"), scale)),
-    }
+    """The baselines and the rating model as the train step fits them (its CV first with
+    ``rating_cv``), on the random 80%, scored on the 20%."""
+    d = split_data(spark, *random_split(df), scale)
+    out, biases = train.rating_baselines(d.train, d.holdout, d.scale)
+    params = config.TrainParams(seed=SEED, rating_cv=rating_cv)
     t0 = time.perf_counter()
-    params = dict(config.DEFAULT_RATING_PARAMS)
-    if rating_cv:
-        d = train.Data(fit_on, fit_on, test, len(tr), len(tr), len(te), 0, scale, blocks, cores)
-        points = train.grid_points(config.DEFAULT_GRID, train.GRID_KEYS)
-        cv = train.rating_cross_validate(d, points, config.DEFAULT_CV_FOLDS, SEED, None)
-        best = min(cv, key=lambda r: r["cv_rmse"])
-        params = {k: v for k, v in best.items() if k in train.GRID_KEYS}
-    model = models.fit_rating_model(fit_on, params, SEED, scale, blocks, biases)
-    out["model"] = models.spark_rating_metrics(
-        models.predict_ratings(model, test), F.col(config.COL_PREDICTION)
-    )
-    out["model"]["params"] = params
+    out["model"] = train.rating_model(d, train.plan(params).rating_points, params, biases, None)
     out["train_seconds"] = time.perf_counter() - t0
     return out
 
@@ -90,23 +70,16 @@ def ranking_protocol(spark, df: pd.DataFrame, scale: tuple[float, float]) -> dic
     t0 = time.perf_counter()
     train.run(spark, run_dir, config.TrainParams(top_k=K))
     seconds = time.perf_counter() - t0
-    fit_on = to_spark(spark, tr)
-    n_catalogue = int(tr["item_id"].nunique())
+    d = split_data(spark, tr, te, scale)
     published = ranking.load(run_dir / config.RUN_MODEL)
     metrics = json.loads((run_dir / config.RUN_METRICS).read_text())
     test = te[["user_id", "item_id"]]
-    popular = models.ranking_metrics_spark(
-        models.most_popular_top_n(spark, fit_on, to_spark(spark, te), K),
-        to_spark(spark, te),
-        K,
-        n_catalogue,
-    )
     return {
-        "published": ranking.evaluate(spark, published, fit_on, test, K, n_catalogue),
+        "published": ranking.evaluate(spark, published, d.train, test, K, d.n_catalogue),
         "model": published.describe(),
         "why": metrics["ranking"]["why"],
         "cv_results": metrics["ranking"]["cv_results"],
-        "most_popular": popular,
+        "most_popular": train.popularity_baseline(spark, d.train, d.holdout, K, d.n_catalogue),
         "train_seconds": seconds,
     }
 

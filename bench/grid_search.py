@@ -3,11 +3,12 @@
 For each shared MovieLens dataset, on the training part of the Microsoft Recommenders
 split (per-user stratified 75/25, seed 42):
 
-- **CV**: the pipeline's own k-fold cross-validation (``ranking.cross_validate``, the
-  code the train step runs), mean and spread of nDCG@10 over the folds, and the seconds
-  per fit;
+- **CV**: the train step's own k-fold cross-validation (``train.ranking_cv``), mean
+  and spread of nDCG@10 over the folds, and the seconds per fit;
 - **test**: the same candidate refit on the whole training part and scored on the 25%
-  test part (nDCG@10, P@10) - what a published list of that candidate would score.
+  test part (``train.ranking_holdout``: nDCG@10, P@10) - what a published list of that
+  candidate would score; most popular is the train step's baseline
+  (``train.popularity_baseline``).
 
 Stage 1 sweeps implicit ALS's regularisation x confidence at a fixed rank; stage 2 sweeps
 rank x iterations at stage 1's best pair; EASE sweeps lambda. A good default grid puts
@@ -27,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from protocols import ROOT, SEED, K, load, stratified_split, to_spark
+from protocols import ROOT, SEED, K, load, split_data, stratified_split
 
-from reco.modeling import metrics, ranking
+from reco.modeling import ranking, train
 from reco.modeling.ranking import Candidate
 from reco.reporting.timing import read_timings
 
@@ -37,22 +38,24 @@ STAGE1 = {"rank": [32], "regParam": [0.05, 0.1, 0.2, 0.3, 0.5], "alpha": [0.25, 
 STAGE2 = {"rank": [16, 32, 64], "maxIter": [5, 8, 12]}
 EASE = {"lambda": [100.0, 200.0, 300.0, 500.0, 800.0, 1200.0]}
 MAX_ITER = 8
+FOLDS = 3
 
 
-def sweep(spark, train, test_pdf, cands: list[Candidate], n_catalogue: int, blocks: int) -> list:
+def sweep(spark, d: train.Data, cands: list[Candidate]) -> list:
+    """The train step's ranking CV (``train.ranking_cv``) of ``cands`` on the training
+    part, then each one refit on all of it and scored on the test part, as the train step
+    scores its winner on its held-out part (``train.ranking_holdout``)."""
     run_dir = Path(tempfile.mkdtemp(prefix="reco-grid-"))
-    cv = ranking.cross_validate(
-        spark, train, cands, 3, SEED, K, n_catalogue, blocks, run_dir, "grid"
-    )
+    cv = train.ranking_cv(spark, d, cands, FOLDS, SEED, K, run_dir)
     fit_seconds: dict[str, list[float]] = {}
     for rec in read_timings(run_dir):
-        label = Candidate.from_dict(rec["details"]).label
-        fit_seconds.setdefault(label, []).append(rec["seconds"])
+        if rec["phase"].startswith("cv_"):  # one per (candidate, fold) fit
+            label = Candidate.from_dict(rec["details"]).label
+            fit_seconds.setdefault(label, []).append(rec["seconds"])
     out = []
     for cand, res in zip(cands, cv, strict=True):
         t0 = time.perf_counter()
-        model = ranking.fit(spark, train, cand, SEED, blocks)
-        m = ranking.evaluate(spark, model, train, test_pdf, K, n_catalogue)
+        m = train.ranking_holdout(spark, d, cand, SEED, K)
         out.append(
             {
                 **res,
@@ -71,48 +74,23 @@ def sweep(spark, train, test_pdf, cands: list[Candidate], n_catalogue: int, bloc
 
 
 def run_dataset(spark, name: str) -> list[dict]:
-    from reco.modeling import models
-    from reco.spark import parallelism, size_shuffle
-
-    df, _ = load(name)
-    tr, te = stratified_split(df)
-    size_shuffle(spark, len(tr))
-    train = to_spark(spark, tr)
-    n_catalogue = int(tr["item_id"].nunique())
-    blocks = models.als_blocks(len(tr), parallelism(spark))
-    test_pdf = te[["user_id", "item_id"]]
+    df, scale = load(name)
+    d = split_data(spark, *stratified_split(df), scale)
     print(f"[{name}] stage 1: ALS regParam x alpha at rank 32", flush=True)
     stage1 = ranking.grid_candidates("als", {**STAGE1, "maxIter": [MAX_ITER]})
-    rows = [{"stage": 1, **r} for r in sweep(spark, train, test_pdf, stage1, n_catalogue, blocks)]
-    best = max(rows, key=lambda r: r["mean_ndcg"])
+    rows = [{"stage": 1, **r} for r in sweep(spark, d, stage1)]
+    best = ranking.best_of(rows).params
     print(f"[{name}] stage 2: rank x maxIter at {best['regParam']}/{best['alpha']}", flush=True)
     stage2 = ranking.grid_candidates(
         "als", {**STAGE2, "regParam": [best["regParam"]], "alpha": [best["alpha"]]}
     )
-    rows += [{"stage": 2, **r} for r in sweep(spark, train, test_pdf, stage2, n_catalogue, blocks)]
+    rows += [{"stage": 2, **r} for r in sweep(spark, d, stage2)]
     print(f"[{name}] EASE lambda", flush=True)
     ease = ranking.grid_candidates("ease", EASE)
-    rows += [{"stage": 3, **r} for r in sweep(spark, train, test_pdf, ease, n_catalogue, blocks)]
-    popular = metrics.ranking_metrics(
-        test_pdf,
-        _most_popular(tr, te),
-        K,
-        n_catalogue=n_catalogue,
-    )
+    rows += [{"stage": 3, **r} for r in sweep(spark, d, ease)]
+    popular = train.popularity_baseline(spark, d.train, d.holdout, K, d.n_catalogue)
     rows.append({"stage": 0, "family": "most_popular", "test_ndcg": popular["ndcg"]})
     return rows
-
-
-def _most_popular(tr, te):
-    import pandas as pd
-
-    pop = tr["item_id"].value_counts().index.to_numpy()
-    seen = tr.groupby("user_id")["item_id"].apply(set)
-    rows = []
-    for user in te["user_id"].unique():
-        picks = [i for i in pop[: K + len(seen.get(user, ()))] if i not in seen.get(user, ())]
-        rows += [(user, item, r + 1) for r, item in enumerate(picks[:K])]
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "rank"])
 
 
 def table(results: dict[str, list[dict]]) -> str:

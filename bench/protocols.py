@@ -1,5 +1,6 @@
 """The evaluation protocols the benchmarks share: the MovieLens files as pandas frames, the
-random and the per-user stratified splits, and staging a frame for Spark.
+random and the per-user stratified splits, staging a frame for Spark, and a split held as
+the train step holds its own (so the benchmarks call the train step's functions on it).
 
 The ranking protocol is Microsoft Recommenders' (``python_stratified_split``, 75/25 per
 user, seed 42, k = 10), so its figures compare with their published benchmark.
@@ -15,27 +16,32 @@ import numpy as np
 import pandas as pd
 
 from reco import config
+from reco.data import formats
+from reco.modeling import train
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETS = Path(config.PROJECT_ROOT).parent / "shared" / "datasets"
+DATASETS = config.MOVIELENS_DIR
 SEED = 42
 K = 10
 
 
 def load(name: str) -> tuple[pd.DataFrame, tuple[float, float]]:
-    """A shared MovieLens dataset as ``user_id, item_id, rating, timestamp`` and its scale."""
-    if name == "ml-100k":
+    """A shared MovieLens dataset as ``user_id, item_id, rating, timestamp``, and its scale,
+    located and laid out as ingest resolves it (``formats.detect_source``)."""
+    src = formats.detect_source(DATASETS / name)
+    if src.has_header:  # ml-latest: userId,movieId,rating,timestamp
+        df = pd.read_csv(src.ratings_path, sep=src.delimiter).rename(
+            columns={"userId": "user_id", "movieId": "item_id"}
+        )
+    else:
         df = pd.read_csv(
-            DATASETS / name / "u.data",
-            sep="\t",
+            src.ratings_path,
+            sep=src.delimiter,
             header=None,
             names=["user_id", "item_id", "rating", "timestamp"],
+            engine="python" if len(src.delimiter) > 1 else "c",
         )
-        return df, (1.0, 5.0)
-    df = pd.read_csv(DATASETS / name / "ratings.csv").rename(
-        columns={"userId": "user_id", "movieId": "item_id"}
-    )
-    return df, (0.5, 5.0)
+    return df, src.rating_scale
 
 
 def random_split(df: pd.DataFrame, frac: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -64,3 +70,17 @@ def to_spark(spark: Any, df: pd.DataFrame) -> Any:
     path = Path(tempfile.mkdtemp(prefix="reco-bench-")) / "part.parquet"
     df[["user_id", "item_id", "rating"]].to_parquet(path, index=False)
     return to_als_types(spark.read.parquet(str(path))).cache()
+
+
+def split_data(
+    spark: Any, fit_part: pd.DataFrame, test_part: pd.DataFrame, scale: tuple[float, float]
+) -> train.Data:
+    """A benchmark split held as the train step holds its own (``train.holdout_data``, ALS
+    blocks sized by ``train.Ratings``): models are fitted on ``fit_part`` and scored on
+    ``test_part``."""
+    from reco.spark import parallelism, size_shuffle
+
+    size_shuffle(spark, len(fit_part))
+    fit_on = to_spark(spark, fit_part)
+    ratings = train.Ratings.sized(fit_on, len(fit_part), scale, parallelism(spark))
+    return train.holdout_data(ratings, fit_on, to_spark(spark, test_part))

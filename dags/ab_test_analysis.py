@@ -15,7 +15,8 @@ It also writes a business-impact estimate from the params below, and an HTML pag
 `var/reports/ab_<experiment>.html`. Rows that cannot be used are counted by reason, never
 dropped silently.
 
-`prepare` -> `aggregate` (Spark) -> `analyse` (statistics, warehouse, HTML).
+`prepare` -> `aggregate` (Spark, `reco.experiments.aggregate`) -> `analyse`
+(`reco.experiments.analysis`: statistics, warehouse, HTML page).
 Try it with simulated data: `reco simulate-ab --out var/ab/demo` then trigger with
 `input` = that folder.
 
@@ -103,16 +104,16 @@ def ab_test_analysis():
     def analyse(run: dict, params=None) -> dict:
         from pathlib import Path
 
-        from reco.experiments import abtest
+        from reco.experiments import analysis, stats
         from reco.orchestration import pipeline
 
         with pipeline.warehouse_task("analyse", run["run_id"]) as url:
-            return abtest.run_analysis(
+            return analysis.run_analysis(
                 url,
                 Path(run["counts"]),
                 params["experiment"],
                 params["control_arm"],
-                abtest.BusinessInputs(
+                stats.BusinessInputs(
                     active_customers=int(params["active_customers"]),
                     annual_revenue_per_customer=float(params["annual_revenue_per_customer"]),
                     baseline_retention=float(params["baseline_retention"]),

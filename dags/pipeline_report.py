@@ -8,22 +8,27 @@ last runs, trends of wall time, data volume, RMSE and nDCG, the slowest Spark st
 model metrics beside their baselines, and the latest A/B experiment.
 
 **When it runs:** after every publish of `reco.recommendations` (Asset), for the run that
-published, so the page also holds the scheduler's queue and task times, which arrive just
-after that run ends; it updates the Asset `reco.run_report`.
+published: it waits for that run to end and for the scheduler's listener to store the
+run's queue and task times (they exist only once the run has ended), then renders the
+page once more with them; it updates the Asset `reco.run_report`. This is the only render
+of a run's report after the run's own (its last task, `report`, renders the first).
 
 `run_id` empty = the run that published (Asset-triggered), else the latest run in
-`reco.model_runs`. The `recommendations` DAG builds
-the same report in its last task (`report`). Open the reports from the Airflow UI menu
-**Reports** (or `var/reports/`).
+`reco.model_runs`; a given `run_id` is rendered at once. Open the reports from the
+Airflow UI menu **Reports** (or `var/reports/`).
 """
 
 from __future__ import annotations
+
+import logging
 
 import pendulum
 from airflow.sdk import Param, dag, task
 
 from reco import config
 from reco.orchestration import assets
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -49,13 +54,17 @@ def pipeline_report():
     def rebuild(params=None, run_id=None, triggering_asset_events=None, ti=None) -> str:
         from reco.orchestration import pipeline
         from reco.reporting import report as report_job
+        from reco.reporting import task_timings
 
         target = params.get("run_id") or assets.publishing_run(triggering_asset_events)
-        if target and not params.get("run_id"):
+        after_publish = bool(target and not params.get("run_id"))
+        if after_publish:
             # The publish that started this run is not its last task: wait for the end.
             state_of = lambda rid: ti.get_dagrun_state("recommendations", rid)  # noqa: E731
             pipeline.wait_for_run_end(state_of, target)
         with pipeline.warehouse_task("pipeline_report", run_id) as url:
+            if after_publish and not task_timings.wait_stored(url, target):
+                log.warning("no Airflow task times of %s yet: rendering without them", target)
             return report_job.rebuild(url, target)["report"]
 
     rebuild()

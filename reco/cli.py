@@ -213,9 +213,9 @@ def run_dag(conf: dict[str, Any], dag_id: str = "recommendations") -> tuple[str,
     apply_project_env()
     if not (config.AIRFLOW_HOME / "airflow.db").exists():
         init_airflow()
-    from reco.reporting import task_timings
-
-    task_timings.INLINE = True  # the run's task times are stored before dag.test() returns
+    # dag.test() runs are marked triggered_by=test: the task-times listener stores their
+    # task times and renders the report again before dag.test() returns
+    # (reco/reporting/run_end.py).
     dag = load_dag(dag_id)
     dr = dag.test(run_conf=conf)
     state = str(getattr(dr.state, "value", dr.state)) if dr is not None else "unknown"
@@ -240,11 +240,11 @@ def print_data_quality(run_dir: Path | None) -> None:
 
 
 def summarize(run_id: str, state: str) -> int:
-    from reco.orchestration import pipeline
     from reco.publishing import warehouse
+    from reco.runs import run_dir_for
     from reco.runtime import read_error, run_identity
 
-    run_dir = pipeline.run_dir_for(run_id) if run_id else None
+    run_dir = run_dir_for(run_id) if run_id else None
     print("\n" + "=" * 72)
     if state != "success":
         print(
@@ -309,8 +309,10 @@ def summarize(run_id: str, state: str) -> int:
 
 def preflight(conf: dict[str, Any]) -> None:
     """Fail in a second, with one clear message, on what would only fail later in the DAG:
-    Java, the dataset (path, format, empty file), the warehouse connection."""
+    Java, the dataset (path, format, empty file), the model parameters (families, grids,
+    folds), the warehouse connection."""
     from reco.data import formats
+    from reco.orchestration import pipeline
     from reco.publishing import warehouse
 
     check_java()
@@ -321,41 +323,25 @@ def preflight(conf: dict[str, Any]) -> None:
             columns=formats.parse_mapping(conf["columns"]),
             rating_scale=formats.parse_scale(conf["rating_scale"]),
         )
+    pipeline.check_model_params(conf)
     url = warehouse.resolve_url()
     warehouse.connect(url).close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    conf: dict[str, Any] = {
-        "dataset": args.dataset or "",
-        "format": args.format,
-        "top_n": args.top_n,
-        "columns": args.columns,
-        "rating_scale": args.rating_scale,
-        "feedback": str(Path(args.feedback).expanduser().resolve()) if args.feedback else "",
-        "folds": args.folds,
-        "families": args.families,
-        "ranking_grid": args.ranking_grid,
-        "ease_grid": args.ease_grid,
-        "rating_cv": args.rating_cv,
-        "grid": args.grid,
-        "similar_k": args.similar_k,
-        "gate_tolerance": args.gate_tolerance,
-        "max_quarantine_share": args.max_quarantine_share,
-        "min_rows": args.min_rows,
-        "max_row_drop": args.max_row_drop,
-    }
+    from reco import params as run_params
+
+    # Every run parameter (reco/params.py); paths resolved here, an empty text is None.
+    conf = run_params.run_conf(args)
     preflight(conf)
-    if conf["dataset"]:
-        conf["dataset"] = str(Path(conf["dataset"]).expanduser().resolve())
     run_id, state = run_dag(conf)
     return summarize(run_id, state)
 
 
 def cmd_simulate_ab(args: argparse.Namespace) -> int:
-    from reco.experiments import abtest
+    from reco.experiments.simulate import simulate
 
-    truth = abtest.simulate(
+    truth = simulate(
         Path(args.out),
         users=args.users,
         control_ctr=args.control_ctr,
@@ -380,7 +366,7 @@ BUSINESS_INPUTS: dict[str, type] = {
 
 
 def cmd_ab_test(args: argparse.Namespace) -> int:
-    from reco.experiments import abtest
+    from reco.experiments import store
     from reco.publishing import warehouse
 
     check_java()
@@ -397,7 +383,7 @@ def cmd_ab_test(args: argparse.Namespace) -> int:
     if state != "success":
         print(f"ab_test_analysis run {run_id} FAILED (state: {state}); see the task logs above")
         return 1
-    for r in abtest.fetch_results(warehouse.resolve_url(), args.experiment):
+    for r in store.fetch_results(warehouse.resolve_url(), args.experiment):
         line = f"  {r['arm']:<12} CTR {r['ctr']:.4%} [{r['ctr_low']:.4%}, {r['ctr_high']:.4%}]"
         if not r["is_control"]:
             line += (
@@ -433,136 +419,6 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-# Every process `reco airflow-ui` starts inherits this variable, set to the Airflow home it
-# serves: a restart stops only processes that carry it, never an unrelated process that
-# happens to reuse a recorded id.
-AIRFLOW_UI_MARKER = "RECO_AIRFLOW_UI_HOME"
-AIRFLOW_UI_STOP_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL
-
-
-def airflow_ui_pid_file() -> Path:
-    """Holds the process group (= session) id of the running ``airflow standalone``."""
-    return config.AIRFLOW_HOME / "reco-airflow-ui.pid"
-
-
-def _airflow_ui_processes(sid: int, *, check: bool, known: set[str]) -> tuple[list[int], bool]:
-    """Live processes of session ``sid`` (Linux ``/proc``), and whether one of them
-    carries our marker: the session, not the group, as Airflow runs each task in a
-    process group of its own, in the same session.
-
-    With ``check`` (a session recorded by an earlier run) only processes with the marker
-    in their environment or, as ``setproctitle`` (executor workers, api-server) overwrites
-    that, "airflow" in their command line; or in ``known`` ("pid starttime" keys this
-    adds to), as an exiting process no longer shows either but may still hold its ports.
-    """
-    marker = f"{AIRFLOW_UI_MARKER}={config.AIRFLOW_HOME}".encode()
-    found: list[int] = []
-    marked = False
-    proc = Path("/proc")
-    for entry in proc.iterdir() if proc.is_dir() else ():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            # the fields after "(comm)": state, ppid, pgrp, session, ... (19: starttime)
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) != sid or fields[0] in ("Z", "X"):
-                continue
-            key = f"{entry.name} {fields[19]}"
-        except (OSError, ValueError, IndexError):
-            continue  # exited meanwhile
-        try:
-            environ = (entry / "environ").read_bytes()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:  # exiting: in our own session, count it until it is a zombie
-            environ = cmdline = b""
-        if marker in environ.split(b"\0"):
-            marked = True
-        elif check and b"airflow" not in cmdline and key not in known:
-            continue
-        known.add(key)
-        found.append(int(entry.name))
-    return found, marked
-
-
-def stop_airflow_ui(
-    sid: int,
-    *,
-    leader: subprocess.Popen | None = None,
-    timeout: float = AIRFLOW_UI_STOP_TIMEOUT,
-    received: list[int] | None = None,
-    patience: int = 0,
-) -> tuple[int, int]:
-    """SIGTERM every process of an ``airflow standalone`` session, wait up to ``timeout``
-    (less once ``received``, the signals a handler appends to, holds more than
-    ``patience``: a second Ctrl-C), then SIGKILL the rest.
-
-    ``leader``: our own ``airflow standalone`` child, the session leader; without it (a
-    session recorded by an earlier run) nothing is signalled unless a process of the
-    session carries our marker, and then only the processes that pass the check.
-    Returns (processes found, processes that had to be killed).
-    """
-    import contextlib
-    import signal
-    import time
-
-    received = [] if received is None else received
-    check = leader is None
-    known: set[str] = set()
-    pids, marked = _airflow_ui_processes(sid, check=check, known=known)
-    if check and not marked:
-        return 0, 0
-    found = len(pids)
-
-    def signal_all(sig: int) -> list[int]:
-        if leader is not None and leader.returncode is None:
-            # an unreaped child leads the group: no other process can hold its id
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(sid, sig)
-        pids = _airflow_ui_processes(sid, check=check, known=known)[0]
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        return pids
-
-    signal_all(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(received) <= patience:
-        if not _airflow_ui_processes(sid, check=check, known=known)[0]:
-            return found, 0
-        time.sleep(0.2)
-    killed = len(signal_all(signal.SIGKILL))
-    deadline = time.monotonic() + 20  # a loaded machine takes seconds to tear one down
-    while time.monotonic() < deadline and signal_all(signal.SIGKILL):
-        time.sleep(0.2)
-    left = _airflow_ui_processes(sid, check=check, known=known)[0]
-    if left:  # killed but not torn down yet (uninterruptible I/O): say so, do not hang
-        print(
-            f"warning: Airflow processes {left} have not exited 20 s after SIGKILL", file=sys.stderr
-        )
-    return found, killed
-
-
-def stop_stale_airflow_ui(received: list[int] | None = None) -> None:
-    """A ``reco airflow-ui`` killed hard (kill -9) leaves its Airflow running, holding the
-    UI and log-server ports; stop what its pid file names, only if it carries our marker."""
-    pid_file = airflow_ui_pid_file()
-    if not pid_file.exists():
-        return
-    try:
-        sid = int(pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        sid = 0
-    found, killed = stop_airflow_ui(sid, received=received) if sid > 1 else (0, 0)
-    if found:
-        how = f", {killed} with SIGKILL" if killed else ""
-        print(
-            f"stopped {found} Airflow processes left running by an earlier `reco airflow-ui` "
-            f"(process group {sid}{how})",
-            flush=True,
-        )
-    pid_file.unlink(missing_ok=True)
-
-
 def cmd_airflow_ui(args: argparse.Namespace) -> int:
     """``airflow standalone`` with the project's DAGs; prints the URL and the login.
 
@@ -575,6 +431,8 @@ def cmd_airflow_ui(args: argparse.Namespace) -> int:
     import signal
     import time
 
+    from reco.orchestration import standalone
+
     received: list[int] = []
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -585,7 +443,7 @@ def cmd_airflow_ui(args: argparse.Namespace) -> int:
     try:
         check_java()
         apply_project_env()
-        stop_stale_airflow_ui(received)
+        standalone.stop_stale(received)
         if not received and not (config.AIRFLOW_HOME / "airflow.db").exists():
             init_airflow()
         if received:
@@ -593,11 +451,11 @@ def cmd_airflow_ui(args: argparse.Namespace) -> int:
         env = project_env()
         env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
         env.setdefault("AIRFLOW__API__PORT", str(args.port))
-        env[AIRFLOW_UI_MARKER] = str(config.AIRFLOW_HOME)
+        env[standalone.MARKER] = str(config.AIRFLOW_HOME)
         password_file = config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
         exe = Path(sys.executable).parent / "airflow"
         proc = subprocess.Popen([str(exe), "standalone"], env=env, start_new_session=True)
-        pid_file = airflow_ui_pid_file()
+        pid_file = standalone.pid_file()
         try:
             pid_file.write_text(f"{proc.pid}\n")
             deadline = time.monotonic() + 180
@@ -623,14 +481,14 @@ def cmd_airflow_ui(args: argparse.Namespace) -> int:
                     shown = True
                 time.sleep(0.2)
         finally:
-            found, killed = stop_airflow_ui(proc.pid, leader=proc, received=received, patience=1)
+            found, killed = standalone.stop(proc.pid, leader=proc, received=received, patience=1)
             proc.wait()
             # unless a newer `reco airflow-ui` has taken the file over
             with contextlib.suppress(OSError, ValueError, IndexError):
                 if int(pid_file.read_text().split()[0]) == proc.pid:
                     pid_file.unlink()
             why = f"on {signal.Signals(received[0]).name}" if received else "standalone exited"
-            how = f", {killed} with SIGKILL after {AIRFLOW_UI_STOP_TIMEOUT:.0f} s" if killed else ""
+            how = f", {killed} with SIGKILL after {standalone.STOP_TIMEOUT:.0f} s" if killed else ""
             with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
                 print(
                     f"Airflow stopped ({why}; {found} processes of group {proc.pid} ended{how})",
@@ -677,85 +535,15 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_init
     )
 
-    r = sub.add_parser("run", help="run the recommendations DAG once and summarise it")
-    r.add_argument("--dataset", default="", help="ratings folder/file (default: synthetic)")
-    r.add_argument("--format", default="auto", choices=config.INPUT_FORMATS)
-    r.add_argument("--top-n", type=int, default=config.DEFAULT_TOP_N)
-    r.add_argument("--columns", default="", help="csv/parquet mapping user=..,item=..,rating=..")
-    r.add_argument("--rating-scale", default="auto", help="MIN-MAX, e.g. 1-10")
-    r.add_argument(
-        "--feedback",
-        default="",
-        help="folder of like/dislike/watched events (default: var/inbox/feedback if present)",
+    from reco import params as run_params
+
+    r = sub.add_parser(
+        "run",
+        help="run the recommendations DAG once and summarise it",
+        description="Run the recommendations DAG once, in-process, and summarise it. Its "
+        "flags are the DAG's trigger parameters (reco/params.py).",
     )
-    r.add_argument(
-        "--folds",
-        type=int,
-        default=config.DEFAULT_CV_FOLDS,
-        help=f"cross-validation folds (default {config.DEFAULT_CV_FOLDS}); 0 = fixed "
-        "parameters, no search (one value per grid key)",
-    )
-    r.add_argument(
-        "--families",
-        default=",".join(config.DEFAULT_FAMILIES),
-        help="model families that compete for the published top-N, comma-separated "
-        f"(default {','.join(config.DEFAULT_FAMILIES)}; with --folds 0 the first is used)",
-    )
-    r.add_argument(
-        "--ranking-grid",
-        default="",
-        help=f"implicit-ALS grid JSON (default {json.dumps(config.DEFAULT_RANKING_GRID)})",
-    )
-    r.add_argument(
-        "--ease-grid",
-        default="",
-        help=f"EASE grid JSON (default {json.dumps(config.DEFAULT_EASE_GRID)})",
-    )
-    r.add_argument(
-        "--rating-cv",
-        action="store_true",
-        help="also cross-validate the rating model over --grid (default: one fit at "
-        f"{json.dumps(config.DEFAULT_RATING_PARAMS)})",
-    )
-    r.add_argument(
-        "--grid",
-        default="",
-        help='rating-model ALS grid JSON, e.g. {"rank": [10, 20]} (several values need '
-        "--rating-cv)",
-    )
-    r.add_argument(
-        "--similar-k",
-        type=int,
-        default=config.DEFAULT_SIMILAR_K,
-        help=f"neighbours per item in reco.similar_items (default {config.DEFAULT_SIMILAR_K})",
-    )
-    r.add_argument(
-        "--gate-tolerance",
-        type=float,
-        default=config.DEFAULT_GATE_TOLERANCE,
-        help="how much worse than the published model a new one may be and still publish "
-        f"(relative, default {config.DEFAULT_GATE_TOLERANCE})",
-    )
-    r.add_argument(
-        "--max-quarantine-share",
-        type=float,
-        default=config.DEFAULT_MAX_QUARANTINE_SHARE,
-        help="refuse the batch when more than this share of lines is malformed "
-        f"(default {config.DEFAULT_MAX_QUARANTINE_SHARE})",
-    )
-    r.add_argument(
-        "--min-rows",
-        type=int,
-        default=config.DEFAULT_MIN_ROWS,
-        help=f"fewest ratings a batch may have (default {config.DEFAULT_MIN_ROWS})",
-    )
-    r.add_argument(
-        "--max-row-drop",
-        type=float,
-        default=config.DEFAULT_MAX_ROW_DROP,
-        help="largest shrink vs the previous accepted batch "
-        f"(default {config.DEFAULT_MAX_ROW_DROP})",
-    )
+    run_params.add_run_arguments(r)
     r.set_defaults(func=cmd_run)
 
     sa = sub.add_parser(

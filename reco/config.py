@@ -31,6 +31,11 @@ DATA_DOCS_STATIC = "_static"
 PGDATA_DIR = Path(os.environ.get("RECO_PGDATA", VAR_DIR / "pgdata")).resolve()
 AIRFLOW_HOME = Path(os.environ.get("AIRFLOW_HOME", VAR_DIR / "airflow")).resolve()
 SYNTHETIC_DIR = VAR_DIR / "datasets" / "synthetic"
+# The MovieLens downloads (ml-100k/, ml-latest-small/, ...) the benchmarks and the tests
+# read; the pipeline itself reads whatever dataset it is given.
+MOVIELENS_DIR = Path(
+    os.environ.get("RECO_MOVIELENS_DIR", PROJECT_ROOT.parent / "shared" / "datasets")
+).resolve()
 # Feedback events (like / dislike / watched) are dropped here as JSON Lines or CSV files.
 FEEDBACK_DIR = Path(os.environ.get("RECO_FEEDBACK_DIR", VAR_DIR / "inbox" / "feedback")).resolve()
 # New ratings exports (a file, or a MovieLens folder) dropped here start a retraining run

@@ -36,10 +36,6 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 # frames are larger: deep ALS lineages need a bigger thread stack to deserialise.
 os.environ.setdefault("RECO_DRIVER_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -Xss16m")
 
-DATASETS = ROOT.parent / "shared" / "datasets"
-ML100K = DATASETS / "ml-100k"
-ML_LATEST = DATASETS / "ml-latest-small"
-
 
 def kills_airflow_hard(item: pytest.Item) -> bool:
     """The test that kill -9s `reco airflow-ui` on the test Airflow home."""
@@ -103,18 +99,26 @@ def run_dir(tmp_path: Path) -> Path:
     return d
 
 
+def movielens(name: str, marker: str) -> Path:
+    """A MovieLens download under ``config.MOVIELENS_DIR`` (``RECO_MOVIELENS_DIR``): the
+    one place tests find the real datasets."""
+    path = config.MOVIELENS_DIR / name
+    if not (path / marker).exists():
+        pytest.fail(
+            f"MovieLens dataset missing: {path} (tests read the real files; set "
+            "RECO_MOVIELENS_DIR to the folder holding ml-100k/ and ml-latest-small/)"
+        )
+    return path
+
+
 @pytest.fixture(scope="session")
 def ml100k() -> Path:
-    if not (ML100K / "u.data").exists():
-        pytest.fail(f"shared dataset missing: {ML100K} (tests read the real MovieLens files)")
-    return ML100K
+    return movielens("ml-100k", "u.data")
 
 
 @pytest.fixture(scope="session")
 def ml_latest() -> Path:
-    if not (ML_LATEST / "ratings.csv").exists():
-        pytest.fail(f"shared dataset missing: {ML_LATEST}")
-    return ML_LATEST
+    return movielens("ml-latest-small", "ratings.csv")
 
 
 @pytest.fixture(scope="session")

@@ -24,35 +24,16 @@ STAGE = "ingest"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from reco import params as run_params
+
     p = argparse.ArgumentParser(
         prog="reco ingest",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run_dir_arg(p)
-    p.add_argument("--dataset", required=True, help="folder or file with ratings")
-    p.add_argument(
-        "--format",
-        default="auto",
-        choices=config.INPUT_FORMATS,
-        help="input layout (default: auto-detect)",
-    )
-    p.add_argument(
-        "--columns",
-        default="",
-        help="column mapping for csv/parquet: user=COL,item=COL,rating=COL[,timestamp=COL]",
-    )
-    p.add_argument(
-        "--rating-scale",
-        default="auto",
-        help="MIN-MAX of valid ratings, e.g. 1-5 or 1-10 (default: per format)",
-    )
+    run_params.add_step_arguments(p, STAGE)  # its run parameters (reco/params.py)
     p.add_argument("--delimiter", default=None, help="field separator for --format csv")
-    p.add_argument(
-        "--feedback",
-        default="",
-        help="folder (or file) of feedback events, JSON Lines or CSV (default: none)",
-    )
     return p
 
 

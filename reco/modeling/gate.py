@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-DEFAULT_TOLERANCE = 0.02
+from reco import config
+
+DEFAULT_TOLERANCE = config.DEFAULT_GATE_TOLERANCE  # the run parameter gate_tolerance's default
 
 
 def decide(m: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:

@@ -152,24 +152,15 @@ def validate_output(spark: Any, run_dir: Path, item_ids: Any, top_n: int) -> dic
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from reco import params as run_params
+
     p = argparse.ArgumentParser(
         prog="reco recommend",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run_dir_arg(p)
-    p.add_argument(
-        "--top-n",
-        type=int,
-        default=config.DEFAULT_TOP_N,
-        help=f"items per user (default {config.DEFAULT_TOP_N})",
-    )
-    p.add_argument(
-        "--similar-k",
-        type=int,
-        default=config.DEFAULT_SIMILAR_K,
-        help=f"neighbours per item in similar_items (default {config.DEFAULT_SIMILAR_K})",
-    )
+    run_params.add_step_arguments(p, STAGE)  # its run parameters (reco/params.py)
     return p
 
 

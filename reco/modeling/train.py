@@ -159,7 +159,25 @@ def plan(params: config.TrainParams) -> Plan:
 # the steps of a training run
 # ----------------------------------------------------------------------------------------
 @dataclass
+class Ratings:
+    """The run's ratings as read (a cached Spark frame), and how fits on them are sized."""
+
+    frame: Any
+    n: int
+    scale: tuple[float, float]
+    blocks: int  # ALS user and item blocks of every fit
+    cores: int
+
+    @classmethod
+    def sized(cls, frame: Any, n: int, scale: tuple[float, float], cores: int) -> Ratings:
+        return cls(frame, n, scale, models.als_blocks(n, cores), cores)
+
+
+@dataclass
 class Data:
+    """Every model is fitted on ``train`` and scored on ``holdout``; ``ratings`` (all of
+    them) feed the final refit."""
+
     ratings: Any
     train: Any
     holdout: Any
@@ -176,55 +194,95 @@ class Data:
             df.unpersist()
 
 
-def read_and_split(spark: Any, run_dir: Path, params: config.TrainParams) -> Data:
+def read_ratings(spark: Any, run_dir: Path) -> Ratings:
+    """The run's ratings, cached; the shuffle partitions and ALS blocks sized to them."""
     from reco.spark import parallelism, size_shuffle
 
     manifest = read_json(run_dir / config.RUN_MANIFEST)
     scale = tuple(manifest["source"]["rating_scale"])
     with timer(run_dir, STAGE, "read") as t:
-        n = int(manifest.get("n_ratings") or 0)
-        partitions = size_shuffle(spark, n)
-        ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS))).cache()
-        n = ratings.count()
-        cores = parallelism(spark)
-        blocks = models.als_blocks(n, cores)
-        t.update(rows=n, shuffle_partitions=partitions, als_blocks=blocks)
-    if n < 10 * max(params.folds, 2):
-        what = f"cross-validate with {params.folds} folds" if params.folds else "train on"
+        partitions = size_shuffle(spark, int(manifest.get("n_ratings") or 0))
+        frame = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS))).cache()
+        ratings = Ratings.sized(frame, frame.count(), scale, parallelism(spark))
+        t.update(rows=ratings.n, shuffle_partitions=partitions, als_blocks=ratings.blocks)
+    return ratings
+
+
+def check_enough_ratings(n: int, folds: int) -> None:
+    """Refuse a run with fewer than 10 ratings per fold (at least 20)."""
+    if n < 10 * max(folds, 2):
+        what = f"cross-validate with {folds} folds" if folds else "train on"
         raise PipelineError(f"only {n} ratings: too few to {what} (at least 20 are needed)")
+
+
+def split_holdout(r: Ratings, fraction: float, seed: int, run_dir: Path | None) -> Data:
+    """Per user, by a seeded hash, ``fraction`` of each user's ratings held out."""
     with timer(run_dir, STAGE, "split") as t:
-        train, holdout = models.split_by_user(ratings, params.holdout_fraction, params.seed)
-        train, holdout = train.cache(), holdout.cache()
-        n_train, n_holdout = train.count(), holdout.count()
-        n_catalogue = train.select(config.COL_ITEM).distinct().count()
-        t.update(train=n_train, holdout=n_holdout)
-    if n_holdout == 0:
+        train, holdout = models.split_by_user(r.frame, fraction, seed)
+        d = holdout_data(r, train.cache(), holdout.cache())
+        t.update(train=d.n_train, holdout=d.n_holdout)
+    if d.n_holdout == 0:
         raise PipelineError("no user has the 5+ ratings needed to hold some out for evaluation")
-    return Data(ratings, train, holdout, n, n_train, n_holdout, n_catalogue, scale, blocks, cores)
+    return d
 
 
-def baselines(spark: Any, run_dir: Path, d: Data, k: int) -> tuple[dict, tuple]:
-    """Global mean, user+item bias and most-popular on the held-out part; the fitted
-    biases, which the rating model reuses."""
+def holdout_data(r: Ratings, train: Any, holdout: Any) -> Data:
+    """``r`` split into ``train`` and ``holdout`` (cached frames), with their sizes."""
+    n_train, n_holdout = train.count(), holdout.count()
+    n_catalogue = train.select(config.COL_ITEM).distinct().count()
+    return Data(
+        r.frame, train, holdout, r.n, n_train, n_holdout, n_catalogue, r.scale, r.blocks, r.cores
+    )
+
+
+def rating_baselines(
+    train: Any, holdout: Any, scale: tuple[float, float]
+) -> tuple[dict[str, dict], tuple]:
+    """Global mean and user+item bias, fitted on ``train``, scored on ``holdout``; the
+    fitted biases, which the rating model reuses."""
     from pyspark.sql import functions as F
 
+    biases = models.fit_biases(train)
+    with_base = models.with_baseline(holdout, *biases)
+    scores = {
+        "global_mean": models.spark_rating_metrics(holdout, F.lit(biases[0])),
+        "bias": models.spark_rating_metrics(with_base, models.clip_column(F.col("_base"), scale)),
+    }
+    return scores, biases
+
+
+def popularity_baseline(
+    spark: Any, train: Any, holdout: Any, k: int, n_catalogue: int
+) -> dict[str, float]:
+    """Most-popular top-``k`` (items by ratings in ``train``, seen ones excluded), scored
+    on ``holdout``."""
+    recs = models.most_popular_top_n(spark, train, holdout, k)
+    return models.ranking_metrics_spark(recs, holdout, k, n_catalogue)
+
+
+def baselines(spark: Any, run_dir: Path | None, d: Data, k: int) -> tuple[dict, tuple]:
+    """The three baselines on the held-out part; the fitted biases."""
     with timer(run_dir, STAGE, "baselines"):
-        biases = models.fit_biases(d.train)
-        mu = biases[0]
-        with_base = models.with_baseline(d.holdout, *biases)
-        out = {
-            "global_mean": models.spark_rating_metrics(d.holdout, F.lit(mu)),
-            "bias": models.spark_rating_metrics(
-                with_base, models.clip_column(F.col("_base"), d.scale)
-            ),
-            "most_popular": models.ranking_metrics_spark(
-                models.most_popular_top_n(spark, d.train, d.holdout, k),
-                d.holdout,
-                k,
-                d.n_catalogue,
-            ),
-        }
-    return out, biases
+        scores, biases = rating_baselines(d.train, d.holdout, d.scale)
+        scores["most_popular"] = popularity_baseline(spark, d.train, d.holdout, k, d.n_catalogue)
+    return scores, biases
+
+
+def rating_holdout(
+    train: Any,
+    holdout: Any,
+    point: dict,
+    seed: int,
+    scale: tuple[float, float],
+    blocks: int,
+    biases: tuple | None = None,
+) -> dict[str, float]:
+    """The rating model at ``point`` fitted on ``train``: RMSE/MAE/MPE on ``holdout``."""
+    from pyspark.sql import functions as F
+
+    model = models.fit_rating_model(train, point, seed, scale, blocks, biases)
+    predicted = models.predict_ratings(model, holdout)
+    return models.spark_rating_metrics(predicted, F.col(config.COL_PREDICTION))
 
 
 def rating_cross_validate(
@@ -246,10 +304,7 @@ def rating_cross_validate(
         i, point, f = job
         with timer(run_dir, STAGE, f"rating_cv_p{i}_fold{f}", fold=f, **point) as t:
             fit_on, check = parts[f]
-            model = models.fit_rating_model(fit_on, point, seed, d.scale, d.blocks)
-            t["rmse"] = models.spark_rating_metrics(
-                models.predict_ratings(model, check), F.col(config.COL_PREDICTION)
-            )["rmse"]
+            t["rmse"] = rating_holdout(fit_on, check, point, seed, d.scale, d.blocks)["rmse"]
         return i, f, t["rmse"]
 
     jobs = [(i, p, f) for i, p in enumerate(points) for f in range(folds)]
@@ -269,27 +324,31 @@ def rating_cross_validate(
     ]
 
 
+def best_rating_point(cv_results: list[dict]) -> dict:
+    """The grid point of the lowest mean CV RMSE (ties: the earlier one)."""
+    best = min(cv_results, key=lambda r: r["cv_rmse"])
+    return {k: v for k, v in best.items() if k in GRID_KEYS}
+
+
+def select_rating(
+    d: Data, points: list[dict], params: config.TrainParams, run_dir: Path | None
+) -> tuple[dict, list[dict]]:
+    """The rating model's parameters and the CV behind them (none without ``rating_cv``:
+    the first point)."""
+    if not (params.rating_cv and params.folds >= 2):
+        return points[0], []
+    with timer(run_dir, STAGE, "rating_cross_validation", candidates=len(points)):
+        cv_results = rating_cross_validate(d, points, params.folds, params.seed, run_dir)
+    return best_rating_point(cv_results), cv_results
+
+
 def rating_model(
-    d: Data, plan_: Plan, params: config.TrainParams, biases: tuple, run_dir: Path
+    d: Data, points: list[dict], params: config.TrainParams, biases: tuple, run_dir: Path | None
 ) -> dict:
     """One rating-model fit on the train part (after its CV when asked), scored held-out."""
-    from pyspark.sql import functions as F
-
-    cv_results: list[dict] = []
-    best = plan_.rating_points[0]
-    if params.rating_cv and params.folds >= 2:
-        with timer(run_dir, STAGE, "rating_cross_validation", candidates=len(plan_.rating_points)):
-            cv_results = rating_cross_validate(
-                d, plan_.rating_points, params.folds, params.seed, run_dir
-            )
-        best = {
-            k: v for k, v in min(cv_results, key=lambda r: r["cv_rmse"]).items() if k in GRID_KEYS
-        }
+    best, cv_results = select_rating(d, points, params, run_dir)
     with timer(run_dir, STAGE, "rating_fit_and_holdout", **best):
-        model = models.fit_rating_model(d.train, best, params.seed, d.scale, d.blocks, biases)
-        scores = models.spark_rating_metrics(
-            models.predict_ratings(model, d.holdout), F.col(config.COL_PREDICTION)
-        )
+        scores = rating_holdout(d.train, d.holdout, best, params.seed, d.scale, d.blocks, biases)
     return {**scores, "params": best, "cv_results": cv_results}
 
 
@@ -298,7 +357,7 @@ def baselines_and_rating(
 ) -> tuple[dict, tuple, dict]:
     """The baselines, then the rating model on their fitted biases."""
     base, biases = baselines(spark, run_dir, d, params.top_k)
-    return base, biases, rating_model(d, plan_, params, biases, run_dir)
+    return base, biases, rating_model(d, plan_.rating_points, params, biases, run_dir)
 
 
 def ranking_holdout(spark: Any, d: Data, cand: Candidate, seed: int, k: int) -> dict:
@@ -308,42 +367,54 @@ def ranking_holdout(spark: Any, d: Data, cand: Candidate, seed: int, k: int) -> 
     return ranking.evaluate(spark, ranker, d.train, truth, k, d.n_catalogue, d.holdout)
 
 
+def ranking_cv(
+    spark: Any,
+    d: Data,
+    candidates: list[Candidate],
+    folds: int,
+    seed: int,
+    k: int,
+    run_dir: Path | None,
+) -> list[dict]:
+    """Every candidate's nDCG@k on each of ``folds`` per-user folds of the train part."""
+    with timer(run_dir, STAGE, "cross_validation", folds=folds, candidates=len(candidates)) as t:
+        cv = ranking.cross_validate(
+            spark,
+            d.train,
+            candidates,
+            folds,
+            seed,
+            k,
+            d.n_catalogue,
+            d.blocks,
+            run_dir,
+            STAGE,
+            n_total=d.n,
+        )
+        t["fits"] = folds * len(candidates)
+    return cv
+
+
+def search_ranking(
+    spark: Any, d: Data, plan_: Plan, params: config.TrainParams, run_dir: Path | None
+) -> tuple[Candidate, str, list[dict]]:
+    """The ranking candidate to publish, why, and the CV behind it (none when fixed)."""
+    if plan_.fixed:
+        return plan_.candidates[0], "fixed parameters (folds 0): no search", []
+    k = params.top_k
+    cv = ranking_cv(spark, d, plan_.candidates, params.folds, params.seed, k, run_dir)
+    best = ranking.best_of(cv)
+    return best, choice_reason(cv, best, params.folds, k), cv
+
+
 def select_ranking(
     spark: Any, d: Data, plan_: Plan, params: config.TrainParams, run_dir: Path
 ) -> dict:
     """k-fold CV over the candidates (unless fixed), then the winner refit on the train
     part and scored on the held-out part."""
-    k = params.top_k
-    cv: list[dict] = []
-    if plan_.fixed:
-        best = plan_.candidates[0]
-        why = "fixed parameters (folds 0): no search"
-    else:
-        with timer(
-            run_dir,
-            STAGE,
-            "cross_validation",
-            folds=params.folds,
-            candidates=len(plan_.candidates),
-        ) as t:
-            cv = ranking.cross_validate(
-                spark,
-                d.train,
-                plan_.candidates,
-                params.folds,
-                params.seed,
-                k,
-                d.n_catalogue,
-                d.blocks,
-                run_dir,
-                STAGE,
-                n_total=d.n,
-            )
-            t["fits"] = params.folds * len(plan_.candidates)
-        best = ranking.best_of(cv)
-        why = choice_reason(cv, best, params.folds, k)
+    best, why, cv = search_ranking(spark, d, plan_, params, run_dir)
     with timer(run_dir, STAGE, "ranking_refit_and_holdout", **best.as_dict()):
-        scores = ranking_holdout(spark, d, best, params.seed, k)
+        scores = ranking_holdout(spark, d, best, params.seed, params.top_k)
     note = ranking.catalogue_note(best, d.n_catalogue)
     return {
         **scores,
@@ -382,8 +453,6 @@ def champion_scores(
 ) -> dict | None:
     """The published model's configuration, refit on the same train part and scored on the
     same held-out part (its scores are reused where its configuration is the same)."""
-    from pyspark.sql import functions as F
-
     champ_path = run_dir / "champion.json"
     if not champ_path.exists():
         return None
@@ -391,11 +460,8 @@ def champion_scores(
     with timer(run_dir, STAGE, "champion", version=champ.get("model_version")):
         rating_scores = rating
         if champ.get("rating") and champ["rating"] != rating["params"]:
-            model = models.fit_rating_model(
-                d.train, champ["rating"], params.seed, d.scale, d.blocks, biases
-            )
-            rating_scores = models.spark_rating_metrics(
-                models.predict_ratings(model, d.holdout), F.col(config.COL_PREDICTION)
+            rating_scores = rating_holdout(
+                d.train, d.holdout, champ["rating"], params.seed, d.scale, d.blocks, biases
             )
         ranking_scores = ranked
         if champ.get("ranking"):
@@ -409,30 +475,18 @@ def champion_scores(
     }
 
 
-def final_refit(spark: Any, d: Data, best: Candidate, seed: int, run_dir: Path) -> None:
-    with timer(run_dir, STAGE, "final_refit", **best.as_dict()) as t:
-        signals = feedback.ranking_signals(spark, run_dir, d.ratings, d.scale)
-        ranker = ranking.fit(spark, signals, best, seed, d.blocks)
-        model_dir = run_dir / config.RUN_MODEL
-        if model_dir.exists():
-            import shutil
-
-            shutil.rmtree(model_dir)
-        ranker.save(model_dir)
-        t["rows"] = d.n
-
-
-def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]:
-    plan_ = plan(params)  # bad parameters fail here, before any Spark work
-    d = read_and_split(spark, run_dir, params)
-    # The baselines and the rating model run in a second thread while the ranking CV runs.
-    with ThreadPoolExecutor(max_workers=1) as side:
-        side_job: Future = side.submit(baselines_and_rating, spark, d, plan_, params, run_dir)
-        ranked = select_ranking(spark, d, plan_, params, run_dir)
-        base, biases, rating = side_job.result()
-    champion = champion_scores(spark, d, run_dir, params, rating, ranked, biases)
-    best = Candidate.from_dict(ranked["params"])
-    result: dict[str, Any] = {
+def metrics_record(
+    d: Data,
+    plan_: Plan,
+    params: config.TrainParams,
+    base: dict,
+    rating: dict,
+    ranked: dict,
+    champion: dict | None,
+) -> dict[str, Any]:
+    """``metrics.json`` but for the gate's verdict: every score, and flat copies of the
+    headline numbers."""
+    return {
         "rating": rating,
         "ranking": ranked,
         "baselines": base,
@@ -451,101 +505,89 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
         "mpe": rating["mpe"],
         "ndcg_at_k": ranked["ndcg"],
         "precision_at_k": ranked["precision"],
-        "model_family": best.family,
-        "best_params": {"rating": rating["params"], "ranking": best.as_dict()},
+        "model_family": ranked["family"],
+        "best_params": {
+            "rating": rating["params"],
+            "ranking": Candidate.from_dict(ranked["params"]).as_dict(),
+        },
     }
-    result["gate"] = gate.decide(result, params.gate_tolerance)
-    final_refit(spark, d, best, params.seed, run_dir)
-    d.unpersist()
-    write_json(run_dir / config.RUN_METRICS, result)
+
+
+def final_refit(spark: Any, d: Data, best: Candidate, seed: int, run_dir: Path) -> None:
+    """The chosen model refit on all ratings, adjusted by the run's feedback; saved."""
+    with timer(run_dir, STAGE, "final_refit", **best.as_dict()) as t:
+        signals = feedback.ranking_signals(spark, run_dir, d.ratings, d.scale)
+        ranker = ranking.fit(spark, signals, best, seed, d.blocks)
+        model_dir = run_dir / config.RUN_MODEL
+        if model_dir.exists():
+            import shutil
+
+            shutil.rmtree(model_dir)
+        ranker.save(model_dir)
+        t["rows"] = d.n
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """What the step reports: the headline numbers, the model, the gate's verdict."""
     return {
-        "rmse": round(rating["rmse"], 4),
-        "ndcg_at_k": round(ranked["ndcg"], 4),
-        "model": best.label,
+        "rmse": round(result["rmse"], 4),
+        "ndcg_at_k": round(result["ndcg_at_k"], 4),
+        "model": Candidate.from_dict(result["best_params"]["ranking"]).label,
         "gate": result["gate"]["reason"],
         "publish": result["gate"]["publish"],
     }
+
+
+def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]:
+    """Train, judge and save the run's models (the steps of the module doc, in order)."""
+    plan_ = plan(params)  # bad parameters fail here, before any Spark work
+    ratings = read_ratings(spark, run_dir)
+    check_enough_ratings(ratings.n, params.folds)
+    d = split_holdout(ratings, params.holdout_fraction, params.seed, run_dir)
+    # The baselines and the rating model run in a second thread while the ranking CV runs.
+    with ThreadPoolExecutor(max_workers=1) as side:
+        side_job: Future = side.submit(baselines_and_rating, spark, d, plan_, params, run_dir)
+        ranked = select_ranking(spark, d, plan_, params, run_dir)
+        base, biases, rating = side_job.result()
+    champion = champion_scores(spark, d, run_dir, params, rating, ranked, biases)
+    result = metrics_record(d, plan_, params, base, rating, ranked, champion)
+    result["gate"] = gate.decide(result, params.gate_tolerance)
+    final_refit(spark, d, Candidate.from_dict(ranked["params"]), params.seed, run_dir)
+    d.unpersist()
+    write_json(run_dir / config.RUN_METRICS, result)
+    return summary(result)
 
 
 # ----------------------------------------------------------------------------------------
 # command line
 # ----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from reco import params as run_params
+
     p = argparse.ArgumentParser(
         prog="reco train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     run_dir_arg(p)
-    p.add_argument(
-        "--folds",
-        type=int,
-        default=config.DEFAULT_CV_FOLDS,
-        help=f"cross-validation folds (default {config.DEFAULT_CV_FOLDS}); 0 = fixed "
-        "parameters: no search, each grid key must have one value",
-    )
-    p.add_argument(
-        "--families",
-        default="",
-        help="model families that compete for the top-N, comma-separated (default "
-        f"{','.join(config.DEFAULT_FAMILIES)}); with --folds 0 the first one is used",
-    )
-    p.add_argument(
-        "--ranking-grid",
-        default="",
-        help=f"implicit-ALS grid as JSON (default {json.dumps(config.DEFAULT_RANKING_GRID)})",
-    )
-    p.add_argument(
-        "--ease-grid",
-        default="",
-        help=f"EASE grid as JSON (default {json.dumps(config.DEFAULT_EASE_GRID)})",
-    )
-    p.add_argument(
-        "--rating-cv",
-        type=parse_bool,
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="BOOL",
-        help="cross-validate the rating model over --grid (default: one fit at "
-        f"{json.dumps(config.DEFAULT_RATING_PARAMS)})",
-    )
-    p.add_argument(
-        "--grid",
-        default="",
-        help="rating-model grid as JSON: one value per key, or several with --rating-cv "
-        f"(CV default {json.dumps(config.DEFAULT_GRID)})",
-    )
+    run_params.add_step_arguments(p, STAGE)  # its run parameters (reco/params.py)
     p.add_argument(
         "--holdout",
         type=float,
         default=config.DEFAULT_HOLDOUT_FRACTION,
         help="share of each user's ratings held out for evaluation (default 0.2)",
     )
-    p.add_argument(
-        "--top-n",
-        type=int,
-        default=config.DEFAULT_TOP_N,
-        help="k of the ranking metrics (default: the top-N size)",
-    )
-    p.add_argument(
-        "--gate-tolerance",
-        type=float,
-        default=config.DEFAULT_GATE_TOLERANCE,
-        help="how much worse than the champion a new model may be and still publish "
-        "(relative, default 0.02)",
-    )
     p.add_argument("--seed", type=int, default=config.SEED)
     return p
 
 
 def params_from_args(args: argparse.Namespace) -> config.TrainParams:
+    # The parser has checked the run parameters' types and bounds (reco/params.py); what
+    # their schema cannot say is checked here.
     if args.folds < 2 and args.folds != 0:
         raise PipelineError(
             f"--folds must be at least 2 (or 0 for fixed parameters), got {args.folds}"
         )
     if not 0.0 < args.holdout < 0.9:
         raise PipelineError(f"--holdout must be between 0 and 0.9, got {args.holdout}")
-    if args.gate_tolerance < 0:
-        raise PipelineError(f"--gate-tolerance must be >= 0, got {args.gate_tolerance}")
     rating_cv = bool(args.rating_cv)
     default_rating = (
         config.DEFAULT_GRID

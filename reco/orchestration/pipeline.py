@@ -22,14 +22,9 @@ from reco.errors import PipelineError
 from reco.publishing import warehouse
 from reco.reporting import eventlog
 from reco.reporting.timing import timer
+from reco.runs import run_dir_for, run_key
 from reco.runtime import read_error, record_error, write_json
 from reco.validation import quality
-
-
-def run_key(run_id: str) -> str:
-    """A folder-safe, stable key for an Airflow run id."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_.")
-    return safe[:80] or hashlib.sha1(run_id.encode()).hexdigest()[:12]
 
 
 def version_stamp_for(run_id: str, run_after: datetime) -> str:
@@ -51,10 +46,6 @@ def ensure_synthetic_dataset(
     if not (out_dir / "manifest.json").exists():
         write_dataset(out_dir, spec)
     return out_dir
-
-
-def run_dir_for(run_id: str) -> Path:
-    return config.RUNS_DIR / run_key(run_id)
 
 
 @contextmanager
@@ -81,7 +72,9 @@ def warehouse_task(stage: str, run_id: str) -> Iterator[str]:
     """Inside an Airflow task that talks to the warehouse: the URL (``WAREHOUSE_URL``, the
     ``warehouse`` connection, or the embedded server), with :func:`task_errors` around it."""
     with task_errors(stage, run_id):
-        yield warehouse.resolve_url(use_airflow=True)
+        from reco.orchestration.connections import warehouse_url
+
+        yield warehouse_url()
 
 
 def prepare_run(
@@ -148,7 +141,11 @@ def choose_dataset(given: str | None, landed: str | None = None) -> str:
 
 
 def check_model_params(params: dict[str, Any]) -> None:
-    """Refuse bad model families or grids in a second, before any Spark work."""
+    """Refuse bad model parameters in a second, before any Spark work: the families and
+    grids (named as in the trigger form), then whatever else the train step would refuse
+    before its Spark work (folds 1, several grid values without their CV, ...), by its own
+    parser, checks and plan, on the arguments the DAG passes it (``reco/params.py``)."""
+    from reco import params as run_params
     from reco.modeling import train
 
     train.parse_families(params.get("families"))
@@ -158,6 +155,14 @@ def check_model_params(params: dict[str, Any]) -> None:
         ("grid", config.DEFAULT_GRID, train.GRID_KEYS, "grid"),
     ):
         train.parse_grid(params.get(key), default, keys, flag)
+
+    def refuse(message: str) -> None:  # the parser's error, not its exit
+        raise PipelineError(f"train parameters: {message}")
+
+    parser = train.build_parser()
+    parser.error = refuse  # type: ignore[method-assign]
+    argv = ["--run-dir", str(config.RUNS_DIR), *run_params.step_argv("train", params)]
+    train.plan(train.params_from_args(parser.parse_args(argv)))
 
 
 def retrain_schedule(landed: Any) -> Any:

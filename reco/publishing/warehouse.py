@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -57,33 +57,18 @@ def stop_embedded() -> bool:
     return True
 
 
-def airflow_connection_url(conn_id: str = config.WAREHOUSE_CONN_ID) -> str | None:
-    """The URI of an Airflow connection, if Airflow is importable and the connection exists."""
-    try:
-        from airflow.sdk import BaseHook
-    except Exception:  # not running under Airflow
-        return None
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except Exception:
-        return None
-    uri = conn.get_uri()
-    # Airflow spells the scheme "postgres"; psycopg2 accepts both, keep the canonical one.
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", uri)
-
-
-def resolve_url(explicit: str | None = None, *, use_airflow: bool = False) -> str:
-    """Pick the warehouse URL (see module docstring for the order)."""
+def resolve_url(
+    explicit: str | None = None, *, connection: Callable[[], str | None] | None = None
+) -> str:
+    """Pick the warehouse URL (see module docstring for the order); ``connection`` looks up
+    the orchestrator's connection (Airflow's ``warehouse``) when WAREHOUSE_URL is unset."""
     if explicit:
         return explicit
     env = os.environ.get("WAREHOUSE_URL")
     if env:
         return env
-    if use_airflow:
-        url = airflow_connection_url()
-        if url:
-            return url
-    return embedded_url()
+    url = connection() if connection else None
+    return url or embedded_url()
 
 
 def describe(url: str) -> str:

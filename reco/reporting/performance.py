@@ -4,71 +4,23 @@ Loads the Spark event-log metrics of a run's applications into ``reco.spark_stag
 (and their per-phase sums into the run's timing records), then builds, from what the
 warehouse holds: each stage's seconds run by run, the average and p90 seconds per stage
 over the last runs (beside this run's), trends across runs of wall time, data volume, RMSE
-and nDCG, and the slowest Spark stages. The HTML comes from the Jinja2 templates in
-``reco/reporting/templates/`` (shared with the run report), autoescaped.
+and nDCG, and the slowest Spark stages. The HTML is the template ``performance.html.j2``
+(included by the run report), rendered by :mod:`reco.reporting.pages`.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import statistics
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from reco.publishing import warehouse
 from reco.reporting import eventlog
+from reco.reporting.pages import png_base64, render
 
 HISTORY_RUNS = 20
 SLOWEST_STAGES = 10
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-
-
-def num(v: float | None, digits: int = 4) -> str:
-    """A metric with fixed decimals; empty when there is none."""
-    return "" if v is None else f"{float(v):.{digits}f}"
-
-
-def mb(n: int | float | None) -> str:
-    """Bytes as megabytes, two decimals."""
-    return "" if n is None else f"{n / 1e6:.2f}"
-
-
-def count(n: int | float | None) -> str:
-    """A count with thousands separators; empty when there is none."""
-    return "" if n is None else f"{int(n):,}"
-
-
-@lru_cache(maxsize=1)
-def template_env() -> jinja2.Environment:
-    """The Jinja2 environment of the report templates: autoescaped, strict about names."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=True),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(num=num, mb=mb, count=count)
-    return env
-
-
-def render(template: str, **context: Any) -> str:
-    return template_env().get_template(template).render(**context)
-
-
-def png_base64(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 def spark_rows(run_dir: Path) -> list[dict[str, Any]]:

@@ -9,6 +9,12 @@ links to the run's Data Docs and Spark History Server. The page is the Jinja2 te
 ``templates/run_report.html.j2`` (autoescaped), filled by pure functions of the fetched
 data. Writes ``var/reports/<run>.html`` and refreshes ``var/reports/latest.html``.
 
+This module is the one owner of the page: :func:`run` loads and renders, everything else
+calls it. Per run it renders once in the run's own ``report`` task, and once more after
+the run has ended, when Airflow's task times (which exist only then) are in the warehouse:
+:func:`rebuild`, called by the ``pipeline_report`` DAG in the scheduler, or for an
+in-process ``reco run`` by :mod:`reco.reporting.run_end` (see there).
+
     reco report --run-dir var/lake/runs/R
 """
 
@@ -25,14 +31,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from markupsafe import Markup
-
 from reco import config
 from reco.errors import PipelineError
-from reco.experiments import abtest
+from reco.experiments import page as ab_page
+from reco.experiments import store as ab_store
 from reco.publishing import warehouse
-from reco.reporting import eventlog, performance, task_timings
+from reco.reporting import eventlog, pages, performance, task_timings
 from reco.reporting.timing import read_timings, timer
+from reco.runs import run_dir_for
 from reco.runtime import main_for, read_json, run_dir_arg
 from reco.validation import quality
 
@@ -113,7 +119,7 @@ def timeline_png(rows: list[dict[str, Any]]) -> str:
     ax.invert_yaxis()
     ax.set_xlabel("seconds since the run started")
     ax.set_title("Timeline: queued (hatched), Airflow task (light), inside the job (dark)")
-    return performance.png_base64(fig)
+    return pages.png_base64(fig)
 
 
 # --- the page, as data: pure functions of what the warehouse and the run folder hold ------
@@ -471,7 +477,7 @@ def render_html(
     manifest: dict[str, Any],
     metrics: dict[str, Any],
     rows: list[dict[str, Any]],
-    extra_sections: str = "",
+    ab: dict[str, Any] | None = None,
     *,
     run: dict[str, Any] | None = None,
     perf: dict[str, list[dict[str, Any]]] | None = None,
@@ -480,12 +486,12 @@ def render_html(
 ) -> str:
     """The run report page from fetched data (no Spark, no database): ``rows`` are the
     run's ``reco.stage_timings``, ``run`` its ``reco.model_runs`` row, ``perf`` what
-    :func:`performance.fetch` returns; ``extra_sections`` is trusted HTML put after the
-    model (the A/B section)."""
+    :func:`performance.fetch` returns; ``ab`` the latest A/B experiment
+    (:func:`reco.experiments.page.section_context`), shown after the data."""
     trends = (perf or {}).get("trends") or []
     folds = metrics.get("cv_folds")
     rejected = manifest.get("rejected_by_reason") or {}
-    return performance.render(
+    return pages.render(
         "run_report.html.j2",
         run_id=run_id,
         head=headline(manifest, metrics, rows, run, trends, run_id, users_served),
@@ -507,7 +513,7 @@ def render_html(
         rating_params=param_text(metrics["rating"]["params"]),
         manifest=manifest,
         rejected=", ".join(f"{k} {fmt_value(v)}" for k, v in rejected.items()),
-        extra_sections=Markup(extra_sections),
+        ab=ab or None,
         links=links,
     )
 
@@ -531,13 +537,13 @@ def run(
         model_run = fetch_model_run(url, run_id)
         published = (model_run or {}).get("status") == "published"
         # The latest A/B experiment analysed, with its business-impact estimate.
-        ab_section = abtest.render_section(abtest.fetch_results(url))
+        ab = ab_page.section_context(ab_store.fetch_results(url))
         page = render_html(
             run_id,
             manifest,
             metrics,
             rows,
-            ab_section,
+            ab,
             run=model_run,
             perf=performance.fetch(url, run_id),
             links=links_for(run_dir),
@@ -548,10 +554,14 @@ def run(
     return {"report": str(path), "timings": n}
 
 
-def rebuild(url: str, run_id: str | None = None) -> dict[str, Any]:
-    """Rebuild a run's report (default: the latest run in ``reco.model_runs``)."""
-    from reco.orchestration.pipeline import run_dir_for
+def has_page(run_dir: Path) -> bool:
+    """Whether the run got far enough for a report (its manifest and model metrics)."""
+    return (run_dir / config.RUN_METRICS).exists() and (run_dir / config.RUN_MANIFEST).exists()
 
+
+def rebuild(url: str, run_id: str | None = None) -> dict[str, Any]:
+    """Render a run's report again, from what the warehouse holds now (default: the latest
+    run in ``reco.model_runs``)."""
     if not run_id:
         sql = warehouse.named_statements("model_runs.sql")["latest"]
         with warehouse.connection(url) as conn, conn.cursor() as cur:

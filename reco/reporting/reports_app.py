@@ -5,17 +5,21 @@ one run's report and ``/reco-reports/latest.html`` the newest;
 ``/reco-reports/data_docs/<run>/index.html`` a run's Great Expectations Data Docs (and the
 files under ``data_docs/`` they load, e.g. the vendored ``_static/``). Every page is behind
 Airflow's login: the same JWT as the REST API (``Authorization: Bearer``) or the UI's
-session cookie, checked by Airflow's own ``get_user``.
+session cookie, checked by Airflow's own ``get_user``, which the plugin passes in as
+``login`` (this module does not import Airflow). The index is the template
+``reports_index.html.j2``.
 """
 
 from __future__ import annotations
 
-import html
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from reco import config
+from reco.reporting import pages
 
 REPORT_NAME = re.compile(r"[A-Za-z0-9_.+-]+\.html")
 # The only files served under data_docs/, with their content types.
@@ -35,32 +39,39 @@ DATA_DOCS_TYPES = {
 }
 
 
-def build_app() -> Any:
-    from airflow.api_fastapi.core_api.security import get_user
+def index_entries(reports_dir: Path) -> list[dict[str, str]]:
+    """The pages of the reports folder, newest first (``latest.html`` is linked apart)."""
+    reports = sorted(
+        (p for p in reports_dir.glob("*.html") if p.name != "latest.html"),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    return [
+        {
+            "name": p.name,
+            "title": p.stem,
+            "modified": f"{datetime.fromtimestamp(p.stat().st_mtime, UTC):%Y-%m-%d %H:%M} UTC",
+        }
+        for p in reports
+    ]
+
+
+def index_page(reports_dir: Path) -> str:
+    """The index of the reports folder (``/reco-reports/``)."""
+    return pages.render("reports_index.html.j2", reports=index_entries(reports_dir))
+
+
+def build_app(login: Callable[..., Any]) -> Any:
+    """The reports app; ``login`` is the dependency every request must pass (Airflow's
+    ``get_user``)."""
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.responses import FileResponse, HTMLResponse
 
-    app = FastAPI(title="Recommendation reports", dependencies=[Depends(get_user)])
+    app = FastAPI(title="Recommendation reports", dependencies=[Depends(login)])
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        reports = sorted(
-            (p for p in config.REPORTS_DIR.glob("*.html") if p.name != "latest.html"),
-            key=lambda p: p.stat().st_mtime,
-            reverse=True,
-        )
-        items = "".join(
-            f'<li><a href="{html.escape(p.name)}">{html.escape(p.stem)}</a> '
-            f"({datetime.fromtimestamp(p.stat().st_mtime, UTC):%Y-%m-%d %H:%M} UTC)</li>"
-            for p in reports
-        )
-        empty = "<p>No run reports yet: trigger the <code>recommendations</code> DAG.</p>"
-        return (
-            '<!doctype html><html><head><meta charset="utf-8"><title>Run reports</title>'
-            '</head><body style="font-family:sans-serif"><h1>Run reports</h1>'
-            f'<p><a href="latest.html">latest</a></p><ul>{items}</ul>'
-            f"{'' if reports else empty}</body></html>"
-        )
+        return index_page(config.REPORTS_DIR)
 
     @app.get("/data_docs/{path:path}")
     def data_docs(path: str) -> FileResponse:

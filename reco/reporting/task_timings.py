@@ -2,30 +2,33 @@
 
 The Spark jobs time their phases from the inside; what they cannot see is the task around
 them: time spent queued for a worker slot, Spark session start-up, retries. When a
-``recommendations`` run ends (success or failure), the listener in
-``plugins/reco_task_timings.py`` calls :func:`record_dag_run` in the process that finished
-the run (the scheduler, or ``reco run``'s in-process ``dag.test()``). It reads the run's
-task instances from Airflow's metadata database and writes one row per task
-(``phase = 'airflow_task'``); then it reloads the run's phase timings and rebuilds the run
-report, so the report's timeline shows the tasks too. A failure here is logged, never
-raised: it must not affect the run or the scheduler.
+``recommendations`` run ends, the listener in ``plugins/reco_task_timings.py`` reads the
+run's task instances from Airflow's metadata database and hands them to
+:mod:`reco.reporting.run_end`, which stores them here (one row per task,
+``phase = 'airflow_task'``) and decides whether the report is rendered again.
+
+This module only turns task instances into rows, stores them and reads them back: it
+renders nothing and imports neither Airflow nor the report.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
+import time
 from datetime import datetime
 from typing import Any
 
-from reco import config
 from reco.publishing import warehouse
-
-log = logging.getLogger(__name__)
 
 PHASE = "airflow_task"
 DAG_IDS = ("recommendations",)
+
+
+def in_process(dag_run: Any) -> bool:
+    """Whether the run is a ``dag.test()`` run (``reco run``, ``airflow dags test``): it
+    ends in the process that called ``dag.test()``, with no scheduler around it."""
+    triggered_by = getattr(dag_run, "triggered_by", None)
+    return str(getattr(triggered_by, "value", triggered_by) or "").lower() == "test"
 
 
 def task_rows(task_instances: list[Any]) -> list[dict[str, Any]]:
@@ -63,71 +66,29 @@ def task_rows(task_instances: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def store(url: str, run_id: str, rows: list[dict[str, Any]]) -> None:
+def store(url: str, run_id: str, rows: list[dict[str, Any]]) -> int:
+    """Upsert the run's task rows (a re-run of a task replaces its row); how many."""
     sql = warehouse.named_statements("stage_timings.sql")["upsert"]
     with warehouse.connection(url) as conn, conn.cursor() as cur:
         for row in rows:
             cur.execute(sql, {**row, "run_id": run_id})
+    return len(rows)
 
 
-def fetch_task_instances(dag_run: Any) -> list[Any]:
-    """The run's task instances, read in the caller's metadata-DB session when it has one."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-    from sqlalchemy.orm import object_session
-
-    query = select(TaskInstance).where(
-        TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id
-    )
-    session = object_session(dag_run)
-    if session is not None:
-        with session.no_autoflush:  # read only: never flush the caller's pending changes
-            return list(session.scalars(query))
-    with create_session() as new_session:
-        tis = list(new_session.scalars(query))
-        new_session.expunge_all()
-        return tis
+def stored(url: str, run_id: str) -> int:
+    """How many task rows of the run ``reco.stage_timings`` holds."""
+    sql = warehouse.named_statements("stage_timings.sql")["for_run"]
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, {"run_id": run_id})
+        return sum(1 for r in warehouse.fetch_dicts(cur) if r["phase"] == PHASE)
 
 
-# ``reco run`` (in-process ``dag.test()``) records before it returns, so its summary and the
-# tests see the rows; in the scheduler the warehouse writes and the report rebuild run in
-# a thread, so the scheduling loop (and its metadata-DB transaction) never waits on them.
-INLINE = False
-
-
-def record_dag_run(dag_run: Any) -> None:
-    """Store a finished run's task times and rebuild its report; log, never raise."""
-    if dag_run.dag_id not in DAG_IDS:
-        return
-    run_id = dag_run.run_id
-    try:
-        rows = task_rows(fetch_task_instances(dag_run))
-    except Exception as exc:  # a listener must never break the run or the scheduler
-        log.warning("could not read the task instances of %s: %s", run_id, exc)
-        return
-    if INLINE:
-        store_and_rebuild(run_id, rows)
-    else:
-        threading.Thread(
-            target=store_and_rebuild, args=(run_id, rows), name=f"reco-task-timings-{run_id}"
-        ).start()
-
-
-def store_and_rebuild(run_id: str, rows: list[dict[str, Any]]) -> None:
-    """Write the task rows, reload the phase timings and rebuild the report; log errors."""
-    try:
-        from reco.orchestration.pipeline import run_dir_for
-        from reco.reporting import report
-
-        url = warehouse.resolve_url(use_airflow=True)
-        warehouse.apply_schema(url)
-        store(url, run_id, rows)
-        run_dir = run_dir_for(run_id)
-        if (run_dir / config.RUN_METRICS).exists() and (run_dir / config.RUN_MANIFEST).exists():
-            report.run(url, run_dir, run_id)  # the timeline now shows the tasks too
-        elif run_dir.exists():
-            report.load_timings(url, run_id, run_dir)  # a failed run still shows in trends
-        log.info("recorded %d task timings of %s", len(rows), run_id)
-    except Exception as exc:  # a listener must never break the run or the scheduler
-        log.warning("could not record task timings of %s: %s", run_id, exc)
+def wait_stored(url: str, run_id: str, timeout: float = 60, poll: float = 2) -> bool:
+    """Wait until the listener has stored the run's task rows (it does so in a thread just
+    after the run ends); False after ``timeout`` seconds without them."""
+    deadline = time.monotonic() + timeout
+    while not stored(url, run_id):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True

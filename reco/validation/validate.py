@@ -79,37 +79,20 @@ def quarantine_check(manifest: dict[str, Any], max_share: float) -> tuple[float,
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from reco import params as run_params
+
     p = argparse.ArgumentParser(
         prog="reco validate",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run_dir_arg(p)
-    p.add_argument(
-        "--min-rows",
-        type=int,
-        default=config.DEFAULT_MIN_ROWS,
-        help=f"fewest ratings a batch may have (default {config.DEFAULT_MIN_ROWS})",
-    )
-    p.add_argument(
-        "--max-quarantine-share",
-        type=float,
-        default=config.DEFAULT_MAX_QUARANTINE_SHARE,
-        help="largest share of input lines that may be quarantined as malformed "
-        f"(default {config.DEFAULT_MAX_QUARANTINE_SHARE})",
-    )
+    run_params.add_step_arguments(p, STAGE)  # its run parameters (reco/params.py)
     p.add_argument(
         "--previous-rows",
         type=int,
         default=None,
         help="ratings in the previous accepted batch (the DAG looks it up)",
-    )
-    p.add_argument(
-        "--max-row-drop",
-        type=float,
-        default=config.DEFAULT_MAX_ROW_DROP,
-        help="largest shrink vs the previous accepted batch, as a share "
-        f"(default {config.DEFAULT_MAX_ROW_DROP})",
     )
     return p
 

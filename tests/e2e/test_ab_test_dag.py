@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 
 from reco import cli, config
-from reco.experiments import abtest
-from reco.orchestration.pipeline import run_key
+from reco.experiments import store
+from reco.experiments.simulate import simulate
 from reco.publishing import warehouse
+from reco.runs import run_key
 
 
 def test_ab_dag_publishes_results_and_report(tmp_path, warehouse_url) -> None:
     d = tmp_path / "exp"
-    truth = abtest.simulate(d, users=20_000, control_ctr=0.04, lift=0.2, seed=21)
+    truth = simulate(d, users=20_000, control_ctr=0.04, lift=0.2, seed=21)
     cli.init_airflow()
     run_id, state = cli.run_dag(
         {"input": str(d), "experiment": "e2e-exp", "control_arm": "control"},
         dag_id="ab_test_analysis",
     )
     assert state == "success"
-    rows = {r["arm"]: r for r in abtest.fetch_results(warehouse.resolve_url(), "e2e-exp")}
+    rows = {r["arm"]: r for r in store.fetch_results(warehouse.resolve_url(), "e2e-exp")}
     assert rows["treatment"]["rel_lift_low"] <= 0.2 <= rows["treatment"]["rel_lift_high"]
     assert rows["treatment"]["impressions"] + rows["control"]["impressions"] == truth["impressions"]
     assert {r["run_id"] for r in rows.values()} == {run_id}

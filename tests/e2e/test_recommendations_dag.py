@@ -11,8 +11,8 @@ import pytest
 
 from reco import cli, config
 from reco.data.synthetic import SyntheticSpec, write_dataset
-from reco.orchestration.pipeline import run_dir_for
 from reco.publishing import warehouse
+from reco.runs import run_dir_for
 from reco.runtime import run_identity
 
 TOP_N = 6
@@ -257,7 +257,7 @@ def test_a_dislike_removes_the_item_from_the_next_published_list(
 
 
 def test_run_report_shows_the_latest_ab_experiment(good_run, warehouse_url, tmp_path) -> None:
-    from reco.experiments import abtest
+    from reco.experiments import analysis, stats
     from reco.reporting import report
 
     counts = tmp_path / "counts.json"
@@ -272,8 +272,8 @@ def test_run_report_shows_the_latest_ab_experiment(good_run, warehouse_url, tmp_
             }
         )
     )
-    abtest.run_analysis(
-        warehouse_url, counts, "report-exp", "control", abtest.BusinessInputs(), "report-ab"
+    analysis.run_analysis(
+        warehouse_url, counts, "report-exp", "control", stats.BusinessInputs(), "report-ab"
     )
     out = report.run(warehouse_url, run_dir_for(good_run), good_run)
     html = Path(out["report"]).read_text()

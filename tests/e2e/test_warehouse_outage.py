@@ -11,8 +11,8 @@ from pathlib import Path
 
 from reco import cli, config
 from reco.data.synthetic import SyntheticSpec, write_dataset
-from reco.orchestration.pipeline import run_dir_for
 from reco.publishing import warehouse
+from reco.runs import run_dir_for
 from tests.support.servers import free_port
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from reco import config
-from reco.experiments import abtest
+from reco.experiments import aggregate, analysis, simulate, stats, store
 from reco.publishing import warehouse
 
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory) -> tuple[Path, dict]:
     d = tmp_path_factory.mktemp("ab")
-    truth = abtest.simulate(d, users=30_000, control_ctr=0.05, lift=0.15, seed=3)
+    truth = simulate.simulate(d, users=30_000, control_ctr=0.05, lift=0.15, seed=3)
     # Rows the analysis must not use, each counted under its reason.
     with open(d / "assignments.csv", "a") as f:
         f.write("30001,control\n30001,treatment\n,control\n")
@@ -28,7 +28,7 @@ def experiment(tmp_path_factory) -> tuple[Path, dict]:
 
 def test_spark_counts_match_the_simulation(spark, experiment) -> None:
     d, truth = experiment
-    counts = abtest.aggregate(spark, d)
+    counts = aggregate.aggregate(spark, d)
     arms = {a["arm"]: a for a in counts["arms"]}
     assert set(arms) == {"control", "treatment"}
     assert sum(a["impressions"] for a in arms.values()) == truth["impressions"]
@@ -49,12 +49,12 @@ def test_analysis_recovers_the_true_lift_and_lands_in_the_warehouse(
 ) -> None:
     d, truth = experiment
     counts_path = tmp_path / "counts.json"
-    counts_path.write_text(json.dumps(abtest.aggregate(spark, d)))
+    counts_path.write_text(json.dumps(aggregate.aggregate(spark, d)))
     warehouse.apply_schema(warehouse_url)
-    out = abtest.run_analysis(
-        warehouse_url, counts_path, "sim-15", "control", abtest.BusinessInputs(), "test-run"
+    out = analysis.run_analysis(
+        warehouse_url, counts_path, "sim-15", "control", stats.BusinessInputs(), "test-run"
     )
-    rows = {r["arm"]: r for r in abtest.fetch_results(warehouse_url, "sim-15")}
+    rows = {r["arm"]: r for r in store.fetch_results(warehouse_url, "sim-15")}
     t = rows["treatment"]
     assert t["rel_lift_low"] <= truth["relative_lift"] <= t["rel_lift_high"]
     assert t["abs_lift_low"] <= truth["absolute_lift"] <= t["abs_lift_high"]
@@ -69,21 +69,21 @@ def test_analysis_recovers_the_true_lift_and_lands_in_the_warehouse(
     assert "data:image/png;base64" in page and "Business impact of treatment" in page
     assert "active_customers" in page and "invalid_event" in page
     # Re-analysing replaces the experiment's rows, never duplicates them.
-    abtest.run_analysis(
-        warehouse_url, counts_path, "sim-15", "control", abtest.BusinessInputs(), "test-run-2"
+    analysis.run_analysis(
+        warehouse_url, counts_path, "sim-15", "control", stats.BusinessInputs(), "test-run-2"
     )
-    again = abtest.fetch_results(warehouse_url, "sim-15")
+    again = store.fetch_results(warehouse_url, "sim-15")
     assert len(again) == 2 and {r["run_id"] for r in again} == {"test-run-2"}
 
 
 def test_a_a_experiment_is_not_significant(spark, warehouse_url, tmp_path) -> None:
     d = tmp_path / "aa"
-    abtest.simulate(d, users=20_000, control_ctr=0.05, lift=0.0, seed=8)
+    simulate.simulate(d, users=20_000, control_ctr=0.05, lift=0.0, seed=8)
     counts_path = tmp_path / "counts.json"
-    counts_path.write_text(json.dumps(abtest.aggregate(spark, d)))
-    abtest.run_analysis(
-        warehouse_url, counts_path, "sim-aa", "control", abtest.BusinessInputs(), "aa"
+    counts_path.write_text(json.dumps(aggregate.aggregate(spark, d)))
+    analysis.run_analysis(
+        warehouse_url, counts_path, "sim-aa", "control", stats.BusinessInputs(), "aa"
     )
-    t = next(r for r in abtest.fetch_results(warehouse_url, "sim-aa") if not r["is_control"])
+    t = next(r for r in store.fetch_results(warehouse_url, "sim-aa") if not r["is_control"])
     assert t["rel_lift_low"] <= 0 <= t["rel_lift_high"]
     assert not t["significant"]

@@ -99,4 +99,4 @@ def test_generate_and_warehouse_url(tmp_path: Path) -> None:
 def test_step_help_is_helpful() -> None:
     proc = reco("train", "--help")
     assert proc.returncode == 0
-    assert "--folds" in proc.stdout and "cross-validation" in proc.stdout
+    assert "--folds" in proc.stdout and "cross-validation" in proc.stdout.lower()

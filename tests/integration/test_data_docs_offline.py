@@ -140,7 +140,7 @@ def test_reports_app_serves_the_pages_and_their_assets(docs_run: Path) -> None:
 
     from reco.reporting.reports_app import build_app
 
-    app = build_app()
+    app = build_app(login=get_user)
     app.dependency_overrides[get_user] = lambda: None
     client = TestClient(app)
     site = f"/data_docs/{quality.data_docs_dir(docs_run).name}/"

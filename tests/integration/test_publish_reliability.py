@@ -165,7 +165,7 @@ PUBLISHER = """
 import sys
 from reco.data.synthetic import published_rows as big_recs
 from reco.publishing.publish import publish_table
-publish_table(sys.argv[2], big_recs(int(sys.argv[3]), "killed", offset=7))
+publish_table(sys.argv[1], big_recs(int(sys.argv[2]), "killed", offset=7))
 print("published")
 """
 

@@ -14,8 +14,6 @@ from reco.data import formats, ingest
 from reco.data.transforms import to_als_types
 from reco.modeling import models, ranking, scoring
 
-ML100K = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "ml-100k"
-
 K = 10
 
 
@@ -59,14 +57,16 @@ def genre_sets(items: pd.DataFrame) -> dict[int, set[str]]:
     }
 
 
-def test_neighbours_of_the_best_known_films_share_their_genres(spark, ml100k_neighbours) -> None:
+def test_neighbours_of_the_best_known_films_share_their_genres(
+    spark, ml100k: Path, ml100k_neighbours
+) -> None:
     """Over the ten most-rated films, more of their 10 neighbours share a genre with them
     than other films do by chance. (Per film this does not always hold: implicit factors
     also group films watched in the same era, e.g. Contact with other 1997 releases.)"""
     similar, items = ml100k_neighbours
     genres = genre_sets(items)
     ratings = pd.read_csv(
-        ML100K / "u.data", sep="\t", header=None, names=["user", "item", "rating", "ts"]
+        ml100k / "u.data", sep="\t", header=None, names=["user", "item", "rating", "ts"]
     )
     shares, chances = [], []
     for film in ratings["item"].value_counts().index[:10]:

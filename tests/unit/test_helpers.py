@@ -9,9 +9,10 @@ import pytest
 from reco import config
 from reco.errors import PipelineError
 from reco.modeling.train import parse_grid
-from reco.orchestration.pipeline import model_version_for, run_key
+from reco.orchestration.pipeline import model_version_for
 from reco.publishing import warehouse
 from reco.reporting.timing import read_timings, timer
+from reco.runs import run_key
 
 
 def test_run_key_is_folder_safe_and_stable() -> None:

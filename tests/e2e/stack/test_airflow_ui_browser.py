@@ -15,7 +15,7 @@ import shutil
 import time
 
 from reco import config
-from reco.orchestration.pipeline import run_key
+from reco.runs import run_key
 from tests.support.airflow_stack import (
     Api,
     new_run,

@@ -18,8 +18,8 @@ import pyspark
 import pytest
 
 from reco import config
-from reco.orchestration.pipeline import run_key
 from reco.publishing import warehouse
+from reco.runs import run_key
 from tests.support.airflow_stack import CONF, N_USERS, TOP_N, Stack, published
 from tests.support.servers import background, free_port, wait_for
 

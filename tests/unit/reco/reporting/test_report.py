@@ -326,7 +326,7 @@ def render(**kwargs: Any) -> tuple[str, Page]:
     }
     args.update(kwargs)
     metrics = args.pop("metrics", METRICS)
-    page = report.render_html(RUN_ID, MANIFEST, metrics, ROWS, "", **args)
+    page = report.render_html(RUN_ID, MANIFEST, metrics, ROWS, **args)
     parsed = Page()
     parsed.feed(page)
     return page, parsed
@@ -609,3 +609,60 @@ def test_with_one_run_the_stage_chart_gives_way_to_a_note() -> None:
     # Data fetched before this chart existed (no "stage_trends") renders the same way.
     old = {k: v for k, v in PERF.items() if k != "stage_trends"}
     assert "No per-stage trend yet" in performance.render_section(old)
+
+
+AB_ROWS = [
+    {
+        "experiment": "exp <blink>1</blink>",
+        "run_id": "ab-run",
+        "arm": arm,
+        "is_control": arm == "control",
+        "users": 4000,
+        "impressions": 40000,
+        "clicks": clicks,
+        "ctr": clicks / 40000,
+        "ctr_low": clicks / 40000 - 0.002,
+        "ctr_high": clicks / 40000 + 0.002,
+        **dict.fromkeys(
+            ("abs_lift", "abs_lift_low", "abs_lift_high", "rel_lift", "rel_lift_low"),
+            None if arm == "control" else 0.0075,
+        ),
+        "rel_lift_high": None if arm == "control" else 0.2,
+        "p_value": None if arm == "control" else 0.0001,
+        "significant": None if arm == "control" else True,
+        "mde_abs": None,
+        "mde_rel": None if arm == "control" else 0.05,
+        "impact": None
+        if arm == "control"
+        else {
+            "inputs": {"active_customers": 1000},
+            "relative_ctr_lift": 0.15,
+            "extra_retained_customers": 12.0,
+            "extra_annual_revenue": 600.0,
+        },
+        "rejected": {},
+    }
+    for arm, clicks in (("control", 2000), ("treatment", 2300))
+]
+
+
+def test_the_latest_ab_experiment_comes_after_the_data_escaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reco.experiments import page as ab_page
+
+    monkeypatch.setattr(ab_page, "lift_chart_png", lambda rows: "CHART")
+    html, page = render(ab=ab_page.section_context(AB_ROWS))
+    marks = page.landmarks
+    assert marks.index("h2:Data") < marks.index("section#ab-test") < marks.index("h2:Dig deeper")
+    assert "h2:A/B test: exp <blink>1</blink>" in marks and "blink" not in page.start_tags
+    assert "exp &lt;blink&gt;1&lt;/blink&gt;" in html
+    assert "img:A/B CTR intervals" in marks and "h3:Business impact of treatment" in marks
+    arms = page.table("ab")
+    assert [r[0] for r in arms] == ["arm", "control (control)", "treatment"]
+    assert page.table("ab-inputs") == [["input", "value"], ["active_customers", "1,000"]]
+
+
+def test_without_an_experiment_there_is_no_ab_section(published: tuple[str, Page]) -> None:
+    html, page = published
+    assert "section#ab-test" not in page.landmarks and "A/B test" not in html

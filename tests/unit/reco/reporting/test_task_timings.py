@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from reco.reporting.task_timings import PHASE, task_rows
+from reco.reporting.task_timings import PHASE, in_process, task_rows
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -49,3 +49,34 @@ def test_tasks_that_never_started_are_left_out_and_running_ones_end_at_start() -
     assert [r["stage"] for r in rows] == ["report"]
     assert rows[0]["seconds"] == 0.0
     assert json.loads(rows[0]["details"])["queued_seconds"] is None  # dag.test(): no queue
+
+
+def test_dag_test_runs_are_told_apart_by_the_run_itself() -> None:
+    from enum import Enum
+
+    class TriggeredBy(Enum):  # Airflow's DagRunTriggeredByType, by value
+        TEST = "test"
+        UI = "ui"
+
+    assert in_process(SimpleNamespace(triggered_by=TriggeredBy.TEST))
+    assert in_process(SimpleNamespace(triggered_by="test"))
+    assert not in_process(SimpleNamespace(triggered_by=TriggeredBy.UI))
+    assert not in_process(SimpleNamespace(triggered_by=None))
+    assert not in_process(SimpleNamespace())
+
+
+def test_the_module_renders_nothing_and_imports_neither_airflow_nor_the_report() -> None:
+    import ast
+    from pathlib import Path
+
+    from reco.reporting import task_timings
+
+    tree = ast.parse(Path(task_timings.__file__).read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not {m for m in imported if m and m.startswith(("airflow", "reco.reporting"))}
+    assert not hasattr(task_timings, "INLINE")

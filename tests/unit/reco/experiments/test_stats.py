@@ -1,4 +1,5 @@
-"""A/B statistics on hand-computed examples, and their calibration on seeded simulations."""
+"""A/B statistics (reco.experiments.stats) on hand-computed examples, and their calibration
+on seeded simulations."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from reco.errors import PipelineError
-from reco.experiments.abtest import ArmCounts, BusinessInputs, analyse, business_impact, mde
+from reco.experiments.stats import ArmCounts, BusinessInputs, analyse, business_impact, mde
 
 
 def test_two_proportion_z_test_by_hand() -> None:

@@ -1,0 +1,127 @@
+"""A/B test aggregation (Spark): users, impressions and clicks per arm.
+
+Input folder (written by the platform, or by ``reco simulate-ab``):
+
+- ``assignments.csv``: ``user_id,arm``: which arm each user was in;
+- ``events.csv``: ``user_id,event,ts`` with ``event`` in ``impression`` / ``click``.
+
+Joins the events to the arms and counts users, impressions and clicks per arm into a JSON
+file; rows it cannot use are counted by reason (``invalid_assignment``,
+``conflicting_assignment``, ``conflicting_assignment_event``, ``unassigned_user``,
+``invalid_event``, ``invalid_user_id``) and reported, never silently dropped. The
+statistics on these counts are ``reco.experiments.stats``.
+
+    spark-submit spark_jobs/ab_aggregate.py --input DIR --out counts.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from reco.errors import PipelineError
+from reco.experiments.stats import ArmCounts
+
+STAGE = "ab_aggregate"
+EVENTS = ("impression", "click")
+
+
+def aggregate(spark: Any, input_dir: Path) -> dict[str, Any]:
+    """Per-arm users/impressions/clicks, plus counts of the rows that could not be used."""
+    from pyspark.sql import functions as F
+
+    assign_path, events_path = input_dir / "assignments.csv", input_dir / "events.csv"
+    for p in (assign_path, events_path):
+        if not p.exists():
+            raise PipelineError(
+                f"A/B input {p} is missing: the input folder needs assignments.csv "
+                "(user_id,arm) and events.csv (user_id,event,ts)"
+            )
+    read = spark.read.option("header", True).option("inferSchema", False).csv
+    assign = read(str(assign_path)).select(
+        F.trim("user_id").try_cast("bigint").alias("user_id"), F.trim("arm").alias("arm")
+    )
+    events = read(str(events_path)).select(
+        F.trim("user_id").try_cast("bigint").alias("user_id"),
+        F.lower(F.trim("event")).alias("event"),
+    )
+    arms_per_user = (
+        assign.where("user_id IS NOT NULL AND arm IS NOT NULL")
+        .groupBy("user_id")
+        .agg(F.countDistinct("arm").alias("n_arms"), F.first("arm").alias("arm"))
+    )
+    clean = arms_per_user.where("n_arms = 1").select("user_id", "arm")
+    conflicting = arms_per_user.where("n_arms > 1").select("user_id")
+    rejected = {
+        "invalid_assignment": assign.where("user_id IS NULL OR arm IS NULL").count(),
+        "conflicting_assignment": conflicting.count(),
+    }
+    tagged = events.join(clean, "user_id", "left").join(
+        conflicting.withColumn("_conflict", F.lit(True)), "user_id", "left"
+    )
+    reason = (
+        F.when(F.col("user_id").isNull(), "invalid_user_id")
+        .when(~F.col("event").isin(*EVENTS) | F.col("event").isNull(), "invalid_event")
+        .when(F.col("_conflict"), "conflicting_assignment_event")
+        .when(F.col("arm").isNull(), "unassigned_user")
+    )
+    tagged = tagged.withColumn("reason", reason).cache()
+    for row in tagged.where("reason IS NOT NULL").groupBy("reason").count().collect():
+        rejected[row["reason"]] = row["count"]
+    good = tagged.where("reason IS NULL")
+    per_arm = {
+        r["arm"]: r
+        for r in good.groupBy("arm")
+        .agg(
+            F.sum(F.when(F.col("event") == "impression", 1).otherwise(0)).alias("impressions"),
+            F.sum(F.when(F.col("event") == "click", 1).otherwise(0)).alias("clicks"),
+        )
+        .collect()
+    }
+    users = {r["arm"]: r["count"] for r in clean.groupBy("arm").count().collect()}
+    tagged.unpersist()
+    arms = [
+        asdict(
+            ArmCounts(
+                arm=arm,
+                users=int(users.get(arm, 0)),
+                impressions=int(per_arm[arm]["impressions"]) if arm in per_arm else 0,
+                clicks=int(per_arm[arm]["clicks"]) if arm in per_arm else 0,
+            )
+        )
+        for arm in sorted(users)
+    ]
+    bad_clicks = [a["arm"] for a in arms if a["clicks"] > a["impressions"]]
+    if bad_clicks:
+        raise PipelineError(
+            f"arms {bad_clicks} have more clicks than impressions: the events file is "
+            "missing impressions; check the export"
+        )
+    return {
+        "input": str(input_dir),
+        "arms": arms,
+        "rejected": {k: int(v) for k, v in rejected.items() if v},
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reco ab-aggregate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--input", type=Path, required=True, help="folder with assignments/events")
+    p.add_argument("--out", type=Path, required=True, help="JSON file for the per-arm counts")
+    return p
+
+
+def step(args: argparse.Namespace) -> dict[str, Any]:
+    from reco.spark import get_spark
+
+    counts = aggregate(get_spark("reco-ab-aggregate"), args.input)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(counts, indent=2))
+    return {"arms": len(counts["arms"]), "rejected": counts["rejected"]}
