@@ -59,16 +59,16 @@ format:
 bench: bench-scaling bench-publish  ## scaling (1M/5M/20M, default CV on 1M) + publish throughput (not a test; ~2 h)
 
 bench-scaling:  ## the whole pipeline on synthetic 1M/5M/20M ratings + default CV on 1M (not a test)
-	$(BIN)/python bench/scaling.py
+	$(BIN)/python -m bench.scaling
 
 bench-accuracy:  ## accuracy benchmark on the shared MovieLens datasets (not a test; ~10 min)
-	$(BIN)/python bench/accuracy.py
+	$(BIN)/python -m bench.accuracy
 
 bench-grid:  ## how the default ranking grid was chosen: CV vs test on the shared MovieLens data (not a test; ~70 min)
-	$(BIN)/python bench/grid_search.py
+	$(BIN)/python -m bench.grid_search
 
 bench-publish:  ## publish throughput vs psql \copy, pandas.to_sql, Spark JDBC (not a test; ~2 min)
-	$(BIN)/python bench/publish.py
+	$(BIN)/python -m bench.publish
 
 psql:  ## open psql on the warehouse
 	psql "$$($(RECO) warehouse-url)"

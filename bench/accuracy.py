@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from protocols import ROOT, SEED, K, load, random_split, split_data, stratified_split
 
+from bench.protocols import ROOT, SEED, K, load, random_split, split_data, stratified_split
 from reco import config
 from reco.modeling import ranking, train
+from reco.runs import RunFolder
 from reco.runtime import write_json
 
 # Published results on ML-100K (../shared/datasets/README.md); protocols differ, see there.
@@ -62,17 +63,17 @@ def ranking_protocol(spark, df: pd.DataFrame, scale: tuple[float, float]) -> dic
     """The training part through ``train.run``, the saved model scored on the test part."""
     tr, te = stratified_split(df)
     run_dir = Path(tempfile.mkdtemp(prefix="reco-bench-run-"))
-    tr.to_parquet(run_dir / config.RUN_RATINGS, index=False)
+    tr.to_parquet(RunFolder(run_dir).ratings, index=False)
     write_json(
-        run_dir / config.RUN_MANIFEST,
+        RunFolder(run_dir).manifest,
         {"n_ratings": len(tr), "source": {"rating_scale": list(scale)}},
     )
     t0 = time.perf_counter()
     train.run(spark, run_dir, config.TrainParams(top_k=K))
     seconds = time.perf_counter() - t0
     d = split_data(spark, tr, te, scale)
-    published = ranking.load(run_dir / config.RUN_MODEL)
-    metrics = json.loads((run_dir / config.RUN_METRICS).read_text())
+    published = ranking.load(RunFolder(run_dir).model)
+    metrics = json.loads((RunFolder(run_dir).metrics).read_text())
     test = te[["user_id", "item_id"]]
     return {
         "published": ranking.evaluate(spark, published, d.train, test, K, d.n_catalogue),

@@ -14,7 +14,7 @@ Stage 1 sweeps implicit ALS's regularisation x confidence at a fixed rank; stage
 rank x iterations at stage 1's best pair; EASE sweeps lambda. A good default grid puts
 its candidates where CV and test agree, at a cost the run can afford.
 
-    .venv/bin/python bench/grid_search.py [--datasets ml-100k,ml-latest-small]
+    .venv/bin/python -m bench.grid_search [--datasets ml-100k,ml-latest-small]
 
 Writes ``bench/results/grid_search.json`` and prints a markdown table. Not a test.
 """
@@ -28,8 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from protocols import ROOT, SEED, K, load, split_data, stratified_split
-
+from bench.protocols import ROOT, SEED, K, load, split_data, stratified_split
 from reco.modeling import ranking, train
 from reco.modeling.ranking import Candidate
 from reco.reporting.timing import read_timings

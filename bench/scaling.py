@@ -15,7 +15,7 @@ Per case: wall time of ``reco run``, each DAG task's wall time (from Airflow, in
 of the whole process tree (sampled every 0.5 s: the Airflow process with the
 driver JVM and its Python workers; the embedded PostgreSQL server is not counted).
 
-Run with ``make bench`` (or ``python bench/scaling.py --shapes 1m,5m --no-cv``); prints
+Run with ``make bench`` (or ``python -m bench.scaling --shapes 1m,5m --no-cv``); prints
 progress, then a markdown table, and writes ``bench/results/scaling.json`` and
 ``bench/results/scaling.md``. Synthetic datasets are generated once into
 ``var/bench/data``. Not part of the test suite.

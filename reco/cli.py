@@ -29,6 +29,7 @@ from typing import Any
 
 from reco import config
 from reco.errors import PipelineError
+from reco.runs import RunFolder
 
 # `reco <step> --run-dir ...`: the module whose main() runs each step by hand (the Spark
 # steps' spark-submit entry points, and the two warehouse steps).
@@ -226,7 +227,7 @@ def print_data_quality(run_dir: Path | None) -> None:
     """Where a run's quarantined lines and Data Docs are, when it got that far."""
     if run_dir is None:
         return
-    manifest_path = run_dir / config.RUN_MANIFEST
+    manifest_path = RunFolder(run_dir).manifest
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("n_rejected"):
@@ -234,7 +235,7 @@ def print_data_quality(run_dir: Path | None) -> None:
                 f"  quarantined      : {manifest['n_rejected']:,} lines "
                 f"{manifest['rejected_by_reason']} in {manifest['quarantine_path']}"
             )
-    validation = run_dir / config.RUN_VALIDATION
+    validation = RunFolder(run_dir).validation
     if validation.exists():
         print(f"  data docs        : {json.loads(validation.read_text())['data_docs']}")
 
@@ -259,8 +260,8 @@ def summarize(run_id: str, state: str) -> int:
         print_data_quality(run_dir)
         print("=" * 72)
         return 1
-    manifest = json.loads((run_dir / config.RUN_MANIFEST).read_text())
-    metrics = json.loads((run_dir / config.RUN_METRICS).read_text())
+    manifest = json.loads((RunFolder(run_dir).manifest).read_text())
+    metrics = json.loads((RunFolder(run_dir).metrics).read_text())
     model_version, _ = run_identity(run_dir)
     url = warehouse.resolve_url()
     with warehouse.connection(url) as conn, conn.cursor() as cur:

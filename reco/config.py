@@ -68,23 +68,6 @@ WAREHOUSE_CONN_ID = "warehouse"
 SPARK_CONN_ID = "spark_default"
 PUBLISH_LOCK_KEY = 727_001  # pg_advisory_xact_lock key serialising publishes
 
-# --- files inside one run folder of the lake ---------------------------------------------
-RUN_RATINGS = "ratings.parquet"
-RUN_ITEMS = "items.parquet"
-RUN_RECOMMENDATIONS = "recommendations.parquet"
-RUN_SIMILAR_ITEMS = "similar_items.parquet"
-RUN_MANIFEST = "manifest.json"
-RUN_METRICS = "metrics.json"
-RUN_MODEL = "model"  # the ranking model the recommend step publishes from
-RUN_VALIDATION = "validation.json"
-RUN_OUTPUT_VALIDATION = "validation_recommendations.json"
-RUN_QUARANTINE = "quarantine.parquet"
-RUN_FEEDBACK = "feedback.parquet"
-RUN_FEEDBACK_PENDING = "feedback_pending.parquet"
-RUN_FEEDBACK_QUARANTINE = "feedback_quarantine.parquet"
-RUN_TIMINGS = "timings.jsonl"
-RUN_ERROR = "error.json"
-
 # --- defaults -------------------------------------------------------------------------------
 SEED = 42
 DEFAULT_TOP_N = 10

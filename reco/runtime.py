@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reco import config
 from reco.errors import PipelineError
 from reco.reporting.timing import timer
+from reco.runs import RunFolder
 
 Step = Callable[[argparse.Namespace], dict[str, Any]]
 
@@ -42,10 +42,10 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def model_family(run_dir: Path) -> str:
     """The family of the run's trained ranking model (``als`` until one is trained)."""
-    meta = run_dir / config.RUN_MODEL / "model.json"
+    meta = RunFolder(run_dir).model_meta
     if meta.exists():
         return str(json.loads(meta.read_text(encoding="utf-8")).get("family", "als"))
-    metrics = run_dir / config.RUN_METRICS
+    metrics = RunFolder(run_dir).metrics
     if metrics.exists():
         return str(json.loads(metrics.read_text(encoding="utf-8")).get("model_family", "als"))
     return "als"
@@ -56,7 +56,7 @@ def run_identity(run_dir: Path) -> tuple[str, datetime]:
     ``run.json`` (written by the DAG) so a re-run of the same run produces identical rows;
     else derived from the folder name and the clock."""
     family = model_family(run_dir)
-    path = run_dir / "run.json"
+    path = RunFolder(run_dir).run_info
     if path.exists():
         info = read_json(path)
         stamp = info.get("version_stamp") or str(info["model_version"]).split("-", 1)[-1]
@@ -67,12 +67,12 @@ def run_identity(run_dir: Path) -> tuple[str, datetime]:
 def record_error(run_dir: Path | None, stage: str, message: str) -> None:
     if run_dir is None:
         return
-    write_json(run_dir / config.RUN_ERROR, {"stage": stage, "message": message})
+    write_json(RunFolder(run_dir).error, {"stage": stage, "message": message})
 
 
 def read_error(run_dir: Path | None) -> dict[str, str] | None:
     """What :func:`record_error` left in ``run_dir`` (``stage``, ``message``), if anything."""
-    path = run_dir / config.RUN_ERROR if run_dir else None
+    path = RunFolder(run_dir).error if run_dir else None
     return read_json(path) if path and path.exists() else None
 
 

@@ -1,5 +1,5 @@
 -- Spark's own metrics per completed stage, read from the Spark event log of each step
--- (spark_jobs/eventlog.py). `step`/`phase` match reco.stage_timings; per-phase sums are
+-- (reco/reporting/eventlog.py). `step`/`phase` match reco.stage_timings; per-phase sums are
 -- also in reco.stage_timings.details->'spark'.
 CREATE TABLE IF NOT EXISTS reco.spark_stages (
     run_id              TEXT             NOT NULL,

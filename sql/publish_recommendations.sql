@@ -2,7 +2,7 @@
 -- commits in between): a failure or a killed process anywhere rolls everything back,
 -- the live table stays as it was and no staging table is left behind.
 --
--- Step names (-- name: ...) are executed in order by spark_jobs/publish.py; COPY of the new
+-- Step names (-- name: ...) are executed in order by reco/publishing/publish.py; COPY of the new
 -- rows into reco.recommendations_staging happens between "create_staging" and "swap".
 
 -- name: lock

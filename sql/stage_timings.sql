@@ -1,6 +1,6 @@
 -- reco.stage_timings: replaced per run (idempotent on re-runs of the same run). Rows with
 -- phase 'airflow_task' are Airflow's own task times, written when the run ends
--- (spark_jobs/task_timings.py); the phase timings are reloaded without touching them.
+-- (reco/reporting/task_timings.py); the phase timings are reloaded without touching them.
 
 -- name: lock_run
 -- Serialises the loads of one run's timings (held until the transaction ends).

@@ -46,6 +46,7 @@ from reco.data.formats import (
     REASON_USER_ID,
 )
 from reco.errors import PipelineError
+from reco.runs import RunFolder
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -139,25 +140,25 @@ def ingest(spark: SparkSession, run_dir: Path, inbox: Path, ratings: DataFrame) 
     known = F.col("_ku").isNotNull() & F.col("_ki").isNotNull()
     cols = [config.COL_USER, config.COL_ITEM, COL_EVENT, COL_TS]
     marked.where(known).select(*cols).coalesce(1).write.mode("overwrite").parquet(
-        str(run_dir / config.RUN_FEEDBACK)
+        str(RunFolder(run_dir).feedback)
     )
     marked.where(~known).select("raw", *cols).coalesce(1).write.mode("overwrite").parquet(
-        str(run_dir / config.RUN_FEEDBACK_PENDING)
+        str(RunFolder(run_dir).feedback_pending)
     )
     quarantine.coalesce(1).write.mode("overwrite").parquet(
-        str(run_dir / config.RUN_FEEDBACK_QUARANTINE)
+        str(RunFolder(run_dir).feedback_quarantine)
     )
-    applied = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK))
+    applied = spark.read.parquet(str(RunFolder(run_dir).feedback))
     by_event = {r[COL_EVENT]: r["count"] for r in applied.groupBy(COL_EVENT).count().collect()}
     reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
-    pending = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK_PENDING)).count()
+    pending = spark.read.parquet(str(RunFolder(run_dir).feedback_pending)).count()
     parsed.unpersist()
     if lines and not by_event and not pending and sum(reasons.values()) == lines:
         raise PipelineError(
             f"no usable feedback events in {inbox}: all {lines} lines were rejected "
             f"({reasons}); expected JSON Lines or CSV with user_id, item_id, event "
             f"({'/'.join(EVENTS)}), ts. The lines and reasons are in "
-            f"{run_dir / config.RUN_FEEDBACK_QUARANTINE}"
+            f"{RunFolder(run_dir).feedback_quarantine}"
         )
     return {
         "inbox": str(inbox),
@@ -169,7 +170,7 @@ def ingest(spark: SparkSession, run_dir: Path, inbox: Path, ratings: DataFrame) 
         "n_rejected": sum(reasons.values()),
         "n_malformed": sum(n for r, n in reasons.items() if r != REASON_DUPLICATE),
         "rejected_by_reason": reasons,
-        "quarantine_path": str(run_dir / config.RUN_FEEDBACK_QUARANTINE),
+        "quarantine_path": str(RunFolder(run_dir).feedback_quarantine),
     }
 
 
@@ -223,7 +224,7 @@ def ranking_signals(
 ) -> DataFrame:
     """All ratings adjusted by the run's feedback events: what the published model is fit
     on (likes and watches add positive signals, dislikes remove them)."""
-    if not (run_dir / config.RUN_FEEDBACK).exists():
+    if not (RunFolder(run_dir).feedback).exists():
         return ratings
-    events = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK))
+    events = spark.read.parquet(str(RunFolder(run_dir).feedback))
     return apply_to_ranking_data(ratings, events, scale)

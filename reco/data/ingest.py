@@ -18,6 +18,7 @@ from reco.data import feedback, formats
 from reco.data.transforms import deduplicate_latest, split_rejected
 from reco.errors import PipelineError
 from reco.reporting.timing import timer
+from reco.runs import RunFolder
 from reco.runtime import run_dir_arg, write_json
 
 STAGE = "ingest"
@@ -59,12 +60,12 @@ def run(
     kept, superseded = deduplicate_latest(accepted)
     quarantine = rejected.unionByName(superseded.select("raw", "reason"))
 
-    quarantine_path = run_dir / config.RUN_QUARANTINE
+    quarantine_path = RunFolder(run_dir).quarantine
     with timer(run_dir, STAGE, "write") as t:
         ratings = kept.drop("raw")
-        ratings.coalesce(4).write.mode("overwrite").parquet(str(run_dir / config.RUN_RATINGS))
+        ratings.coalesce(4).write.mode("overwrite").parquet(str(RunFolder(run_dir).ratings))
         quarantine.coalesce(1).write.mode("overwrite").parquet(str(quarantine_path))
-        stored = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
+        stored = spark.read.parquet(str(RunFolder(run_dir).ratings))
         stats = stored.agg(
             F.count("*").alias("n"),
             F.countDistinct(config.COL_USER).alias("users"),
@@ -96,7 +97,7 @@ def run(
         items = formats.read_items(source)
         n_items_titles = 0
         if items is not None:
-            items.to_parquet(run_dir / config.RUN_ITEMS, index=False)
+            items.to_parquet(RunFolder(run_dir).items, index=False)
             n_items_titles = len(items)
         t["rows"] = n_items_titles
 
@@ -123,7 +124,7 @@ def run(
         "quarantine_path": str(quarantine_path),
         "n_item_titles": n_items_titles,
     }
-    write_json(run_dir / config.RUN_MANIFEST, manifest)
+    write_json(RunFolder(run_dir).manifest, manifest)
     out = {k: manifest[k] for k in ("n_ratings", "n_users", "n_items", "n_rejected")}
     if events:
         out["feedback_applied"] = events.get("applied", 0)

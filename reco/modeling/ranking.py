@@ -47,6 +47,7 @@ from reco.errors import PipelineError
 from reco.modeling import metrics, models
 from reco.modeling.scoring import ItemSide, top_n
 from reco.reporting.timing import timer
+from reco.runs import MODEL_META
 
 USR, ITM, RAT = config.COL_USER, config.COL_ITEM, config.COL_RATING
 FAMILIES = ("als", "ease")
@@ -62,9 +63,6 @@ def cv_threads(parallelism: int) -> int:
     if os.environ.get("RECO_CV_PARALLELISM"):
         return max(1, int(os.environ["RECO_CV_PARALLELISM"]))
     return max(2, min(MAX_CV_THREADS, parallelism // 2))
-
-
-MODEL_META = "model.json"
 
 
 # ----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from reco.data.transforms import recommendation_summary
 from reco.errors import PipelineError
 from reco.modeling import ranking, scoring
 from reco.reporting.timing import timer
+from reco.runs import RunFolder
 from reco.runtime import read_json, run_dir_arg, run_identity, write_json
 from reco.validation import quality
 
@@ -45,10 +46,10 @@ def run(
         raise PipelineError(f"top-N must be at least 1, got {top_n}")
     model_version, generated_at = run_identity(run_dir)
     with timer(run_dir, STAGE, "load") as t:
-        ranker = ranking.load(run_dir / config.RUN_MODEL)
-        manifest = read_json(run_dir / config.RUN_MANIFEST)
+        ranker = ranking.load(RunFolder(run_dir).model)
+        manifest = read_json(RunFolder(run_dir).manifest)
         size_shuffle(spark, int(manifest.get("n_ratings") or 0))
-        ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS)))
+        ratings = to_als_types(spark.read.parquet(str(RunFolder(run_dir).ratings)))
         signals = feedback.ranking_signals(
             spark, run_dir, ratings, tuple(manifest["source"]["rating_scale"])
         )
@@ -62,7 +63,7 @@ def run(
             F.lit(model_version).alias("model_version"),
             F.lit(generated_at).cast("timestamp").alias("generated_at"),
         )
-        out = run_dir / config.RUN_RECOMMENDATIONS
+        out = RunFolder(run_dir).recommendations
         recs.coalesce(2).write.mode("overwrite").parquet(str(out))
         stats = (
             spark.read.parquet(str(out))
@@ -77,7 +78,7 @@ def run(
             F.lit(model_version).alias("model_version"),
             F.lit(generated_at).cast("timestamp").alias("generated_at"),
         )
-        out = run_dir / config.RUN_SIMILAR_ITEMS
+        out = RunFolder(run_dir).similar_items
         similar.coalesce(2).write.mode("overwrite").parquet(str(out))
         t["rows"] = spark.read.parquet(str(out)).count()
     return {
@@ -104,12 +105,12 @@ def similar_frame(spark: Any, ranker: ranking.Ranker, k: int) -> Any:
 
 def seen_pairs(spark: Any, run_dir: Path) -> Any:
     """(user, item) pairs never to recommend: rated, watched or disliked."""
-    ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS)).select(
+    ratings = spark.read.parquet(str(RunFolder(run_dir).ratings)).select(
         config.COL_USER, config.COL_ITEM
     )
-    if not (run_dir / config.RUN_FEEDBACK).exists():
+    if not (RunFolder(run_dir).feedback).exists():
         return ratings
-    events = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK))
+    events = spark.read.parquet(str(RunFolder(run_dir).feedback))
     return ratings.unionByName(feedback.excluded_pairs(events)).distinct()
 
 
@@ -118,7 +119,7 @@ def validate_output(spark: Any, run_dir: Path, item_ids: Any, top_n: int) -> dic
     import pandas as pd
 
     with timer(run_dir, STAGE, "output_suite") as t:
-        recs = spark.read.parquet(str(run_dir / config.RUN_RECOMMENDATIONS))
+        recs = spark.read.parquet(str(RunFolder(run_dir).recommendations))
         ratings = seen_pairs(spark, run_dir)
         items = spark.createDataFrame(pd.DataFrame({config.COL_ITEM: item_ids}))
         summary_df = recommendation_summary(recs, ratings, items, top_n).cache()
@@ -129,7 +130,7 @@ def validate_output(spark: Any, run_dir: Path, item_ids: Any, top_n: int) -> dic
         summary_df.unpersist()
         t["expectations"] = result["evaluated"]
         t["failed"] = len(result["failed"])
-    path = run_dir / config.RUN_OUTPUT_VALIDATION
+    path = RunFolder(run_dir).output_validation
     write_json(
         path,
         {

@@ -40,6 +40,7 @@ from reco.errors import PipelineError
 from reco.modeling import gate, models, ranking
 from reco.modeling.ranking import Candidate
 from reco.reporting.timing import timer
+from reco.runs import RunFolder
 from reco.runtime import read_json, run_dir_arg, write_json
 
 STAGE = "train"
@@ -198,11 +199,11 @@ def read_ratings(spark: Any, run_dir: Path) -> Ratings:
     """The run's ratings, cached; the shuffle partitions and ALS blocks sized to them."""
     from reco.spark import parallelism, size_shuffle
 
-    manifest = read_json(run_dir / config.RUN_MANIFEST)
+    manifest = read_json(RunFolder(run_dir).manifest)
     scale = tuple(manifest["source"]["rating_scale"])
     with timer(run_dir, STAGE, "read") as t:
         partitions = size_shuffle(spark, int(manifest.get("n_ratings") or 0))
-        frame = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS))).cache()
+        frame = to_als_types(spark.read.parquet(str(RunFolder(run_dir).ratings))).cache()
         ratings = Ratings.sized(frame, frame.count(), scale, parallelism(spark))
         t.update(rows=ratings.n, shuffle_partitions=partitions, als_blocks=ratings.blocks)
     return ratings
@@ -453,7 +454,7 @@ def champion_scores(
 ) -> dict | None:
     """The published model's configuration, refit on the same train part and scored on the
     same held-out part (its scores are reused where its configuration is the same)."""
-    champ_path = run_dir / "champion.json"
+    champ_path = RunFolder(run_dir).champion
     if not champ_path.exists():
         return None
     champ = read_json(champ_path)
@@ -518,7 +519,7 @@ def final_refit(spark: Any, d: Data, best: Candidate, seed: int, run_dir: Path) 
     with timer(run_dir, STAGE, "final_refit", **best.as_dict()) as t:
         signals = feedback.ranking_signals(spark, run_dir, d.ratings, d.scale)
         ranker = ranking.fit(spark, signals, best, seed, d.blocks)
-        model_dir = run_dir / config.RUN_MODEL
+        model_dir = RunFolder(run_dir).model
         if model_dir.exists():
             import shutil
 
@@ -554,7 +555,7 @@ def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]
     result["gate"] = gate.decide(result, params.gate_tolerance)
     final_refit(spark, d, Candidate.from_dict(ranked["params"]), params.seed, run_dir)
     d.unpersist()
-    write_json(run_dir / config.RUN_METRICS, result)
+    write_json(RunFolder(run_dir).metrics, result)
     return summary(result)
 
 

@@ -22,7 +22,7 @@ from reco.errors import PipelineError
 from reco.publishing import warehouse
 from reco.reporting import eventlog
 from reco.reporting.timing import timer
-from reco.runs import run_dir_for, run_key
+from reco.runs import RunFolder, run_dir_for, run_key
 from reco.runtime import read_error, record_error, write_json
 from reco.validation import quality
 
@@ -118,7 +118,7 @@ def prepare_run(
             # ("0" = none yet; a string because it becomes a step argument).
             "previous_rows": str(quality.previous_accepted_rows(warehouse_url, run_id) or 0),
         }
-        write_json(run_dir / "run.json", info)
+        write_json(RunFolder(run_dir).run_info, info)
     return info
 
 
@@ -249,12 +249,12 @@ def prepare_ab_run(
             f"experiment name {experiment!r} must be 1-80 letters, digits, '_', '.' or '-'"
         )
     warehouse.apply_schema(warehouse_url)
-    run_dir = config.RUNS_DIR / "ab" / run_key(run_id)
+    run_dir = RunFolder.of_experiment(run_id).path
     run_dir.mkdir(parents=True, exist_ok=True)
     return {
         "run_id": run_id,
         "input": str(folder.resolve()),
-        "counts": str(run_dir / "ab_counts.json"),
+        "counts": str(RunFolder(run_dir).ab_counts),
         "experiment": experiment,
     }
 
@@ -280,7 +280,7 @@ def write_champion(url: str, run_dir: Path) -> dict[str, Any] | None:
     with warehouse.connection(url) as conn, conn.cursor() as cur:
         cur.execute(statements["champion"])
         row = cur.fetchone()
-    path = run_dir / "champion.json"
+    path = RunFolder(run_dir).champion
     if row is None or not (row[1] or {}).get("rating"):
         path.unlink(missing_ok=True)
         return None

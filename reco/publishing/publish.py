@@ -30,6 +30,7 @@ from reco import config
 from reco.errors import PipelineError
 from reco.publishing import warehouse
 from reco.reporting.timing import timer
+from reco.runs import RunFolder
 from reco.runtime import main_for, read_json, run_dir_arg, run_identity
 
 STAGE = "publish"
@@ -47,7 +48,7 @@ SIMILAR_COLUMNS = (
 
 
 def read_recommendations(run_dir: Path) -> pa.Table:
-    path = run_dir / config.RUN_RECOMMENDATIONS
+    path = RunFolder(run_dir).recommendations
     if not path.exists():
         raise PipelineError(f"no recommendations in {path}: run the recommend step first")
     table = pq.read_table(path, columns=list(REC_COLUMNS))
@@ -148,7 +149,7 @@ def record_run_start(
     url: str, run_id: str, run_dir: Path, model_version: str, metrics: dict[str, Any]
 ) -> int:
     """Insert this attempt into ``reco.model_runs``; returns the attempt number."""
-    manifest = read_json(run_dir / config.RUN_MANIFEST)
+    manifest = read_json(RunFolder(run_dir).manifest)
     params = {
         **metrics["best_params"],
         "cv_folds": metrics.get("cv_folds"),
@@ -225,15 +226,15 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     with timer(run_dir, STAGE, "schema"):
         warehouse.apply_schema(url)
     table = read_recommendations(run_dir)
-    items_path = run_dir / config.RUN_ITEMS
+    items_path = RunFolder(run_dir).items
     items = pq.read_table(items_path) if items_path.exists() else None
-    similar_path = run_dir / config.RUN_SIMILAR_ITEMS
+    similar_path = RunFolder(run_dir).similar_items
     similar = (
         pq.read_table(similar_path, columns=list(SIMILAR_COLUMNS))
         if similar_path.exists()
         else None
     )
-    metrics = read_json(run_dir / config.RUN_METRICS)
+    metrics = read_json(RunFolder(run_dir).metrics)
     attempt = record_run_start(url, run_id, run_dir, model_version, metrics)
     decision = metrics.get("gate") or {"publish": True}
     if not decision["publish"]:

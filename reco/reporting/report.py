@@ -38,7 +38,7 @@ from reco.experiments import store as ab_store
 from reco.publishing import warehouse
 from reco.reporting import eventlog, pages, performance, task_timings
 from reco.reporting.timing import read_timings, timer
-from reco.runs import run_dir_for
+from reco.runs import RunFolder, run_dir_for
 from reco.runtime import main_for, read_json, run_dir_arg
 from reco.validation import quality
 
@@ -453,7 +453,7 @@ def links_for(
 
 def count_users_served(run_dir: Path) -> int | None:
     """Distinct users in the run's recommendations file (None when it is gone)."""
-    path = run_dir / config.RUN_RECOMMENDATIONS
+    path = RunFolder(run_dir).recommendations
     if not path.exists():
         return None
     import pyarrow.compute as pc
@@ -524,8 +524,8 @@ def run(
     """Load the run's timings and write its report. ``record_timing=False`` (a rebuild,
     later) keeps the render out of the run's timings, so its wall time stays the run's."""
     run_id = run_id or run_dir.name
-    manifest = read_json(run_dir / config.RUN_MANIFEST)
-    metrics = read_json(run_dir / config.RUN_METRICS)
+    manifest = read_json(RunFolder(run_dir).manifest)
+    metrics = read_json(RunFolder(run_dir).metrics)
     warehouse.apply_schema(url)
     # The page shows what the warehouse holds, so the timings are loaded before it is
     # built; this step's own phases reach the table on the next load of this run.
@@ -556,7 +556,7 @@ def run(
 
 def has_page(run_dir: Path) -> bool:
     """Whether the run got far enough for a report (its manifest and model metrics)."""
-    return (run_dir / config.RUN_METRICS).exists() and (run_dir / config.RUN_MANIFEST).exists()
+    return (RunFolder(run_dir).metrics).exists() and (RunFolder(run_dir).manifest).exists()
 
 
 def rebuild(url: str, run_id: str | None = None) -> dict[str, Any]:
@@ -571,7 +571,7 @@ def rebuild(url: str, run_id: str | None = None) -> dict[str, Any]:
             raise PipelineError("no run in reco.model_runs yet: run the recommendations DAG first")
         run_id = row[0]
     run_dir = run_dir_for(run_id)
-    if not (run_dir / config.RUN_METRICS).exists():
+    if not (RunFolder(run_dir).metrics).exists():
         raise PipelineError(
             f"run {run_id} has no model metrics in {run_dir}: it stopped before training, "
             "so it has no report (pick a run from reco.model_runs)"

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reco import config
 from reco.reporting import eventlog
+from reco.runs import RunFolder
 
 
 @contextmanager
@@ -60,13 +60,13 @@ def append_timing(
         "seconds": round(seconds, 4),
         "details": details or {},
     }
-    with open(run_dir / config.RUN_TIMINGS, "a", encoding="utf-8") as fh:
+    with open(RunFolder(run_dir).timings, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(line, default=str) + "\n")
 
 
 def read_timings(run_dir: Path) -> list[dict[str, Any]]:
     """All timing records of a run; the last record wins for a repeated (stage, phase)."""
-    path = run_dir / config.RUN_TIMINGS
+    path = RunFolder(run_dir).timings
     if not path.exists():
         return []
     merged: dict[tuple[str, str], dict[str, Any]] = {}

@@ -26,6 +26,7 @@ from typing import Any
 
 from reco import config
 from reco.errors import PipelineError
+from reco.runs import RunFolder
 
 SITE = "run_site"
 # Batches up to this many rows are validated by GX's pandas engine (collected through
@@ -67,7 +68,7 @@ def data_docs_dir(run_dir: Path) -> Path:
 def airflow_run_id(run_dir: Path) -> str:
     """The Airflow run id of a run folder (``run.json``, written by the DAG's prepare task);
     the folder name for a folder set up by hand."""
-    path = run_dir / "run.json"
+    path = RunFolder(run_dir).run_info
     if path.exists():
         run_id = json.loads(path.read_text(encoding="utf-8")).get("run_id")
         if run_id:
@@ -260,11 +261,11 @@ def quality_rows(run_dir: Path, run_id: str) -> list[dict[str, Any]]:
     """One row per suite run in ``run_dir`` (plus the quarantine counts of ingest)."""
     from reco.runtime import read_json
 
-    manifest_path = run_dir / config.RUN_MANIFEST
+    manifest_path = RunFolder(run_dir).manifest
     manifest = read_json(manifest_path) if manifest_path.exists() else {}
     rows = []
-    for name in (config.RUN_VALIDATION, config.RUN_OUTPUT_VALIDATION):
-        path = run_dir / name
+    folder = RunFolder(run_dir)
+    for path in (folder.validation, folder.output_validation):
         if not path.exists():
             continue
         report = read_json(path)

@@ -22,6 +22,7 @@ from typing import Any
 from reco import config
 from reco.errors import PipelineError
 from reco.reporting.timing import timer
+from reco.runs import RunFolder
 from reco.runtime import read_json, run_dir_arg, write_json
 from reco.validation import quality
 
@@ -108,11 +109,11 @@ def run(
 ) -> dict[str, Any]:
     from reco.spark import size_shuffle
 
-    manifest = read_json(run_dir / config.RUN_MANIFEST)
+    manifest = read_json(RunFolder(run_dir).manifest)
     size_shuffle(spark, int(manifest.get("n_ratings") or 0))
     suites = []
     with timer(run_dir, STAGE, "ratings_suite") as t:
-        df = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
+        df = spark.read.parquet(str(RunFolder(run_dir).ratings))
         params = suite_parameters(manifest, min_rows, previous_rows, max_row_drop)
         ratings = quality.run_suite(run_dir, "ratings", df, params, manifest["n_ratings"])
         t["expectations"] = ratings["evaluated"]
@@ -122,15 +123,15 @@ def run(
         ratings["failed"].append(quarantine_failure)
         ratings["success"] = False
     suites.append(ratings)
-    if (run_dir / config.RUN_ITEMS).exists():
+    if (RunFolder(run_dir).items).exists():
         with timer(run_dir, STAGE, "items_suite") as t:
-            items_df = spark.read.parquet(str(run_dir / config.RUN_ITEMS))
+            items_df = spark.read.parquet(str(RunFolder(run_dir).items))
             items = quality.run_suite(run_dir, "items", items_df, {})
             t["expectations"] = items["evaluated"]
         suites.append(items)
-    if (run_dir / config.RUN_FEEDBACK).exists():
+    if (RunFolder(run_dir).feedback).exists():
         with timer(run_dir, STAGE, "feedback_suite") as t:
-            events = spark.read.parquet(str(run_dir / config.RUN_FEEDBACK))
+            events = spark.read.parquet(str(RunFolder(run_dir).feedback))
             fb = quality.run_suite(
                 run_dir, "feedback", events, {"now_epoch_s": params["now_epoch_s"]}
             )
@@ -145,13 +146,13 @@ def run(
         "suites": suites,
         "data_docs": str(quality.data_docs_dir(run_dir) / "index.html"),
     }
-    write_json(run_dir / config.RUN_VALIDATION, summary)
+    write_json(RunFolder(run_dir).validation, summary)
     if failures:
         raise PipelineError(
             quality.gate_message(
                 "validate",
                 failures,
-                run_dir / config.RUN_VALIDATION,
+                RunFolder(run_dir).validation,
                 "Nothing was trained or published",
             )
         )

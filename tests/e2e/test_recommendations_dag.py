@@ -12,7 +12,7 @@ import pytest
 from reco import cli, config
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.publishing import warehouse
-from reco.runs import run_dir_for
+from reco.runs import RunFolder, run_dir_for
 from reco.runtime import run_identity
 
 TOP_N = 6
@@ -73,7 +73,7 @@ def test_published_table_holds_top_n_for_every_user(good_run, dataset, warehouse
     assert rows["score"].map(lambda s: s == s and abs(s) < 1e6).all()
     version, _ = run_identity(run_dir_for(good_run))
     assert set(rows["model_version"]) == {version}
-    metrics = json.loads((run_dir_for(good_run) / config.RUN_METRICS).read_text())
+    metrics = json.loads((RunFolder(run_dir_for(good_run)).metrics).read_text())
     assert version.startswith(metrics["model_family"] + "-")
 
 
@@ -159,12 +159,12 @@ def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehou
     )
     run_id, state = cli.run_dag({"dataset": str(broken), "top_n": TOP_N, **QUICK})
     assert state == "failed"
-    error = json.loads((run_dir_for(run_id) / config.RUN_ERROR).read_text())
+    error = json.loads((RunFolder(run_dir_for(run_id)).error).read_text())
     assert error["stage"] == "validate"
     assert "expect_column_mean_to_be_between(column=rating): observed 1.0" in error["message"]
     after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     assert after == before
-    assert not (run_dir_for(run_id) / "model").exists()  # never reached training
+    assert not RunFolder(run_dir_for(run_id)).model.exists()  # never reached training
     # The failed run's tasks are timed too: validate failed, nothing after it ran.
     states = dict(
         query(
@@ -207,7 +207,7 @@ def test_worse_model_is_rejected_and_table_unchanged(good_run, dataset, warehous
     )
     assert status == "rejected"
     assert "worse than the champion" in reason or "does not beat" in reason
-    metrics = json.loads((run_dir_for(run_id) / config.RUN_METRICS).read_text())
+    metrics = json.loads((RunFolder(run_dir_for(run_id)).metrics).read_text())
     assert metrics["champion"]["model_version"]
     assert metrics["cv_folds"] == 0 and metrics["rating"]["cv_results"] == []  # no search
     after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")

@@ -12,7 +12,7 @@ from pathlib import Path
 from reco import cli, config
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.publishing import warehouse
-from reco.runs import run_dir_for
+from reco.runs import RunFolder, run_dir_for
 from tests.support.servers import free_port
 
 
@@ -64,7 +64,7 @@ def test_unreachable_warehouse_retries_with_backoff_then_fails_clearly(
     print(f"waits between tries: {waits}")
     assert waits[0] >= 5 and waits[1] >= 10 and waits[1] > waits[0], waits
 
-    error = json.loads((run_dir_for(run_id) / config.RUN_ERROR).read_text())
+    error = json.loads((RunFolder(run_dir_for(run_id)).error).read_text())
     assert error["stage"] == "prepare"
     assert f"127.0.0.1:{port}" in error["message"]
     assert "refused" in error["message"].lower()
@@ -72,4 +72,4 @@ def test_unreachable_warehouse_retries_with_backoff_then_fails_clearly(
     with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM reco.model_runs WHERE run_id = %s", (run_id,))
         assert cur.fetchone() == (0,)
-    assert not (run_dir_for(run_id) / "model").exists()
+    assert not RunFolder(run_dir_for(run_id)).model.exists()

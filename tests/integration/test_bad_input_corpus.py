@@ -19,11 +19,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from reco import config
 from reco.data import formats, ingest
 from reco.errors import PipelineError
 from reco.publishing import warehouse
 from reco.publishing.publish import publish_table
+from reco.runs import RunFolder
 from reco.validation import quality, validate
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "bad_input"
@@ -206,7 +206,7 @@ def test_corpus_case(spark, warehouse_url: str, baseline, tmp_path: Path, case: 
         assert message and re.search(case.error, message), message
 
     # Quarantine: exactly the expected lines, each with its reason; nothing dropped.
-    q_path = run_dir / config.RUN_QUARANTINE
+    q_path = RunFolder(run_dir).quarantine
     quarantine = (
         pd.read_parquet(q_path) if q_path.exists() else pd.DataFrame(columns=["raw", "reason"])
     )
@@ -220,7 +220,7 @@ def test_corpus_case(spark, warehouse_url: str, baseline, tmp_path: Path, case: 
 
     # Accepted ratings, and every input line accounted for.
     if case.kept is not None and stage != "ingest":
-        manifest = json.loads((run_dir / config.RUN_MANIFEST).read_text())
+        manifest = json.loads((RunFolder(run_dir).manifest).read_text())
         assert manifest["n_ratings"] == case.kept
         assert manifest["n_ratings"] + manifest["n_rejected"] == manifest["lines_read"]
 
@@ -248,6 +248,6 @@ def test_conflicting_duplicates_keep_the_latest(spark, tmp_path: Path) -> None:
     ingest.run(
         spark, tmp_path, formats.detect_source(CORPUS / "conflicting_duplicates.data", "ml-100k")
     )
-    kept = pd.read_parquet(tmp_path / config.RUN_RATINGS).set_index(["user_id", "item_id"])
+    kept = pd.read_parquet(RunFolder(tmp_path).ratings).set_index(["user_id", "item_id"])
     assert kept.loc[(1, 1), "rating"] == 5.0  # the later line wins over the base rating 1
     assert kept.loc[(2, 1), "rating"] == 3.0  # the earlier conflicting line (1) loses

@@ -15,6 +15,7 @@ import pytest
 
 from reco import config
 from reco.data import formats, ingest
+from reco.runs import RunFolder
 from reco.validation import data_docs_assets, quality, validate
 
 RUN_ID = "manual__2026-11-27T08:15:00.123456+00:00"  # an Airflow run id, ':' and '+' included
@@ -33,12 +34,12 @@ def docs_run(spark, ml100k: Path, vendored: Path, tmp_path_factory) -> Path:
     its ratings and items suites validated."""
     run_dir = tmp_path_factory.mktemp("docs_offline")
     ingest.run(spark, run_dir, formats.detect_source(ml100k))
-    (run_dir / "run.json").write_text(json.dumps({"run_id": RUN_ID}))
-    manifest = json.loads((run_dir / config.RUN_MANIFEST).read_text())
-    ratings = spark.read.parquet(str(run_dir / config.RUN_RATINGS))
+    RunFolder(run_dir).run_info.write_text(json.dumps({"run_id": RUN_ID}))
+    manifest = json.loads((RunFolder(run_dir).manifest).read_text())
+    ratings = spark.read.parquet(str(RunFolder(run_dir).ratings))
     params = validate.suite_parameters(manifest, config.DEFAULT_MIN_ROWS)
     assert quality.run_suite(run_dir, "ratings", ratings, params)["success"]
-    items = spark.read.parquet(str(run_dir / config.RUN_ITEMS))
+    items = spark.read.parquet(str(RunFolder(run_dir).items))
     assert quality.run_suite(run_dir, "items", items, {})["success"]
     return run_dir
 
@@ -109,7 +110,7 @@ def test_pages_name_the_airflow_run_and_the_data_asset(docs_run: Path) -> None:
 def test_rerun_keeps_pages_offline_and_copies_assets_once(spark, docs_run: Path) -> None:
     static = config.DATA_DOCS_DIR / config.DATA_DOCS_STATIC
     stamp = {p: p.stat().st_mtime_ns for p in static.rglob("*") if p.is_file()}
-    items = spark.read.parquet(str(docs_run / config.RUN_ITEMS))
+    items = spark.read.parquet(str(RunFolder(docs_run).items))
     quality.run_suite(docs_run, "items", items, {}, run_id="manual__second")
     assert {p: p.stat().st_mtime_ns for p in static.rglob("*") if p.is_file()} == stamp
     assert len(pages(docs_run)) == 6
@@ -124,7 +125,7 @@ def test_without_the_vendored_cache_pages_keep_their_cdn_links_and_say_why(
     """No network ever: the pages still work online, and one warning names the fix."""
     monkeypatch.setattr(config, "DATA_DOCS_ASSETS_DIR", tmp_path / "never_fetched")
     monkeypatch.setattr(data_docs_assets, "_warned", set())
-    items = spark.read.parquet(str(docs_run / config.RUN_ITEMS))
+    items = spark.read.parquet(str(RunFolder(docs_run).items))
     with caplog.at_level(logging.WARNING, logger=data_docs_assets.__name__):
         quality.run_suite(docs_run, "items", items, {}, run_id="manual__offline")
         quality.run_suite(docs_run, "items", items, {}, run_id="manual__offline2")

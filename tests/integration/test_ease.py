@@ -14,6 +14,7 @@ from reco import config
 from reco.data import formats, ingest
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.modeling import ranking, recommend, train
+from reco.runs import RunFolder
 from reco.runtime import run_identity
 
 
@@ -50,7 +51,7 @@ def ease_run(spark, tmp_path_factory) -> Path:
 
 
 def test_an_ease_run_publishes_ease_lists(ease_run: Path) -> None:
-    m = json.loads((ease_run / config.RUN_METRICS).read_text())
+    m = json.loads((RunFolder(ease_run).metrics).read_text())
     assert m["model_family"] == "ease" and m["ranking"]["params"] == {
         "family": "ease",
         "lambda": 10.0,
@@ -58,21 +59,21 @@ def test_an_ease_run_publishes_ease_lists(ease_run: Path) -> None:
     assert m["ranking"]["why"] == "fixed parameters (folds 0): no search"
     assert m["ranking"]["ndcg"] > m["baselines"]["most_popular"]["ndcg"]
     assert run_identity(ease_run)[0] == f"ease-{ease_run.name}"
-    recs = pd.read_parquet(ease_run / config.RUN_RECOMMENDATIONS)
-    ratings = pd.read_parquet(ease_run / config.RUN_RATINGS)
+    recs = pd.read_parquet(RunFolder(ease_run).recommendations)
+    ratings = pd.read_parquet(RunFolder(ease_run).ratings)
     assert (recs.groupby("user_id").size() == 5).all()
     assert set(recs["user_id"]) == set(ratings["user_id"])
     assert recs.merge(ratings, on=["user_id", "item_id"]).empty
     assert set(recs["model_version"]) == {f"ease-{ease_run.name}"}
-    validation = json.loads((ease_run / config.RUN_OUTPUT_VALIDATION).read_text())
+    validation = json.loads((RunFolder(ease_run).output_validation).read_text())
     assert validation["success"]
 
 
 def test_ease_lists_are_the_closed_form_scores(ease_run: Path) -> None:
     """A user's published scores are their history times B, recomputed here by numpy."""
-    model = ranking.load(ease_run / config.RUN_MODEL)
-    ratings = pd.read_parquet(ease_run / config.RUN_RATINGS)
-    recs = pd.read_parquet(ease_run / config.RUN_RECOMMENDATIONS)
+    model = ranking.load(RunFolder(ease_run).model)
+    ratings = pd.read_parquet(RunFolder(ease_run).ratings)
+    recs = pd.read_parquet(RunFolder(ease_run).recommendations)
     user = int(recs["user_id"].min())
     history = ratings.loc[ratings["user_id"] == user, "item_id"].to_numpy()
     pos = np.searchsorted(model.item_ids, history)
@@ -85,8 +86,8 @@ def test_ease_lists_are_the_closed_form_scores(ease_run: Path) -> None:
 
 
 def test_ease_similar_items_are_cooccurrence_neighbours(ease_run: Path) -> None:
-    model = ranking.load(ease_run / config.RUN_MODEL)
-    similar = pd.read_parquet(ease_run / config.RUN_SIMILAR_ITEMS)
+    model = ranking.load(RunFolder(ease_run).model)
+    similar = pd.read_parquet(RunFolder(ease_run).similar_items)
     assert (similar.groupby("item_id").size() == 4).all()
     assert (similar["item_id"] != similar["similar_item_id"]).all()
     g = model.gram

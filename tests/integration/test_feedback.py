@@ -13,6 +13,7 @@ from reco.data import feedback, formats, ingest
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.data.transforms import to_als_types
 from reco.modeling import recommend, train
+from reco.runs import RunFolder
 from reco.validation import validate
 
 INBOX = Path(__file__).resolve().parent.parent / "fixtures" / "feedback"
@@ -35,9 +36,9 @@ def ingested(spark, tmp_path_factory) -> Path:
 def test_events_are_parsed_quarantined_or_kept_pending(ingested: Path) -> None:
     import json
 
-    manifest = json.loads((ingested / config.RUN_MANIFEST).read_text())["feedback"]
+    manifest = json.loads((RunFolder(ingested).manifest).read_text())["feedback"]
     assert manifest["files"] == 2 and manifest["lines"] == 14
-    applied = pd.read_parquet(ingested / config.RUN_FEEDBACK).sort_values(["user_id", "item_id"])
+    applied = pd.read_parquet(RunFolder(ingested).feedback).sort_values(["user_id", "item_id"])
     assert list(map(tuple, applied[["user_id", "item_id", "event", "ts"]].to_numpy())) == [
         (1, 10, "like", 1_700_000_000),
         (1, 11, "dislike", 1_700_000_000),  # ISO-8601 time, same instant
@@ -45,12 +46,12 @@ def test_events_are_parsed_quarantined_or_kept_pending(ingested: Path) -> None:
         (3, 13, "dislike", 1_700_000_200),  # from the CSV file (Windows line endings)
         (3, 14, "watched", 1_700_000_400),
     ]
-    pending = pd.read_parquet(ingested / config.RUN_FEEDBACK_PENDING)
+    pending = pd.read_parquet(RunFolder(ingested).feedback_pending)
     assert sorted(zip(pending["user_id"], pending["item_id"], strict=True)) == [
         (3, 9999),  # unknown item
         (999, 10),  # unknown user
     ]
-    quarantine = pd.read_parquet(ingested / config.RUN_FEEDBACK_QUARANTINE)
+    quarantine = pd.read_parquet(RunFolder(ingested).feedback_quarantine)
     assert quarantine.groupby("reason").size().to_dict() == {
         "duplicate_superseded": 1,
         "invalid_event": 1,
@@ -68,7 +69,7 @@ def test_feedback_suite_runs_in_validate(spark, ingested: Path) -> None:
     import json
 
     validate.run(spark, ingested, min_rows=10, max_quarantine_share=0.01)
-    summary = json.loads((ingested / config.RUN_VALIDATION).read_text())
+    summary = json.loads((RunFolder(ingested).validation).read_text())
     fb = next(s for s in summary["suites"] if s["suite"] == "feedback")
     assert fb["success"] and fb["evaluated"] == 13
 
@@ -109,7 +110,7 @@ def test_a_dislike_removes_the_item_from_the_next_top_n(spark, tmp_path: Path) -
     ingest.run(spark, before, formats.detect_source(data))
     train.run(spark, before, params)
     recommend.run(spark, before, top_n=5)
-    recs = pd.read_parquet(before / config.RUN_RECOMMENDATIONS)
+    recs = pd.read_parquet(RunFolder(before).recommendations)
     top = recs[recs["rank"] == 1].sort_values("user_id")
     (u1, i1), (u2, i2) = top[["user_id", "item_id"]].to_numpy()[:2]
 
@@ -124,7 +125,7 @@ def test_a_dislike_removes_the_item_from_the_next_top_n(spark, tmp_path: Path) -
     ingest.run(spark, after, formats.detect_source(data), inbox)
     train.run(spark, after, params)
     recommend.run(spark, after, top_n=5)
-    new = pd.read_parquet(after / config.RUN_RECOMMENDATIONS)
+    new = pd.read_parquet(RunFolder(after).recommendations)
     assert i1 not in set(new.loc[new["user_id"] == u1, "item_id"])
     assert i2 not in set(new.loc[new["user_id"] == u2, "item_id"])
     assert (new.groupby("user_id").size() == 5).all()  # still N each

@@ -8,28 +8,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reco import config
 from reco.data import formats, ingest
 from reco.errors import PipelineError
+from reco.runs import RunFolder
 
 
 def ingest_path(spark, run_dir: Path, path: Path, fmt: str = "auto", **kw) -> dict:
     src = formats.detect_source(path, fmt, **kw)
     ingest.run(spark, run_dir, src)
-    return json.loads((run_dir / config.RUN_MANIFEST).read_text())
+    return json.loads((RunFolder(run_dir).manifest).read_text())
 
 
-def read(run_dir: Path, name: str) -> pd.DataFrame:
-    return pd.read_parquet(run_dir / name)
+def read(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
 
 
 def test_ml100k(spark, run_dir: Path, ml100k: Path) -> None:
     m = ingest_path(spark, run_dir, ml100k)
     assert (m["n_ratings"], m["n_users"], m["n_items"], m["n_rejected"]) == (100000, 943, 1682, 0)
-    ratings = read(run_dir, config.RUN_RATINGS)
+    ratings = read(RunFolder(run_dir).ratings)
     assert list(ratings.columns) == ["user_id", "item_id", "rating", "timestamp"]
     assert ratings["rating"].mean() == pytest.approx(3.52986)
-    items = read(run_dir, config.RUN_ITEMS)
+    items = read(RunFolder(run_dir).items)
     assert len(items) == 1682
     toy = items.loc[items["item_id"] == 1].iloc[0]
     assert toy["title"] == "Toy Story (1995)" and "Animation" in toy["genres"]
@@ -39,9 +39,9 @@ def test_ml_latest_small(spark, run_dir: Path, ml_latest: Path) -> None:
     m = ingest_path(spark, run_dir, ml_latest)
     assert (m["n_ratings"], m["n_users"], m["n_items"]) == (100836, 610, 9724)
     assert m["source"]["rating_scale"] == [0.5, 5.0]
-    ratings = read(run_dir, config.RUN_RATINGS)
+    ratings = read(RunFolder(run_dir).ratings)
     assert set(ratings["rating"].unique()) >= {0.5, 4.5}  # half stars kept
-    assert len(read(run_dir, config.RUN_ITEMS)) == 9742
+    assert len(read(RunFolder(run_dir).items)) == 9742
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_ml1m_double_colon_layout(spark, run_dir: Path, tmp_path: Path, ml100k_s
     m = ingest_path(spark, run_dir, folder)
     assert m["source"]["format"] == "ml-1m"
     assert m["n_ratings"] == len(ml100k_sample.drop_duplicates(["user", "item"]))
-    items = read(run_dir, config.RUN_ITEMS)
+    items = read(RunFolder(run_dir).items)
     assert items.set_index("item_id").loc[2, "title"] == "Café (1999)"
 
 
@@ -79,7 +79,7 @@ def test_generic_csv_with_mapping(spark, run_dir: Path, tmp_path: Path, ml100k_s
         columns=formats.parse_mapping("user=uid,item=mid,rating=stars,timestamp=when"),
     )
     assert m["source"]["format"] == "csv" and m["n_ratings"] == 2000
-    got = read(run_dir, config.RUN_RATINGS).sort_values(["user_id", "item_id"])
+    got = read(RunFolder(run_dir).ratings).sort_values(["user_id", "item_id"])
     want = ml100k_sample.sort_values(["user", "item"])
     assert got["rating"].tolist() == want["rating"].astype(float).tolist()
 
@@ -136,12 +136,12 @@ def test_bad_lines_are_quarantined_with_reasons(spark, run_dir: Path, tmp_path: 
         "invalid_item_id": 1,
         "wrong_field_count": 1,
     }
-    ratings = read(run_dir, config.RUN_RATINGS).sort_values("user_id")
+    ratings = read(RunFolder(run_dir).ratings).sort_values("user_id")
     assert ratings[["user_id", "item_id", "rating", "timestamp"]].values.tolist() == [
         [1, 10, 5.0, 200],
         [8, 15, 2.0, 100],
     ]
-    q = read(run_dir, "quarantine.parquet")
+    q = read(RunFolder(run_dir).quarantine)
     assert q.loc[q["reason"] == "rating_out_of_range", "raw"].tolist() == ["3\t12\t6\t100"]
     assert q.loc[q["reason"] == "duplicate_superseded", "raw"].tolist() == ["1\t10\t4\t100"]
 

@@ -13,6 +13,7 @@ from reco import config
 from reco.data import formats, ingest
 from reco.data.transforms import to_als_types
 from reco.modeling import models, ranking, scoring
+from reco.runs import RunFolder
 
 K = 10
 
@@ -21,8 +22,8 @@ K = 10
 def ml100k_ratings(spark, ml100k: Path, tmp_path_factory) -> tuple[object, pd.DataFrame]:
     run_dir = tmp_path_factory.mktemp("similar")
     ingest.run(spark, run_dir, formats.detect_source(ml100k))
-    ratings = to_als_types(spark.read.parquet(str(run_dir / config.RUN_RATINGS))).cache()
-    return ratings, pd.read_parquet(run_dir / config.RUN_ITEMS)
+    ratings = to_als_types(spark.read.parquet(str(RunFolder(run_dir).ratings))).cache()
+    return ratings, pd.read_parquet(RunFolder(run_dir).items)
 
 
 @pytest.fixture(scope="module", params=["als", "ease"])

@@ -13,6 +13,7 @@ from reco import config
 from reco.data import formats, ingest
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.modeling import ranking, recommend, train
+from reco.runs import RunFolder
 
 GRID = {"rank": [4, 8], "regParam": [0.3], "maxIter": [8]}
 RANKING_GRID = {"rank": [16], "regParam": [0.1, 0.5], "alpha": [1.0], "maxIter": [6]}
@@ -38,7 +39,7 @@ def trained(spark, tmp_path_factory) -> Path:
 
 
 def test_metrics_cover_grid_and_beat_baselines(trained: Path) -> None:
-    m = json.loads((trained / config.RUN_METRICS).read_text())
+    m = json.loads((RunFolder(trained).metrics).read_text())
     rating, ranked, base = m["rating"], m["ranking"], m["baselines"]
     assert len(rating["cv_results"]) == 2 and m["cv_folds"] == 2 and m["rating_cv"]
     assert all(len(r["fold_rmse"]) == 2 for r in rating["cv_results"])
@@ -54,7 +55,7 @@ def test_metrics_cover_grid_and_beat_baselines(trained: Path) -> None:
 
 def test_ranking_cv_scores_every_candidate_of_every_family_per_fold(trained: Path) -> None:
     """Both families entered the same CV; the published one is the best mean nDCG."""
-    m = json.loads((trained / config.RUN_METRICS).read_text())
+    m = json.loads((RunFolder(trained).metrics).read_text())
     cv = m["ranking"]["cv_results"]
     assert [r["family"] for r in cv] == ["als", "als", "ease"]
     assert sorted(r["regParam"] for r in cv if r["family"] == "als") == [0.1, 0.5]
@@ -67,12 +68,11 @@ def test_ranking_cv_scores_every_candidate_of_every_family_per_fold(trained: Pat
     assert m["ranking"]["params"]["family"] == winner["family"] == m["model_family"]
     assert m["ranking"]["params"] == ranking.Candidate.from_dict(winner).as_dict()
     assert "won the 2-fold CV of 3 candidates" in m["ranking"]["why"]
-    meta = json.loads((trained / config.RUN_MODEL / "model.json").read_text())
+    meta = json.loads((RunFolder(trained).model_meta).read_text())
     assert meta == m["ranking"]["params"]
     # Every fit of the CV is its own timed phase.
     phases = {
-        json.loads(line)["phase"]
-        for line in (trained / config.RUN_TIMINGS).read_text().splitlines()
+        json.loads(line)["phase"] for line in (RunFolder(trained).timings).read_text().splitlines()
     }
     for fam, i in (("als", 0), ("als", 1), ("ease", 2)):
         assert {f"cv_{fam}_c{i}_fold0", f"cv_{fam}_c{i}_fold1"} <= phases
@@ -82,7 +82,7 @@ def test_ranking_cv_scores_every_candidate_of_every_family_per_fold(trained: Pat
 def test_holdout_split_is_deterministic_and_per_user(spark, trained: Path) -> None:
     from reco.modeling import models
 
-    ratings = spark.read.parquet(str(trained / config.RUN_RATINGS))
+    ratings = spark.read.parquet(str(RunFolder(trained).ratings))
     a_train, a_hold = models.split_by_user(ratings, 0.2, 42)
     _, b_hold = models.split_by_user(ratings.repartition(3), 0.2, 42)
     key = ["user_id", "item_id"]
@@ -97,8 +97,8 @@ def test_holdout_split_is_deterministic_and_per_user(spark, trained: Path) -> No
 
 def test_top_n_per_user_excludes_rated_items(spark, trained: Path) -> None:
     out = recommend.run(spark, trained, top_n=7)
-    recs = pd.read_parquet(trained / config.RUN_RECOMMENDATIONS)
-    ratings = pd.read_parquet(trained / config.RUN_RATINGS)
+    recs = pd.read_parquet(RunFolder(trained).recommendations)
+    ratings = pd.read_parquet(RunFolder(trained).ratings)
     assert out["rows"] == len(recs) == 7 * ratings["user_id"].nunique()
     assert recs.groupby("user_id")["rank"].apply(sorted).map(lambda r: r == list(range(1, 8))).all()
     assert recs.merge(ratings, on=["user_id", "item_id"]).empty
@@ -112,7 +112,7 @@ def test_top_n_per_user_excludes_rated_items(spark, trained: Path) -> None:
     )
     assert recs["model_version"].nunique() == 1
     # The output suite ran on it and passed.
-    summary = json.loads((trained / config.RUN_OUTPUT_VALIDATION).read_text())
+    summary = json.loads((RunFolder(trained).output_validation).read_text())
     assert summary["success"] and summary["suites"][0]["evaluated"] == 8
 
 
@@ -140,8 +140,8 @@ def test_output_suite_refuses_broken_recommendations(
     run_dir = tmp_path / "run"
     shutil.copytree(trained, run_dir)
     recommend.run(spark, run_dir, top_n=5)
-    recs = pd.read_parquet(run_dir / config.RUN_RECOMMENDATIONS)
-    ratings = pd.read_parquet(run_dir / config.RUN_RATINGS)
+    recs = pd.read_parquet(RunFolder(run_dir).recommendations)
+    ratings = pd.read_parquet(RunFolder(run_dir).ratings)
     first = recs["user_id"].min()
     if breakage == "drop_user":
         recs = recs[recs["user_id"] != first]
@@ -152,15 +152,15 @@ def test_output_suite_refuses_broken_recommendations(
         recs.loc[(recs["user_id"] == first) & (recs["rank"] == 5), "rank"] = 9
     else:
         recs.loc[(recs["user_id"] == first) & (recs["rank"] == 1), "score"] = np.nan
-    shutil.rmtree(run_dir / config.RUN_RECOMMENDATIONS)
-    (run_dir / config.RUN_RECOMMENDATIONS).mkdir()
+    shutil.rmtree(RunFolder(run_dir).recommendations)
+    (RunFolder(run_dir).recommendations).mkdir()
     recs.to_parquet(
-        run_dir / config.RUN_RECOMMENDATIONS / "part-0.parquet",
+        RunFolder(run_dir).recommendations / "part-0.parquet",
         index=False,
         coerce_timestamps="us",
         allow_truncated_timestamps=True,
     )
-    item_ids = ranking.load(run_dir / config.RUN_MODEL).item_side().item_ids
+    item_ids = ranking.load(RunFolder(run_dir).model).item_side().item_ids
     with pytest.raises(PipelineError) as info:
         recommend.validate_output(spark, run_dir, item_ids, 5)
     msg = str(info.value)
@@ -203,4 +203,4 @@ def test_fixed_parameters_refuse_a_grid_with_several_points(spark, tmp_path: Pat
     params = config.TrainParams(folds=0, grid={"rank": [5, 10], "regParam": [0.1], "maxIter": [2]})
     with pytest.raises(PipelineError, match="one value per grid key, got 2 rating"):
         train.run(spark, tmp_path, params)
-    assert not (tmp_path / config.RUN_TIMINGS).exists()
+    assert not (RunFolder(tmp_path).timings).exists()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reco import config
 from reco.data import formats, ingest
 from reco.errors import PipelineError
+from reco.runs import RunFolder
 from reco.validation import quality, validate
 
 
@@ -24,7 +24,7 @@ def test_ml100k_passes_every_expectation(spark, ml100k_run: Path) -> None:
     result = validate.run(spark, ml100k_run)
     # 18 ratings expectations + 7 items expectations; nothing quarantined.
     assert result == {"expectations": 25, "failed": 0, "quarantine_share": 0.0}
-    summary = json.loads((ml100k_run / config.RUN_VALIDATION).read_text())
+    summary = json.loads((RunFolder(ml100k_run).validation).read_text())
     assert [s["suite"] for s in summary["suites"]] == ["ratings", "items"]
     assert all(r["success"] for s in summary["suites"] for r in s["results"])
 
@@ -88,7 +88,7 @@ def test_implausible_mean_fails_the_gate(spark, tmp_path: Path) -> None:
 def test_future_timestamps_are_quarantined(spark, tmp_path: Path) -> None:
     rows = [f"{u}\t{i}\t{1 + (u + i) % 5}\t100\n" for u in range(1, 21) for i in range(1, 11)]
     ingest_lines(spark, tmp_path, [*rows, "21\t1\t3\t4102444800\n"])  # 2100-01-01
-    manifest = json.loads((tmp_path / config.RUN_MANIFEST).read_text())
+    manifest = json.loads((RunFolder(tmp_path).manifest).read_text())
     assert manifest["rejected_by_reason"] == {"timestamp_in_future": 1}
     # 1 of 201 lines is under the default 1% limit; a stricter limit refuses the batch.
     validate.run(spark, tmp_path, min_rows=10)
@@ -102,7 +102,7 @@ def test_both_gx_engines_give_the_same_verdicts(spark, ml100k_run, monkeypatch, 
     the same batch gets the same outcome and the same failure message from both."""
     monkeypatch.setattr(quality, "PANDAS_MAX_ROWS", 10**9 if engine == "pandas" else 0)
     assert validate.run(spark, ml100k_run)["failed"] == 0
-    summary = json.loads((ml100k_run / config.RUN_VALIDATION).read_text())
+    summary = json.loads((RunFolder(ml100k_run).validation).read_text())
     assert {s["engine"] for s in summary["suites"]} == {engine}
     observed = {
         (r["expectation"], r["kwargs"].get("column")): r["observed"]

@@ -15,7 +15,7 @@ import shutil
 import time
 
 from reco import config
-from reco.runs import run_key
+from reco.runs import RunFolder
 from tests.support.airflow_stack import (
     Api,
     new_run,
@@ -27,7 +27,7 @@ from tests.support.airflow_stack import (
 
 
 def run_info(run_id: str) -> dict:
-    return json.loads((config.RUNS_DIR / run_key(run_id) / "run.json").read_text())
+    return json.loads(RunFolder.of(run_id).run_info.read_text())
 
 
 def test_the_dag_page_shows_its_schedule_and_next_run(page) -> None:
@@ -143,10 +143,7 @@ def test_a_file_dropped_in_the_inbox_starts_a_run_without_a_click(
     page.goto(f"{page.base}/dags/recommendations/runs/{run['dag_run_id']}")
     wait_for_text(page, r"Asset Triggered|asset_triggered|Asset", 60)
     deadline = time.monotonic() + 120
-    while (
-        time.monotonic() < deadline
-        and not (config.RUNS_DIR / run_key(run["dag_run_id"]) / "run.json").exists()
-    ):
+    while time.monotonic() < deadline and not RunFolder.of(run["dag_run_id"]).run_info.exists():
         time.sleep(2)
     shot(page, "11-run-from-dropped-file")
     # prepare chose the file that landed; the rest of the run is the pipeline tested above.

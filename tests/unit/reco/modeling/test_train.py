@@ -18,6 +18,7 @@ from reco.data.synthetic import SyntheticSpec, generate_frames
 from reco.errors import PipelineError
 from reco.modeling import gate, metrics, models, ranking, train
 from reco.modeling.ranking import Candidate
+from reco.runs import RunFolder
 from reco.runtime import write_json
 
 SCALE = (1.0, 5.0)
@@ -25,7 +26,7 @@ RATING_POINT = {"rank": 2, "regParam": 0.1, "maxIter": 2}
 
 
 def phases(run_dir: Path) -> list[dict]:
-    path = run_dir / config.RUN_TIMINGS
+    path = RunFolder(run_dir).timings
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
@@ -34,9 +35,9 @@ def phases(run_dir: Path) -> list[dict]:
 def write_run(run_dir: Path, ratings: pd.DataFrame, scale: tuple[float, float] = SCALE) -> Path:
     """A run folder as ingest leaves it: the ratings and the manifest."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    ratings.to_parquet(run_dir / config.RUN_RATINGS, index=False)
+    ratings.to_parquet(RunFolder(run_dir).ratings, index=False)
     write_json(
-        run_dir / config.RUN_MANIFEST,
+        RunFolder(run_dir).manifest,
         {"n_ratings": len(ratings), "source": {"rating_scale": list(scale)}},
     )
     return run_dir
@@ -323,7 +324,7 @@ def test_champion_scores_reuse_or_refit_the_champions_configuration(
     assert train.champion_scores(spark, tiny, tmp_path, params, rating, ranked, ()) is None
     # the same configuration: the challenger's own scores, nothing refit
     write_json(
-        tmp_path / "champion.json",
+        RunFolder(tmp_path).champion,
         {"model_version": "v1", "rating": RATING_POINT, "ranking": ranked["params"]},
     )
     same = train.champion_scores(spark, tiny, tmp_path, params, rating, ranked, ())
@@ -331,7 +332,7 @@ def test_champion_scores_reuse_or_refit_the_champions_configuration(
     assert same["rating"] is rating and same["ranking"] is ranked
     # another ranking configuration: refit on the same split, scored on the same holdout
     write_json(
-        tmp_path / "champion.json",
+        RunFolder(tmp_path).champion,
         {
             "model_version": "v2",
             "rating": RATING_POINT,
@@ -361,12 +362,12 @@ def test_run_goes_through_the_named_steps_and_writes_metrics_and_model(
         top_k=5,
     )
     out = train.run(spark, run_dir, params)
-    m = json.loads((run_dir / config.RUN_METRICS).read_text())
+    m = json.loads((RunFolder(run_dir).metrics).read_text())
     assert out == train.summary(m)
     assert m["gate"] == gate.decide({k: v for k, v in m.items() if k != "gate"}, 0.02)
     assert m["ranking"]["params"] == {"family": "ease", "lambda": 10.0}
     assert m["rating"]["params"] == RATING_POINT and m["cv_folds"] == 0
-    meta = json.loads((run_dir / config.RUN_MODEL / ranking.MODEL_META).read_text())
+    meta = json.loads((RunFolder(run_dir).model_meta).read_text())
     assert meta == m["ranking"]["params"]
     names = [p["phase"] for p in phases(run_dir)]
     assert names[:2] == ["read", "split"] and names[-1] == "final_refit"
@@ -376,3 +377,16 @@ def test_run_goes_through_the_named_steps_and_writes_metrics_and_model(
         "ranking_refit_and_holdout",
         "rating_fit_and_holdout",
     ]
+
+
+def test_parse_grid_defaults_and_errors() -> None:
+    assert train.parse_grid("") == config.DEFAULT_GRID
+    with pytest.raises(PipelineError, match="must be numbers"):
+        train.parse_grid('{"rank": ["ten"]}')
+    g = train.parse_grid('{"rank": [5], "maxIter": 3}')
+    assert g["rank"] == [5] and g["maxIter"] == [3]
+    assert g["regParam"] == config.DEFAULT_GRID["regParam"]
+    with pytest.raises(PipelineError, match="not valid JSON"):
+        train.parse_grid("{rank")
+    with pytest.raises(PipelineError, match="keys among"):
+        train.parse_grid('{"alpha": [1]}')

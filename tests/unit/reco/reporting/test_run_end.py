@@ -42,12 +42,13 @@ def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ..
 
 
 def run_folder(*files: str) -> Path:
-    from reco.runs import run_dir_for
+    """The run's folder with the given RunFolder files (``manifest``, ``metrics``) in it."""
+    from reco.runs import RunFolder, run_dir_for
 
     run_dir = run_dir_for(RUN_ID)
     run_dir.mkdir(parents=True)
     for name in files:
-        (run_dir / name).write_text("{}")
+        getattr(RunFolder(run_dir), name).write_text("{}")
     return run_dir
 
 
@@ -56,7 +57,7 @@ def url() -> str:
 
 
 def test_in_process_the_times_are_stored_then_the_report_rendered_once(calls) -> None:
-    run_folder(config.RUN_MANIFEST, config.RUN_METRICS)
+    run_folder("manifest", "metrics")
     assert run_end.record(RUN_ID, ROWS, in_process=True, warehouse_url=url) is None
     assert calls == [("schema", url()), ("store", RUN_ID, 1), ("render", RUN_ID)]
 
@@ -64,7 +65,7 @@ def test_in_process_the_times_are_stored_then_the_report_rendered_once(calls) ->
 def test_in_the_scheduler_the_times_are_stored_in_a_thread_and_nothing_is_rendered(
     calls,
 ) -> None:
-    run_folder(config.RUN_MANIFEST, config.RUN_METRICS)
+    run_folder("manifest", "metrics")
     thread = run_end.record(RUN_ID, ROWS, in_process=False, warehouse_url=url)
     assert thread is not None
     thread.join(30)
@@ -73,7 +74,7 @@ def test_in_the_scheduler_the_times_are_stored_in_a_thread_and_nothing_is_render
 
 
 def test_a_run_that_stopped_before_training_is_loaded_for_the_trends(calls) -> None:
-    run_folder(config.RUN_MANIFEST)  # no metrics: no page
+    run_folder("manifest")  # no metrics: no page
     out = run_end.store_and_refresh(RUN_ID, ROWS, url, render=True)
     assert out == {"task_times": 1, "timings": 7}
     assert ("render", RUN_ID) not in calls
