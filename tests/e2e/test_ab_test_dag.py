@@ -8,7 +8,7 @@ from reco import cli, config
 from reco.experiments import store
 from reco.experiments.simulate import simulate
 from reco.publishing import warehouse
-from reco.runs import RunFolder, run_key
+from reco.runs import RunFolder
 
 
 def test_ab_dag_publishes_results_and_report(tmp_path, warehouse_url) -> None:
@@ -34,5 +34,5 @@ def test_ab_dag_fails_clearly_on_a_missing_input(tmp_path) -> None:
         {"input": str(tmp_path / "nope"), "experiment": "e2e-missing"}, dag_id="ab_test_analysis"
     )
     assert state == "failed"
-    error = json.loads((config.RUNS_DIR / RunFolder(run_key(run_id)).error).read_text())
+    error = json.loads(RunFolder.of(run_id).error.read_text())
     assert "lacks assignments.csv, events.csv" in error["message"]

@@ -13,6 +13,7 @@ import httpx
 
 from reco import config
 from reco.publishing import warehouse
+from reco.runs import RunFolder
 from tests.support.servers import wait_for
 
 N_USERS = 120
@@ -112,6 +113,20 @@ def new_run(api: Api, before: set[str], timeout: float = 60, run_type: str | Non
             return fresh[-1]
         time.sleep(1)
     raise AssertionError(f"no new {run_type or ''} run of recommendations in {timeout:.0f}s")
+
+
+def stop_after_prepare(api: Api, run_id: str, timeout: float = 180) -> dict:
+    """Wait until ``prepare`` has written the run's ``run.json`` (what it chose to read),
+    then mark the run failed, as an operator would in the UI: the steps after prepare are
+    the pipeline other tests run to the end. Returns ``run.json``."""
+    path = RunFolder.of(run_id).run_info
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not path.exists():
+        time.sleep(2)
+    assert path.exists(), f"prepare of {run_id} wrote no run.json in {timeout:.0f} s"
+    resp = api.call("PATCH", f"/dags/recommendations/dagRuns/{run_id}", json={"state": "failed"})
+    assert resp.status_code == 200, resp.text
+    return json.loads(path.read_text())
 
 
 def trigger_from_form(page: Any, fields: dict[str, str], name: str) -> None:
