@@ -20,7 +20,7 @@ import httpx
 import psutil
 
 from reco import cli, config
-from reco.orchestration import standalone
+from reco.orchestration.standalone import pid_file
 from tests.support.servers import (
     alive,
     background,
@@ -108,7 +108,7 @@ class Airflow:
         self.seen.update(tree)
         # the pid file names the standalone's process group, for a restart after kill -9
         (standalone,) = psutil.Process(reco.pid).children()
-        assert int(standalone.pid_file().read_text()) == standalone.pid
+        assert int(pid_file().read_text()) == standalone.pid
         assert os.getpgid(standalone.pid) == standalone.pid
         return tree
 
@@ -132,7 +132,7 @@ class Airflow:
         self.reports += [line for line in printed.splitlines() if "Airflow stopped" in line]
         left = alive(tree)
         assert not left, f"still running after {sig.name}: {describe(left)}\n{tail(log, 15)}"
-        assert not standalone.pid_file().exists()
+        assert not pid_file().exists()
         return took
 
     def cleanup(self) -> list[str]:
@@ -191,7 +191,7 @@ def test_airflow_ui_logs_in_then_stops_every_process_on_sigterm_sigint_and_after
         with background(af.argv, log, af.env) as reco:
             killed_tree = af.up(reco, log)
             timings["start 2"] = time.monotonic() - started
-            old_sid = int(standalone.pid_file().read_text())
+            old_sid = int(pid_file().read_text())
             reco.kill()
             reco.wait(timeout=10)
             orphans = alive(killed_tree)
@@ -216,7 +216,7 @@ def test_airflow_ui_logs_in_then_stops_every_process_on_sigterm_sigint_and_after
             af.up(reco, log)
             timings["start 3"] = time.monotonic() - started
             # Its own pid file replaced the stale one.
-            assert int(standalone.pid_file().read_text()) != old_sid
+            assert int(pid_file().read_text()) != old_sid
             timings["stop on SIGINT"] = af.stop(reco, signal.SIGINT, log)
     finally:
         leftovers = af.cleanup()
