@@ -42,16 +42,11 @@ def kills_airflow_hard(item: pytest.Item) -> bool:
     return "test_airflow_ui_standalone" in str(item.fspath)
 
 
-def runs_a_scheduler(item: pytest.Item) -> bool:
-    """Tests that start Airflow's own scheduler on the test Airflow home."""
-    return "/e2e/stack/" in str(item.fspath) or kills_airflow_hard(item)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # After every in-process dag.test run: a scheduler on the same metadata database that
-    # outlived its test would fail or re-run their tasks (seen once: a dag.test task set to
-    # failed mid-run after the stack's tests). The kill -9 test of `reco airflow-ui` last.
-    items.sort(key=lambda item: (runs_a_scheduler(item), kills_airflow_hard(item)))
+    # Last: should one of its schedulers outlive it, it must not pick up the tasks of the
+    # in-process dag.test runs on the same metadata database (a retry it runs escapes the
+    # test's environment).
+    items.sort(key=kills_airflow_hard)
     for item in items:
         path = str(item.fspath)
         if "/integration/" in path or "/e2e/" in path or "/dags/" in path:
