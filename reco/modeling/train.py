@@ -92,18 +92,6 @@ def parse_families(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def parse_bool(text: str | bool) -> bool:
-    """``true/false``, ``yes/no``, ``1/0`` (how a DAG param reaches a step argument)."""
-    if isinstance(text, bool):
-        return text
-    value = str(text).strip().lower()
-    if value in ("true", "yes", "1", "on"):
-        return True
-    if value in ("false", "no", "0", "off", ""):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def grid_points(grid: dict[str, list[float | int]], keys: tuple[str, ...]) -> list[dict]:
     return [
         dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))
