@@ -230,6 +230,8 @@ def print_data_quality(run_dir: Path | None) -> None:
     manifest_path = RunFolder(run_dir).manifest
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
+        for note in manifest.get("notes") or []:  # optional inputs left out, said once
+            print(f"  note             : {note}")
         if manifest.get("n_rejected"):
             print(
                 f"  quarantined      : {manifest['n_rejected']:,} lines "
@@ -255,6 +257,8 @@ def summarize(run_id: str, state: str) -> int:
         info = read_error(run_dir)
         if info:
             print(f"  failed at {info['stage']}: {info['message']}")
+            if info.get("traceback"):
+                print(f"  traceback        : {RunFolder(run_dir).error} (and the task log above)")
         else:
             print("  see the task logs above for the cause")
         print_data_quality(run_dir)

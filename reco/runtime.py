@@ -64,10 +64,41 @@ def run_identity(run_dir: Path) -> tuple[str, datetime]:
     return f"{family}-{run_dir.name}", datetime.now(UTC).replace(microsecond=0)
 
 
-def record_error(run_dir: Path | None, stage: str, message: str) -> None:
+def record_error(
+    run_dir: Path | None, stage: str, message: str, exc: BaseException | None = None
+) -> None:
+    """Keep a step's failure in ``error.json``: the message, and for an unexpected
+    exception its type and full traceback (the message only carries the first line)."""
     if run_dir is None:
         return
-    write_json(RunFolder(run_dir).error, {"stage": stage, "message": message})
+    data: dict[str, Any] = {"stage": stage, "message": message}
+    if exc is not None:
+        data["exception"] = type(exc).__name__
+        data["traceback"] = "".join(traceback.format_exception(exc))
+    write_json(RunFolder(run_dir).error, data)
+
+
+# Lines of a Py4J/Spark error text that are plumbing, not the cause.
+_NOISE = ("An error occurred while calling", "JVM stacktrace", "Traceback (most recent")
+CAUSE_CHARS = 400
+
+
+def cause_of(exc: BaseException) -> str:
+    """The first meaningful line of an exception: for a Spark error, its Spark message
+    without the Py4J call and the Java stack frames; at most ``CAUSE_CHARS`` long."""
+    for raw in str(exc).splitlines():
+        line = raw.strip().lstrip(":").strip()
+        if not line or line.startswith(_NOISE) or line.startswith("at "):
+            continue
+        return line if len(line) <= CAUSE_CHARS else line[: CAUSE_CHARS - 3] + "..."
+    return "(no message)"
+
+
+def failure_message(stage: str, exc: BaseException, fallback_where: str | None = None) -> str:
+    """``<stage> failed on <what>: <Type>: <cause>`` for an unexpected exception; ``what``
+    is the innermost timed phase it came through (with its file), else ``fallback_where``."""
+    where = getattr(exc, "reco_where", None) or fallback_where or "an unknown input"
+    return f"{stage} failed on {where}: {type(exc).__name__}: {cause_of(exc)}"
 
 
 def read_error(run_dir: Path | None) -> dict[str, str] | None:
@@ -85,6 +116,16 @@ def run_dir_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def describe_inputs(args: argparse.Namespace) -> str | None:
+    """What a step was given, for an error raised outside any timed phase."""
+    given = [
+        f"{name} {value}"
+        for name in ("dataset", "run_dir")
+        if (value := getattr(args, name, None)) is not None
+    ]
+    return ", ".join(given) or None
+
+
 def execute(stage: str, step: Step, args: argparse.Namespace) -> int:
     """Run ``step`` timed, turning failures into a clear message and an exit code."""
     run_dir: Path | None = getattr(args, "run_dir", None)
@@ -100,10 +141,15 @@ def execute(stage: str, step: Step, args: argparse.Namespace) -> int:
         print(f"ERROR [{stage}]: {exc}", file=sys.stderr, flush=True)
         return 2
     except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        record_error(run_dir, stage, message)
+        message = failure_message(stage, exc, describe_inputs(args))
+        record_error(run_dir, stage, message, exc)
         traceback.print_exc()
-        print(f"ERROR [{stage}]: unexpected failure: {message}", file=sys.stderr, flush=True)
+        kept = f" and in {RunFolder(run_dir).error}" if run_dir is not None else ""
+        print(
+            f"ERROR [{stage}]: {message} (unexpected: the traceback is above{kept})",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     print(f"[{stage}] done: {json.dumps(result, default=str)}", flush=True)
     return 0

@@ -45,7 +45,7 @@ def run(
     if top_n < 1:
         raise PipelineError(f"top-N must be at least 1, got {top_n}")
     model_version, generated_at = run_identity(run_dir)
-    with timer(run_dir, STAGE, "load") as t:
+    with timer(run_dir, STAGE, "load", source=RunFolder(run_dir).model) as t:
         ranker = ranking.load(RunFolder(run_dir).model)
         manifest = read_json(RunFolder(run_dir).manifest)
         size_shuffle(spark, int(manifest.get("n_ratings") or 0))

@@ -189,7 +189,7 @@ def read_ratings(spark: Any, run_dir: Path) -> Ratings:
 
     manifest = read_json(RunFolder(run_dir).manifest)
     scale = tuple(manifest["source"]["rating_scale"])
-    with timer(run_dir, STAGE, "read") as t:
+    with timer(run_dir, STAGE, "read", source=RunFolder(run_dir).ratings) as t:
         partitions = size_shuffle(spark, int(manifest.get("n_ratings") or 0))
         frame = to_als_types(spark.read.parquet(str(RunFolder(run_dir).ratings))).cache()
         ratings = Ratings.sized(frame, frame.count(), scale, parallelism(spark))

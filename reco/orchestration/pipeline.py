@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from reco.publishing import warehouse
 from reco.reporting import eventlog
 from reco.reporting.timing import timer
 from reco.runs import RunFolder, run_dir_for, run_key
-from reco.runtime import read_error, record_error, write_json
+from reco.runtime import failure_message, read_error, record_error, write_json
 from reco.validation import quality
 
 
@@ -63,7 +64,16 @@ def task_errors(stage: str, run_id: str) -> Iterator[None]:
         raise AirflowFailException(f"[{stage}] {exc}") from exc
     except Exception as exc:
         if type(exc).__name__ != "AirflowSkipException":  # a skip is not an error
-            record_error(run_dir_for(run_id), stage, f"{type(exc).__name__}: {exc}")
+            run_dir = run_dir_for(run_id)
+            message = failure_message(stage, exc, f"run {run_id}")
+            record_error(run_dir, stage, message, exc)
+            # The task log shows the traceback after this line; error.json keeps it too.
+            print(
+                f"ERROR [{stage}]: {message} (unexpected: traceback below and in "
+                f"{RunFolder(run_dir).error})",
+                file=sys.stderr,
+                flush=True,
+            )
         raise
 
 

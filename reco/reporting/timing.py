@@ -6,6 +6,7 @@ Every job writes to ``<run_dir>/timings.jsonl``; the report stage loads the file
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -29,8 +30,9 @@ def timer(run_dir: Path | None, stage: str, phase: str = "", **details: Any) -> 
     previous_tag = eventlog.tag_phase(run_dir, f"{stage}/{phase}")
     try:
         yield record
-    except BaseException:
+    except BaseException as exc:
         failed = True
+        mark_where(exc, stage, phase, details)
         raise
     finally:
         eventlog.restore(previous_tag)
@@ -39,6 +41,21 @@ def timer(run_dir: Path | None, stage: str, phase: str = "", **details: Any) -> 
             record["failed"] = True
         if run_dir is not None:
             append_timing(run_dir, stage, phase, started, seconds, record)
+
+
+# Details whose value names the input a phase works on (a file, a folder, an inbox).
+WHERE_KEYS = ("source", "path", "file", "inbox")
+
+
+def mark_where(exc: BaseException, stage: str, phase: str, details: dict[str, Any]) -> None:
+    """Note on ``exc`` the innermost phase it came through (``read (path/to/file)``), so
+    the step's error message can say what it was working on; outer phases keep it."""
+    if getattr(exc, "reco_where", None) or not phase or phase == "total":
+        return
+    what = next((str(details[k]) for k in WHERE_KEYS if details.get(k)), None)
+    where = f"{phase} ({what})" if what else phase
+    with contextlib.suppress(AttributeError):  # an exception type without a __dict__
+        exc.reco_where = where  # type: ignore[attr-defined]
 
 
 def append_timing(

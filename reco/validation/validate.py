@@ -112,7 +112,7 @@ def run(
     manifest = read_json(RunFolder(run_dir).manifest)
     size_shuffle(spark, int(manifest.get("n_ratings") or 0))
     suites = []
-    with timer(run_dir, STAGE, "ratings_suite") as t:
+    with timer(run_dir, STAGE, "ratings_suite", source=RunFolder(run_dir).ratings) as t:
         df = spark.read.parquet(str(RunFolder(run_dir).ratings))
         params = suite_parameters(manifest, min_rows, previous_rows, max_row_drop)
         ratings = quality.run_suite(run_dir, "ratings", df, params, manifest["n_ratings"])

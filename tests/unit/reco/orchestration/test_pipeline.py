@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from reco.orchestration.pipeline import model_version_for
 from reco.runs import RunFolder
 
@@ -35,3 +37,22 @@ def test_model_version_names_the_family_the_train_step_chose(tmp_path: Path) -> 
     assert run_identity(tmp_path) == (f"als-{stamp}", t)
     write_json(RunFolder(tmp_path).model_meta, {"family": "ease", "lambda": 300})
     assert run_identity(tmp_path) == (f"ease-{stamp}", t)
+
+
+def test_an_unexpected_task_failure_is_kept_as_one_line_and_its_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from reco.orchestration.pipeline import task_errors
+    from reco.runs import run_dir_for
+    from reco.runtime import read_error
+
+    run_id = "manual__task-errors-unexpected"
+    with pytest.raises(KeyError), task_errors("record_quality", run_id):
+        {}["n_ratings"]
+    info = read_error(run_dir_for(run_id))
+    assert info is not None
+    assert info["message"] == (f"record_quality failed on run {run_id}: KeyError: 'n_ratings'")
+    assert "Traceback" in info["traceback"] and "n_ratings" in info["traceback"]
+    err = capsys.readouterr().err
+    assert f"ERROR [record_quality]: {info['message']}" in err
+    assert str(RunFolder(run_dir_for(run_id)).error) in err
