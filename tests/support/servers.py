@@ -125,3 +125,28 @@ def kill_all(procs: Sequence[psutil.Process]) -> list[str]:
         except psutil.Error:
             continue
     return killed
+
+
+def airflow_processes(home: Path) -> list[psutil.Process]:
+    """Every process other than this one that runs with ``AIRFLOW_HOME=home``: Airflow's
+    components and the task processes they started, whatever session they moved to."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and proc.environ().get("AIRFLOW_HOME") == str(home):
+                found.append(proc)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
+def stop_airflow(home: Path, sessions: Sequence[int] = (), timeout: float = 30.0) -> list[str]:
+    """SIGKILL the processes of ``sessions`` and every Airflow process on ``home``, and
+    wait until they are gone: a scheduler left on a metadata database fails the running
+    tasks of later in-process ``dag.test`` runs as heartbeat-less."""
+    procs = [p for sid in sessions for p in session_processes(sid)] + airflow_processes(home)
+    killed = kill_all(procs)
+    _, still = psutil.wait_procs(alive(procs), timeout=timeout)
+    if still:
+        raise RuntimeError(f"Airflow processes outlived SIGKILL: {[p.pid for p in still]}")
+    return killed

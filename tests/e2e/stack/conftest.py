@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from reco import cli
+from reco import cli, config
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from tests.support.airflow_stack import (
     CONF,
@@ -32,7 +32,7 @@ from tests.support.airflow_stack import (
     trigger_from_form,
     watch_run_in_grid,
 )
-from tests.support.servers import background, free_port, kill_all, session_processes, wait_for
+from tests.support.servers import background, free_port, stop_airflow, wait_for
 
 
 @pytest.fixture(scope="package")
@@ -86,8 +86,8 @@ def airflow_stack(tmp_path_factory, vendored_data_docs_assets) -> Iterator[Stack
     finally:
         # Nothing of the stack may outlive it: a scheduler left on this metadata database
         # would run the tasks of later in-process dag.test runs.
-        for sid in sessions:
-            kill_all(session_processes(sid))
+        left = stop_airflow(config.AIRFLOW_HOME, sessions)
+        print(f"stopped the Airflow stack: {len(left)} processes")
 
 
 @pytest.fixture(scope="package")
