@@ -58,19 +58,27 @@ def run(
 
     with timer(run_dir, STAGE, "top_n", n=top_n) as t:
         seen = seen_pairs(spark, run_dir)
-        recs = ranker.recommend(spark, signals, seen, top_n).select(
-            "*",
+        recs = ranker.recommend(spark, signals, seen, top_n).cache()
+        t["rows"] = recs.count()
+    with timer(run_dir, STAGE, "because") as t:
+        reasons = because_frame(spark, ranker, recs, signals)
+        out = RunFolder(run_dir).recommendations
+        recs.join(reasons, [config.COL_USER, config.COL_ITEM], "left").select(
+            *REC_OUTPUT,
             F.lit(model_version).alias("model_version"),
             F.lit(generated_at).cast("timestamp").alias("generated_at"),
-        )
-        out = RunFolder(run_dir).recommendations
-        recs.coalesce(2).write.mode("overwrite").parquet(str(out))
+        ).coalesce(2).write.mode("overwrite").parquet(str(out))
         stats = (
             spark.read.parquet(str(out))
-            .agg(F.count("*").alias("rows"), F.countDistinct(config.COL_USER).alias("users"))
+            .agg(
+                F.count("*").alias("rows"),
+                F.countDistinct(config.COL_USER).alias("users"),
+                F.count("because_item_id").alias("with_reason"),
+            )
             .first()
         )
-        t["rows"] = stats["rows"]
+        t.update(rows=stats["rows"], with_reason=stats["with_reason"])
+    recs.unpersist()
     validate_output(spark, run_dir, side.item_ids, top_n)
     with timer(run_dir, STAGE, "similar_items", k=similar_k) as t:
         similar = similar_frame(spark, ranker, similar_k).select(
@@ -88,6 +96,54 @@ def run(
         "top_n": top_n,
         "model_version": model_version,
     }
+
+
+REC_OUTPUT = (
+    config.COL_USER,
+    config.COL_ITEM,
+    config.COL_RANK,
+    config.COL_SCORE,
+    "because_item_id",
+    "because_score",
+)
+
+
+def liked_items(signals: Any) -> Any:
+    """Per user, the items they rated at or above their own mean rating (with feedback
+    applied): what "because you liked X" may name. Spark: ``user_id, liked``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    mean = F.avg(config.COL_RATING).over(Window.partitionBy(config.COL_USER))
+    return (
+        signals.withColumn("_mean", mean)
+        .where(F.col(config.COL_RATING) >= F.col("_mean"))
+        .groupBy(config.COL_USER)
+        .agg(F.collect_list(F.col(config.COL_ITEM).cast("long")).alias("liked"))
+    )
+
+
+def because_frame(spark: Any, ranker: ranking.Ranker, recs: Any, signals: Any) -> Any:
+    """Each recommendation's reason: the user's liked item closest to it by the model's
+    item-item cosine (the same similarity as ``reco.similar_items``). Costs one grouping of
+    the ratings and, per user, a (liked x N) block of cosines."""
+    from pyspark.sql import functions as F
+
+    item_ids, vectors = ranker.item_vectors_for_similarity()
+    cosine = scoring.ItemCosine.of(
+        item_ids, vectors, "vectors" if ranker.family == "als" else "gram"
+    )
+    lists = (
+        recs.groupBy(config.COL_USER)
+        .agg(F.collect_list(F.col(config.COL_ITEM).cast("long")).alias("items"))
+        .join(liked_items(signals), config.COL_USER, "left")
+    )
+    bc = spark.sparkContext.broadcast(cosine)
+
+    def body(batches: Any) -> Any:
+        return scoring.because_batches(batches, bc.value)
+
+    return lists.mapInPandas(body, scoring.BECAUSE_SCHEMA)
 
 
 def similar_frame(spark: Any, ranker: ranking.Ranker, k: int) -> Any:

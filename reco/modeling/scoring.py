@@ -144,3 +144,104 @@ def cosine_neighbours(item_ids: np.ndarray, gram: np.ndarray, k: int) -> pd.Data
         )
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return out[out["similar_item_id"] >= 0].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------
+# "Because you liked X": the reason for each recommendation
+# ----------------------------------------------------------------------------------------
+BECAUSE_SCHEMA = "user_id long, item_id long, because_item_id long, because_score double"
+
+
+@dataclass
+class ItemCosine:
+    """Item-item cosine similarity of a model's items, looked up by item id.
+
+    ``vectors``: ``matrix`` holds unit-length item vectors (ALS factors), a cosine is a dot
+    product. ``gram``: ``matrix`` is the items' co-occurrence (Gram) matrix normalised to
+    ``G_ij / sqrt(G_ii G_jj)`` (EASE), a cosine is a lookup.
+    """
+
+    kind: str
+    item_ids: np.ndarray  # ascending
+    matrix: np.ndarray
+
+    @classmethod
+    def of(cls, item_ids: np.ndarray, matrix: np.ndarray, kind: str) -> ItemCosine:
+        order = np.argsort(item_ids, kind="stable")
+        ids = np.asarray(item_ids, dtype=np.int64)[order]
+        m = np.asarray(matrix, dtype=np.float64)[order]
+        if kind == "vectors":
+            norms = np.linalg.norm(m, axis=1, keepdims=True)
+            m = np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
+        elif kind == "gram":
+            m = m[:, order]
+            d = np.sqrt(np.clip(np.diag(m), 0, None))
+            inv = np.divide(1.0, d, out=np.zeros_like(d), where=d > 0)
+            m = m * inv[:, None] * inv[None, :]
+        else:
+            raise ValueError(f"unknown similarity kind {kind!r}: expected vectors or gram")
+        return cls(kind, ids, m)
+
+    def positions(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Row of each id in ``matrix`` and whether the model knows the id."""
+        ids = np.asarray(ids if ids is not None else [], dtype=np.int64)
+        pos = np.searchsorted(self.item_ids, ids)
+        known = (pos < len(self.item_ids)) & (
+            self.item_ids[np.minimum(pos, max(len(self.item_ids) - 1, 0))] == ids
+        )
+        return pos, known
+
+    def between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Cosines of the items at rows ``a`` (rows) and rows ``b`` (columns)."""
+        if self.kind == "vectors":
+            return self.matrix[a] @ self.matrix[b].T
+        return self.matrix[np.ix_(a, b)]
+
+    def closest(self, liked: Any, recommended: Any) -> tuple[np.ndarray, np.ndarray]:
+        """For each recommended item, the liked item closest to it and their cosine;
+        ``-1`` / ``nan`` where the user has no liked item the model knows."""
+        liked_ids = np.asarray(liked if liked is not None else [], dtype=np.int64)
+        rec_ids = np.asarray(recommended, dtype=np.int64)
+        best = np.full(len(rec_ids), -1, dtype=np.int64)
+        score = np.full(len(rec_ids), np.nan)
+        pa, ka = self.positions(liked_ids)
+        pb, kb = self.positions(rec_ids)
+        if not ka.any() or not kb.any():
+            return best, score
+        sims = self.between(pa[ka], pb[kb])  # known liked x known recommended
+        # A recommended item is never its own reason (it is excluded from the list anyway).
+        sims = np.where(liked_ids[ka][:, None] == rec_ids[kb][None, :], -np.inf, sims)
+        # Ties: the lower item id (liked ids sorted first, argmax keeps the first).
+        order = np.argsort(liked_ids[ka], kind="stable")
+        sims, candidates = sims[order], liked_ids[ka][order]
+        top = np.argmax(sims, axis=0)
+        top_score = sims[top, np.arange(sims.shape[1])]
+        found = np.isfinite(top_score)
+        best[np.flatnonzero(kb)[found]] = candidates[top[found]]
+        score[np.flatnonzero(kb)[found]] = top_score[found]
+        return best, score
+
+
+def because_batches(batches: Iterator[pd.DataFrame], cosine: ItemCosine) -> Iterator[pd.DataFrame]:
+    """Per user (``user_id``, ``items`` = the recommended ids, ``liked`` = liked ids): one
+    row per recommended item with the liked item closest to it (``BECAUSE_SCHEMA``)."""
+    for pdf in batches:
+        users, items, because, scores = [], [], [], []
+        for user, recs, liked in zip(pdf[USR], pdf["items"], pdf["liked"], strict=True):
+            recs = np.asarray(recs, dtype=np.int64)
+            best, score = cosine.closest(liked, recs)
+            users.append(np.full(len(recs), user, dtype=np.int64))
+            items.append(recs)
+            because.append(best)
+            scores.append(score)
+        if not users:
+            continue
+        best_ids = np.concatenate(because)
+        yield pd.DataFrame(
+            {
+                USR: np.concatenate(users),
+                ITM: np.concatenate(items),
+                "because_item_id": pd.Series(best_ids, dtype="Int64").mask(best_ids < 0),
+                "because_score": np.concatenate(scores),
+            }
+        )

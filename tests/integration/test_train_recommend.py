@@ -95,6 +95,19 @@ def test_holdout_split_is_deterministic_and_per_user(spark, trained: Path) -> No
     assert per_user.max() <= 0.2 * totals.max() + 1
 
 
+def recommend_cosines(ids: np.ndarray, vecs: np.ndarray, kind: str):
+    """cos(i, j) straight from the definition, independent of the scoring code."""
+    pos = {int(i): k for k, i in enumerate(ids)}
+
+    def cos(i: int, j: int) -> float:
+        a, b = pos[int(i)], pos[int(j)]
+        if kind == "gram":
+            return float(vecs[a, b] / np.sqrt(vecs[a, a] * vecs[b, b]))
+        return float(vecs[a] @ vecs[b] / (np.linalg.norm(vecs[a]) * np.linalg.norm(vecs[b])))
+
+    return cos
+
+
 def test_top_n_per_user_excludes_rated_items(spark, trained: Path) -> None:
     out = recommend.run(spark, trained, top_n=7)
     recs = pd.read_parquet(RunFolder(trained).recommendations)
@@ -111,6 +124,20 @@ def test_top_n_per_user_excludes_rated_items(spark, trained: Path) -> None:
         .all()
     )
     assert recs["model_version"].nunique() == 1
+    # Every recommendation has a reason: one of the user's own liked items (rated at or
+    # above their mean), the closest to it by the published model's item cosine.
+    assert recs["because_item_id"].notna().all()
+    mean = ratings.groupby("user_id")["rating"].transform("mean")
+    liked = ratings[ratings["rating"] >= mean].groupby("user_id")["item_id"].apply(set)
+    assert all(b in liked[u] for u, b in zip(recs["user_id"], recs["because_item_id"], strict=True))
+    ranker = ranking.load(RunFolder(trained).model)
+    ids, vecs = ranker.item_vectors_for_similarity()
+    kind = "vectors" if ranker.family == "als" else "gram"
+    unit = recommend_cosines(ids, vecs, kind)
+    for row in recs.sample(40, random_state=1).itertuples():
+        cos = {j: unit(row.item_id, j) for j in liked[row.user_id] if j != row.item_id}
+        assert row.because_score == pytest.approx(max(cos.values()))
+        assert cos[row.because_item_id] == pytest.approx(row.because_score)
     # The output suite ran on it and passed.
     summary = json.loads((RunFolder(trained).output_validation).read_text())
     assert summary["success"] and summary["suites"][0]["evaluated"] == 8
