@@ -72,6 +72,8 @@ PUBLISH_LOCK_KEY = 727_001  # pg_advisory_xact_lock key serialising publishes
 SEED = 42
 DEFAULT_TOP_N = 10
 DEFAULT_SIMILAR_K = 10  # neighbours per item in reco.similar_items
+POPULAR_N = 100  # items per list in reco.popular_items (overall and per genre)
+POPULAR_ALL = ""  # reco.popular_items.genre of the overall list
 DEFAULT_HOLDOUT_FRACTION = 0.2
 # Folds of the CV that picks the published model, for runs that do not say (scheduled and
 # Asset-triggered runs, the Trigger form's default); 0 = fixed parameters, a cheaper run.

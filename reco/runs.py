@@ -117,6 +117,11 @@ class RunFolder:
         return self.model / MODEL_META
 
     @property
+    def popular_items(self) -> Path:
+        """The fallback lists: most-rated items overall and per genre."""
+        return self.path / "popular_items.parquet"
+
+    @property
     def recommendations(self) -> Path:
         return self.path / "recommendations.parquet"
 

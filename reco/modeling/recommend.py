@@ -80,6 +80,14 @@ def run(
         t.update(rows=stats["rows"], with_reason=stats["with_reason"])
     recs.unpersist()
     validate_output(spark, run_dir, side.item_ids, top_n)
+    with timer(run_dir, STAGE, "popular_items", n=config.POPULAR_N) as t:
+        out = RunFolder(run_dir).popular_items
+        popular_frame(spark, run_dir, signals).select(
+            "*",
+            F.lit(model_version).alias("model_version"),
+            F.lit(generated_at).cast("timestamp").alias("generated_at"),
+        ).coalesce(1).write.mode("overwrite").parquet(str(out))
+        t["rows"] = spark.read.parquet(str(out)).count()
     with timer(run_dir, STAGE, "similar_items", k=similar_k) as t:
         similar = similar_frame(spark, ranker, similar_k).select(
             "*",
@@ -144,6 +152,43 @@ def because_frame(spark: Any, ranker: ranking.Ranker, recs: Any, signals: Any) -
         return scoring.because_batches(batches, bc.value)
 
     return lists.mapInPandas(body, scoring.BECAUSE_SCHEMA)
+
+
+def popular_frame(spark: Any, run_dir: Path, signals: Any, n: int = config.POPULAR_N) -> Any:
+    """The fallback lists for users without personalised ones: the ``n`` most-rated items
+    of the batch (feedback applied, dislikes removed) overall (genre ``POPULAR_ALL``) and
+    per genre when the dataset names genres; ties by item id. Spark: ``genre, rank,
+    item_id, score`` (score = the item's ratings in the batch)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    counts = signals.groupBy(config.COL_ITEM).agg(F.count("*").cast("double").alias("score"))
+    lists = counts.withColumn("genre", F.lit(config.POPULAR_ALL))
+    items_path = RunFolder(run_dir).items
+    if items_path.exists():
+        genres = (
+            spark.read.parquet(str(items_path))
+            .select(
+                config.COL_ITEM,
+                F.explode(F.split(F.coalesce(F.col(config.COL_GENRES), F.lit("")), r"\|")).alias(
+                    "genre"
+                ),
+            )
+            .where((F.col("genre") != "") & (F.col("genre") != "(no genres listed)"))
+            .distinct()
+        )
+        lists = lists.unionByName(counts.join(genres, config.COL_ITEM))
+    order = Window.partitionBy("genre").orderBy(F.desc("score"), F.asc(config.COL_ITEM))
+    return (
+        lists.withColumn(config.COL_RANK, F.row_number().over(order))
+        .where(F.col(config.COL_RANK) <= n)
+        .select(
+            "genre",
+            config.COL_RANK,
+            F.col(config.COL_ITEM).cast("long").alias(config.COL_ITEM),
+            "score",
+        )
+    )
 
 
 def similar_frame(spark: Any, ranker: ranking.Ranker, k: int) -> Any:

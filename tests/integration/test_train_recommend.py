@@ -143,6 +143,30 @@ def test_top_n_per_user_excludes_rated_items(spark, trained: Path) -> None:
     assert summary["success"] and summary["suites"][0]["evaluated"] == 8
 
 
+def test_popular_items_are_the_most_rated_overall_and_per_genre(spark, trained: Path) -> None:
+    recommend.run(spark, trained, top_n=5)
+    popular = pd.read_parquet(RunFolder(trained).popular_items)
+    ratings = pd.read_parquet(RunFolder(trained).ratings)
+    items = pd.read_parquet(RunFolder(trained).items)
+    counts = ratings.groupby("item_id").size()
+
+    def expected(ids: pd.Index) -> list[int]:
+        top = counts[counts.index.isin(ids)].reset_index(name="n")
+        top = top.sort_values(["n", "item_id"], ascending=[False, True])
+        return top["item_id"].head(config.POPULAR_N).tolist()
+
+    overall = popular[popular["genre"] == config.POPULAR_ALL].sort_values("rank")
+    assert overall["rank"].tolist() == list(range(1, min(config.POPULAR_N, len(counts)) + 1))
+    assert overall["item_id"].tolist() == expected(counts.index)
+    assert overall["score"].tolist() == [float(counts[i]) for i in overall["item_id"]]
+    genres = items.assign(genre=items["genres"].str.split("|")).explode("genre")
+    assert set(popular["genre"]) - {config.POPULAR_ALL} == set(genres["genre"])
+    for genre, group in genres.groupby("genre"):
+        listed = popular[popular["genre"] == genre].sort_values("rank")["item_id"].tolist()
+        assert listed == expected(pd.Index(group["item_id"])), genre
+    assert popular["model_version"].nunique() == 1
+
+
 @pytest.mark.parametrize(
     "breakage, expected",
     [
