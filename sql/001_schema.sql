@@ -14,8 +14,16 @@ CREATE TABLE IF NOT EXISTS reco.recommendations (
     generated_at  TIMESTAMPTZ      NOT NULL,
     CONSTRAINT recommendations_pkey PRIMARY KEY (user_id, rank)
 );
-COMMENT ON TABLE reco.recommendations IS
-    'Per-user top-N recommendations (rank 1 = best). Replaced atomically by each published run.';
+-- Our description, set once: a comment a DBA puts there instead is kept (by this file on
+-- every run, and by the publish swap, sql/080_table_metadata.sql).
+DO $$
+BEGIN
+    IF obj_description('reco.recommendations'::regclass, 'pg_class') IS NULL THEN
+        COMMENT ON TABLE reco.recommendations IS
+            'Per-user top-N recommendations (rank 1 = best). Replaced atomically by each published run.';
+    END IF;
+END
+$$;
 
 -- Item titles so downstream SQL can show names.
 CREATE TABLE IF NOT EXISTS reco.items (

@@ -12,5 +12,12 @@ CREATE TABLE IF NOT EXISTS reco.similar_items (
     generated_at    TIMESTAMPTZ      NOT NULL,
     CONSTRAINT similar_items_pkey PRIMARY KEY (item_id, rank)
 );
-COMMENT ON TABLE reco.similar_items IS
-    'Top-K similar items per item (rank 1 = most similar, score = cosine of ALS item factors).';
+-- Set once, as in 001_schema.sql: a DBA's own comment is kept.
+DO $$
+BEGIN
+    IF obj_description('reco.similar_items'::regclass, 'pg_class') IS NULL THEN
+        COMMENT ON TABLE reco.similar_items IS
+            'Top-K similar items per item (rank 1 = most similar, score = cosine of ALS item factors).';
+    END IF;
+END
+$$;

@@ -3,7 +3,8 @@
 -- Give an application its own login and make it a member:
 --     CREATE ROLE shop_app LOGIN PASSWORD '...' IN ROLE reco_reader;
 -- The publish swap re-grants SELECT on the freshly swapped tables (publish_*.sql), so
--- membership keeps working across runs. Grant to the group, not to tables directly.
+-- membership keeps working across runs; grants made directly on the tables are carried over
+-- too (sql/080_table_metadata.sql), but the group is the one place to see who reads.
 -- Creating the role needs CREATEROLE; without it a DBA runs this file once (a NOTICE says so).
 DO $$
 BEGIN
@@ -11,7 +12,7 @@ BEGIN
         BEGIN
             CREATE ROLE reco_reader NOLOGIN;
         EXCEPTION WHEN insufficient_privilege THEN
-            RAISE NOTICE 'reco_reader role not created (needs CREATEROLE): run sql/020_roles.sql as a DBA';
+            RAISE NOTICE 'reco_reader role not created (needs CREATEROLE): run sql/060_roles.sql as a DBA';
         END;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_reader') THEN

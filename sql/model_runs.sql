@@ -1,4 +1,37 @@
--- reco.model_runs bookkeeping: one row per attempt of a run.
+-- reco.model_runs bookkeeping: one row per attempt of a run. The statuses written here are
+-- bound parameters, defined once in reco/publishing/publish.py (PUBLISHING, ABANDONED, ...).
+--
+-- Liveness of an attempt at 'publishing': its publisher holds a session-level advisory lock
+-- keyed (publish.ATTEMPT_LOCK_CLASS, hashtext(run_id || ':' || attempt)) on a connection of
+-- its own, from "insert" until it records the outcome. PostgreSQL releases that lock when
+-- the process dies or its connection is lost, whichever host it ran on, so "is its process
+-- gone?" is "can this lock be taken?". The key expression is the same in hold_attempt and
+-- mark_abandoned.
+
+-- name: attempt_session
+-- The lock connection sits idle for the whole publish: a server-side idle timeout must not
+-- end it (that would read as a dead publisher), and a host that vanishes without closing its
+-- TCP connection is noticed within about a minute instead of the OS's two hours.
+-- (Settings a server does not know, such as idle_session_timeout before PostgreSQL 14, are
+-- skipped; on a Unix socket the keepalives do nothing and are not needed.)
+SELECT set_config(name, value, false)
+FROM (VALUES ('idle_session_timeout', '0'), ('tcp_keepalives_idle', '30'),
+             ('tcp_keepalives_interval', '10'), ('tcp_keepalives_count', '3')) AS s (name, value)
+WHERE name IN (SELECT name FROM pg_settings);
+
+-- name: mark_abandoned
+-- Attempts still at 'publishing' whose publisher is gone: nobody holds their lock. The
+-- transaction-level try-lock is let go at this commit; an attempt whose lock is held (a live
+-- publisher, here or on another host) is skipped.
+UPDATE reco.model_runs
+SET status = %(abandoned)s,
+    status_reason = 'found abandoned at ' || now()::text || ' by ' || %(found_by)s::text
+        || ': no process held this attempt''s publish lock, so its publisher ended (killed, '
+        || 'crashed, host lost) or lost its connection before recording an outcome',
+    finished_at = now()
+WHERE status = %(publishing)s
+  AND pg_try_advisory_xact_lock(%(lock_class)s, hashtext(run_id || ':' || attempt))
+RETURNING run_id, attempt;
 
 -- name: insert
 INSERT INTO reco.model_runs
@@ -8,9 +41,14 @@ SELECT %(run_id)s,
        COALESCE(MAX(attempt), 0) + 1,
        %(model_version)s, %(dataset)s, %(input_format)s,
        %(params)s::jsonb, %(metrics)s::jsonb,
-       %(n_ratings)s, %(n_users)s, %(n_items)s, 'publishing'
+       %(n_ratings)s, %(n_users)s, %(n_items)s, %(publishing)s
 FROM reco.model_runs WHERE run_id = %(run_id)s
 RETURNING attempt;
+
+-- name: hold_attempt
+-- In the transaction of "insert", on the lock connection: the new row becomes visible only
+-- with its lock already held. Session-level, so it outlives that commit.
+SELECT pg_advisory_lock(%(lock_class)s, hashtext(%(run_id)s::text || ':' || %(attempt)s::int));
 
 -- name: finish
 UPDATE reco.model_runs

@@ -13,7 +13,8 @@ SELECT pg_advisory_xact_lock(%(lock_key)s);
 DROP TABLE IF EXISTS reco.recommendations_staging;
 CREATE TABLE reco.recommendations_staging
     (LIKE reco.recommendations INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
--- The swapped-in table is new: downstream readers (sql/060_roles.sql) keep their SELECT.
+-- Downstream readers (sql/060_roles.sql) keep their SELECT even if it was revoked from the
+-- live table; every other grant is copied from the live table in the swap.
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_reader') THEN
@@ -30,8 +31,11 @@ ALTER TABLE reco.recommendations_staging
 
 -- name: swap
 -- Readers keep reading the old table until this commits; the lock is held for
--- milliseconds (two renames), never during the COPY.
+-- milliseconds (two renames), never during the COPY. The new table takes the owner,
+-- grants and comments of the one it replaces (sql/080_table_metadata.sql), so a DBA's
+-- direct GRANT or COMMENT survives every publish.
 LOCK TABLE reco.recommendations IN ACCESS EXCLUSIVE MODE;
+SELECT reco.copy_table_metadata('reco.recommendations', 'reco.recommendations_staging');
 ALTER TABLE reco.recommendations RENAME TO recommendations_previous;
 ALTER TABLE reco.recommendations_previous
     RENAME CONSTRAINT recommendations_pkey TO recommendations_previous_pkey;
@@ -39,5 +43,3 @@ ALTER TABLE reco.recommendations_staging RENAME TO recommendations;
 ALTER TABLE reco.recommendations
     RENAME CONSTRAINT recommendations_staging_pkey TO recommendations_pkey;
 DROP TABLE reco.recommendations_previous;
-COMMENT ON TABLE reco.recommendations IS
-    'Per-user top-N recommendations (rank 1 = best). Replaced atomically by each published run.';

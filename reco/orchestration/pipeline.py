@@ -109,6 +109,11 @@ def prepare_run(
         )
         events = resolve_feedback(params.get("feedback"))
         warehouse.apply_schema(warehouse_url)
+        # Attempts left at 'publishing' by a killed process become 'abandoned' now, not
+        # only when this run reaches publish (which it may never do).
+        from reco.publishing import publish  # pyarrow: not at DAG-parse time
+
+        abandoned = publish.mark_abandoned(warehouse_url, found_by=f"the start of run {run_id}")
         write_champion(warehouse_url, run_dir)
         eventlog.prune(config.SPARK_EVENTS_DIR, config.SPARK_EVENTS_KEEP_DAYS)
         info = {
@@ -124,6 +129,7 @@ def prepare_run(
             "model_version": model_version_for(run_id, run_after),
             "generated_at": run_after.astimezone(UTC).replace(microsecond=0).isoformat(),
             "warehouse": warehouse.describe(warehouse_url),
+            "abandoned_attempts": [f"{r}#{a}" for r, a in abandoned],
             # Size of the previous accepted batch, for the validate step's shrink check
             # ("0" = none yet; a string because it becomes a step argument).
             "previous_rows": str(quality.previous_accepted_rows(warehouse_url, run_id) or 0),

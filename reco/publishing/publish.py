@@ -3,10 +3,15 @@
 Everything happens in ONE transaction: take the publish advisory lock, create a staging
 table, ``COPY`` the rows into it (and the similar items into theirs), upsert item titles,
 then swap staging and live tables by rename (``sql/publish_recommendations.sql``,
-``sql/publish_similar_items.sql``). Readers keep seeing the previous set
+``sql/publish_similar_items.sql``); the new tables take the owner, grants and comments of
+the ones they replace (``sql/080_table_metadata.sql``). Readers keep seeing the previous set
 until the commit and the new set after it, never a mix; a failure or a killed process
-rolls everything back, leaving the previous set and no staging table. The run is recorded
-in ``reco.model_runs`` (status ``publishing`` -> ``published`` or ``failed``).
+rolls everything back, leaving the previous set and no staging table.
+
+The run is recorded in ``reco.model_runs``: status ``publishing`` -> ``published``,
+``rejected`` or ``failed``. While at ``publishing`` the attempt's process holds an advisory
+lock on a connection of its own; the next run's start marks attempts whose lock nobody holds
+(the process was killed, its host lost) ``abandoned`` (:func:`mark_abandoned`).
 
     reco publish --run-dir var/lake/runs/R
 """
@@ -19,9 +24,12 @@ import io
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+import psycopg2.extensions
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -35,6 +43,19 @@ from reco.runtime import main_for, read_json, run_dir_arg, run_identity
 
 STAGE = "publish"
 COPY_CHUNK = 1 << 20  # bytes per write to the COPY stream (psycopg2 default: 8 KiB)
+
+# reco.model_runs.status, every value the publish step writes: model_runs.sql binds these
+# rather than spelling them. (Readers still compare with the text: report.py's labels,
+# the "champion" query, pipeline.announce_publish.)
+PUBLISHING = "publishing"  # started; its process holds the attempt lock
+PUBLISHED = "published"
+REJECTED = "rejected"  # the gate kept the previous model
+FAILED = "failed"  # the publish raised and was rolled back
+ABANDONED = "abandoned"  # left at 'publishing' by a process that is gone
+RUN_STATUSES = (PUBLISHING, PUBLISHED, REJECTED, FAILED, ABANDONED)
+# First key of an attempt's advisory lock (two-int4 form, so it never meets the one-key
+# locks on PUBLISH_LOCK_KEY and PUBLISH_LOCK_KEY + 1); the second is hashtext(run:attempt).
+ATTEMPT_LOCK_CLASS = config.PUBLISH_LOCK_KEY + 2
 
 REC_COLUMNS = ("user_id", "item_id", "rank", "score", "model_version", "generated_at")
 SIMILAR_COLUMNS = (
@@ -145,10 +166,67 @@ def upsert_items(cur: Any, items: pa.Table) -> None:
     cur.execute(statements["merge"])
 
 
+@dataclass
+class Attempt:
+    """One attempt of a run in ``reco.model_runs`` and the connection holding its advisory
+    lock. While that connection is open no sweep (:func:`mark_abandoned`, on any host) takes
+    the attempt for abandoned; when the process dies the server ends the session and the
+    lock with it. Release it once the outcome is recorded (a context manager does)."""
+
+    run_id: str
+    number: int
+    lock: psycopg2.extensions.connection | None = field(default=None, repr=False)
+    abandoned: list[tuple[str, int]] = field(default_factory=list)  # marked at its start
+
+    def release(self) -> None:
+        if self.lock is not None:
+            with contextlib.suppress(psycopg2.Error):
+                self.lock.close()
+            self.lock = None
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def sweep_abandoned(cur: Any, found_by: str) -> list[tuple[str, int]]:
+    """Mark attempts at 'publishing' whose lock nobody holds as 'abandoned' (in the caller's
+    transaction); returns their (run_id, attempt). ``cur`` must not hold an attempt lock
+    itself: advisory locks are re-entrant within a session."""
+    cur.execute(
+        warehouse.named_statements("model_runs.sql")["mark_abandoned"],
+        {
+            "abandoned": ABANDONED,
+            "publishing": PUBLISHING,
+            "found_by": found_by,
+            "lock_class": ATTEMPT_LOCK_CLASS,
+        },
+    )
+    return sorted((str(run_id), int(attempt)) for run_id, attempt in cur.fetchall())
+
+
+def mark_abandoned(url: str, found_by: str = "a sweep") -> list[tuple[str, int]]:
+    """Mark every attempt left at 'publishing' by a process that is gone as 'abandoned'
+    (``status_reason`` says when and by whom it was found, ``finished_at`` is now); an
+    attempt whose publisher is alive, here or on another host, is left alone. Every run's
+    start does this; returns the (run_id, attempt) pairs marked."""
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        return sweep_abandoned(cur, found_by)
+
+
 def record_run_start(
     url: str, run_id: str, run_dir: Path, model_version: str, metrics: dict[str, Any]
-) -> int:
-    """Insert this attempt into ``reco.model_runs``; returns the attempt number."""
+) -> Attempt:
+    """Mark attempts abandoned by dead processes, then insert this attempt into
+    ``reco.model_runs`` at 'publishing' with its lock held; the returned :class:`Attempt`
+    keeps the lock until :func:`record_run_end` (or its release)."""
     manifest = read_json(RunFolder(run_dir).manifest)
     params = {
         **metrics["best_params"],
@@ -158,22 +236,37 @@ def record_run_start(
     }
     summary = metrics_summary(metrics)
     sql = warehouse.named_statements("model_runs.sql")
-    with warehouse.connection(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            sql["insert"],
-            {
-                "run_id": run_id,
-                "model_version": model_version,
-                "dataset": manifest["source"]["ratings_path"],
-                "input_format": manifest["source"]["format"],
-                "params": json.dumps(params),
-                "metrics": json.dumps(summary),
-                "n_ratings": manifest["n_ratings"],
-                "n_users": manifest["n_users"],
-                "n_items": manifest["n_items"],
-            },
-        )
-        return int(cur.fetchone()[0])
+    conn = warehouse.connect(url)  # the lock connection: open until the outcome is recorded
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql["attempt_session"])
+            abandoned = sweep_abandoned(cur, found_by=f"the start of run {run_id}")
+            conn.commit()
+            cur.execute(
+                sql["insert"],
+                {
+                    "run_id": run_id,
+                    "model_version": model_version,
+                    "dataset": manifest["source"]["ratings_path"],
+                    "input_format": manifest["source"]["format"],
+                    "params": json.dumps(params),
+                    "metrics": json.dumps(summary),
+                    "n_ratings": manifest["n_ratings"],
+                    "n_users": manifest["n_users"],
+                    "n_items": manifest["n_items"],
+                    "publishing": PUBLISHING,
+                },
+            )
+            number = int(cur.fetchone()[0])
+            cur.execute(
+                sql["hold_attempt"],
+                {"lock_class": ATTEMPT_LOCK_CLASS, "run_id": run_id, "attempt": number},
+            )
+            conn.commit()
+    except BaseException:
+        conn.close()  # rolls back: no row without its lock
+        raise
+    return Attempt(run_id, number, conn, abandoned)
 
 
 def metrics_summary(m: dict[str, Any]) -> dict[str, Any]:
@@ -204,20 +297,27 @@ def metrics_summary(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_run_end(
-    url: str, run_id: str, attempt: int, status: str, reason: str | None, n_published: int | None
+    url: str, attempt: Attempt, status: str, reason: str | None, n_published: int | None
 ) -> None:
+    """Record the attempt's outcome, then let go of its lock (in that order: a sweep in
+    between would take a finished attempt for abandoned)."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"unknown reco.model_runs status {status!r}: one of {RUN_STATUSES}")
     sql = warehouse.named_statements("model_runs.sql")
-    with warehouse.connection(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            sql["finish"],
-            {
-                "run_id": run_id,
-                "attempt": attempt,
-                "status": status,
-                "reason": reason,
-                "n_published": n_published,
-            },
-        )
+    try:
+        with warehouse.connection(url) as conn, conn.cursor() as cur:
+            cur.execute(
+                sql["finish"],
+                {
+                    "run_id": attempt.run_id,
+                    "attempt": attempt.number,
+                    "status": status,
+                    "reason": reason,
+                    "n_published": n_published,
+                },
+            )
+    finally:
+        attempt.release()
 
 
 def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
@@ -235,38 +335,43 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
         else None
     )
     metrics = read_json(RunFolder(run_dir).metrics)
-    attempt = record_run_start(url, run_id, run_dir, model_version, metrics)
-    decision = metrics.get("gate") or {"publish": True}
-    if not decision["publish"]:
-        record_run_end(url, run_id, attempt, "rejected", decision["reason"], 0)
+    # The lock is released however this ends; an outcome not recorded (the warehouse went
+    # away) leaves the attempt at 'publishing' until the next run marks it abandoned.
+    with record_run_start(url, run_id, run_dir, model_version, metrics) as attempt:
+        abandoned = [list(a) for a in attempt.abandoned]
+        decision = metrics.get("gate") or {"publish": True}
+        if not decision["publish"]:
+            record_run_end(url, attempt, REJECTED, decision["reason"], 0)
+            return {
+                "rows": 0,
+                "status": REJECTED,
+                "reason": decision["reason"],
+                "model_version": model_version,
+                "attempt": attempt.number,
+                "abandoned": abandoned,
+            }
+        try:
+            with timer(run_dir, STAGE, "copy_and_swap", rows=table.num_rows):
+                rows = publish_table(url, table, items, similar=similar)
+        except Exception as exc:
+            # The cause is in the error raised below, whether or not the warehouse is still
+            # there to record it.
+            with contextlib.suppress(PipelineError):
+                record_run_end(url, attempt, FAILED, f"{type(exc).__name__}: {exc}", None)
+            if isinstance(exc, PipelineError):
+                raise
+            raise PipelineError(
+                f"publishing to {warehouse.describe(url)} failed and was rolled back (the "
+                f"previous recommendations are unchanged): {type(exc).__name__}: {exc}"
+            ) from exc
+        record_run_end(url, attempt, PUBLISHED, None, rows)
         return {
-            "rows": 0,
-            "status": "rejected",
-            "reason": decision["reason"],
+            "rows": rows,
             "model_version": model_version,
-            "attempt": attempt,
+            "attempt": attempt.number,
+            "abandoned": abandoned,
+            "warehouse": warehouse.describe(url),
         }
-    try:
-        with timer(run_dir, STAGE, "copy_and_swap", rows=table.num_rows):
-            rows = publish_table(url, table, items, similar=similar)
-    except Exception as exc:
-        # When the warehouse itself went away the status stays 'publishing'; the cause is
-        # in the error raised below.
-        with contextlib.suppress(PipelineError):
-            record_run_end(url, run_id, attempt, "failed", f"{type(exc).__name__}: {exc}", None)
-        if isinstance(exc, PipelineError):
-            raise
-        raise PipelineError(
-            f"publishing to {warehouse.describe(url)} failed and was rolled back (the previous "
-            f"recommendations are unchanged): {type(exc).__name__}: {exc}"
-        ) from exc
-    record_run_end(url, run_id, attempt, "published", None, rows)
-    return {
-        "rows": rows,
-        "model_version": model_version,
-        "attempt": attempt,
-        "warehouse": warehouse.describe(url),
-    }
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -147,6 +147,7 @@ STATUS_LABELS = {
     "rejected": "Rejected",
     "failed": "Publish failed",
     "publishing": "Publish unfinished",
+    "abandoned": "Abandoned (process gone)",
     "passed": "Passed the gate",  # no reco.model_runs row: whether it was published is unknown
 }
 CV_SCORE_PREFIXES = ("mean_", "std_", "fold_", "cv_")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pyarrow as pa
@@ -180,3 +182,177 @@ def test_similar_items_swap_with_the_recommendations(warehouse_url: str) -> None
     with pytest.raises(psycopg2.Error):
         publish_table(warehouse_url, recs(range(1, 3), 2, "s3"), similar=bad)
     assert {r[3] for r in similar_live(warehouse_url)} == {"s2"}
+
+
+# --------------------------------------------------------------------------------------
+# What the swapped-in tables keep: owner, grants, comments (sql/080_table_metadata.sql)
+# --------------------------------------------------------------------------------------
+
+LEAD, MEMBER, WRITER, OWNERS = (
+    "reco_test_lead",
+    "reco_test_member",
+    "reco_test_writer",
+    "reco_test_owners",
+)
+WRITER_PASSWORD = "writer-secret"
+
+
+def table_metadata(url: str, table: str) -> dict[str, object]:
+    """Owner, every privilege entry (table and column level, with grantor) and every
+    comment of ``table``, by name."""
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT pg_get_userbyid(relowner), obj_description(oid, 'pg_class') "
+            "FROM pg_class WHERE oid = %s::regclass",
+            (table,),
+        )
+        owner, comment = cur.fetchone()
+        cur.execute(
+            "SELECT '', pg_get_userbyid(a.grantor), "
+            "CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, "
+            "a.privilege_type, a.is_grantable "
+            "FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = %(t)s::regclass "
+            "UNION ALL "
+            "SELECT t.attname, pg_get_userbyid(a.grantor), "
+            "CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, "
+            "a.privilege_type, a.is_grantable "
+            "FROM pg_attribute t, aclexplode(t.attacl) a WHERE t.attrelid = %(t)s::regclass",
+            {"t": table},
+        )
+        acl = sorted(cur.fetchall())
+        cur.execute(
+            "SELECT attname, col_description(attrelid, attnum) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+            "AND col_description(attrelid, attnum) IS NOT NULL ORDER BY attname",
+            (table,),
+        )
+        return {"owner": owner, "comment": comment, "acl": acl, "columns": cur.fetchall()}
+
+
+@pytest.fixture()
+def dba_roles(warehouse_url: str) -> Iterator[None]:
+    """Roles a DBA made; afterwards the tables go back to the test login and the roles and
+    their grants are dropped."""
+    names = (LEAD, MEMBER, WRITER, OWNERS)
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+        for name in names:
+            cur.execute(f"DROP ROLE IF EXISTS {name}")
+        cur.execute(f"CREATE ROLE {LEAD} NOLOGIN")
+        cur.execute(f"CREATE ROLE {MEMBER} NOLOGIN")
+        cur.execute(f"CREATE ROLE {OWNERS} NOLOGIN")
+        cur.execute(f"CREATE ROLE {WRITER} LOGIN IN ROLE {OWNERS}")
+        cur.execute(f"GRANT USAGE ON SCHEMA reco TO {LEAD}, {MEMBER}")
+        cur.execute("SELECT obj_description('reco.recommendations'::regclass, 'pg_class')")
+        comment = cur.fetchone()[0]
+    yield
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+        for table in ("reco.recommendations", "reco.similar_items"):
+            cur.execute(f"ALTER TABLE {table} OWNER TO CURRENT_USER")
+            cur.execute(f"COMMENT ON COLUMN {table}.score IS NULL")
+            cur.execute(f"REVOKE ALL (item_id, rank) ON {table} FROM PUBLIC")
+        cur.execute("COMMENT ON TABLE reco.recommendations IS %s", (comment,))
+        for name in names:
+            cur.execute(f"DROP OWNED BY {name}")  # grants (it owns nothing any more)
+            cur.execute(f"DROP ROLE {name}")
+
+
+def test_every_grant_and_comment_of_the_live_tables_carries_over(
+    warehouse_url: str, dba_roles
+) -> None:
+    publish_table(warehouse_url, recs(range(1, 3), 2, "m1"), similar=similar(range(1, 4), 2, "m1"))
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+        for table in ("reco.recommendations", "reco.similar_items"):
+            cur.execute(f"GRANT SELECT, UPDATE ON {table} TO {LEAD} WITH GRANT OPTION")
+            cur.execute(f"GRANT SELECT (item_id, rank) ON {table} TO PUBLIC")
+            cur.execute(f"GRANT UPDATE (score) ON {table} TO {MEMBER}")
+            cur.execute(f"COMMENT ON COLUMN {table}.score IS 'DBA: how sure we are'")
+            # A grant made by the lead, not the owner: it is re-made by the lead.
+            cur.execute(f"SET ROLE {LEAD}")
+            cur.execute(f"GRANT SELECT ON {table} TO {MEMBER}")
+            cur.execute("RESET ROLE")
+        cur.execute("COMMENT ON TABLE reco.recommendations IS 'DBA: the shop reads this'")
+    before = {
+        t: table_metadata(warehouse_url, t) for t in ("reco.recommendations", "reco.similar_items")
+    }
+    assert (LEAD, "", MEMBER, "SELECT", False) in [
+        (r[1], r[0], r[2], r[3], r[4]) for r in before["reco.recommendations"]["acl"]
+    ]
+    for version in ("m2", "m3"):
+        publish_table(
+            warehouse_url, recs(range(1, 3), 2, version), similar=similar(range(1, 4), 2, version)
+        )
+        assert {r[4] for r in live(warehouse_url)} == {version}
+        assert {r[3] for r in similar_live(warehouse_url)} == {version}
+        for table, expected in before.items():
+            assert table_metadata(warehouse_url, table) == expected, table
+
+
+def test_the_owner_carries_over_or_the_publish_fails_saying_why(
+    warehouse_url: str, dba_roles, published_v1
+) -> None:
+    """A DBA hands reco.recommendations to a group role; the pipeline publishes as a login
+    in that group (not a superuser)."""
+    p = urlsplit(warehouse_url)
+    netloc = f"{WRITER}:{WRITER_PASSWORD}@{p.netloc.rpartition('@')[2]}"
+    writer_url = urlunsplit(p._replace(netloc=netloc))
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute(f"ALTER ROLE {WRITER} PASSWORD %s", (WRITER_PASSWORD,))
+        cur.execute(f"GRANT USAGE, CREATE ON SCHEMA reco TO {WRITER}")
+        cur.execute(f"ALTER TABLE reco.recommendations OWNER TO {OWNERS}")
+    with warehouse.connection(writer_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
+        assert cur.fetchone() == (WRITER, False)
+    # The group may not own tables in the schema: the publisher may not give the new table
+    # to it. Silently keeping the publisher as owner is what this refuses.
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege) as refused:
+        publish_table(writer_url, recs(range(7, 9), 5, "by-writer"))
+    message = str(refused.value)
+    assert f"reco.recommendations is owned by role {OWNERS}" in message
+    assert f"{WRITER} (the publisher) may not make {OWNERS} the owner" in message
+    assert "nothing was published" in message
+    assert f"ALTER TABLE reco.recommendations OWNER TO {WRITER}" in refused.value.diag.message_hint
+    assert live(warehouse_url) == published_v1
+    assert staging_tables(warehouse_url) == []
+    # Once the group may own tables there, the new table is the group's.
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute(f"GRANT CREATE ON SCHEMA reco TO {OWNERS}")
+    publish_table(writer_url, recs(range(7, 9), 5, "by-writer"))
+    assert {r[4] for r in live(warehouse_url)} == {"by-writer"}
+    assert table_metadata(warehouse_url, "reco.recommendations")["owner"] == OWNERS
+
+
+def test_our_table_comments_are_set_once_and_a_dbas_own_is_kept(
+    warehouse_url: str, published_v1
+) -> None:
+    ours = {
+        "reco.recommendations": "Per-user top-N recommendations (rank 1 = best). "
+        "Replaced atomically by each published run.",
+        "reco.similar_items": "Top-K similar items per item (rank 1 = most similar, "
+        "score = cosine of ALS item factors).",
+    }
+
+    def comments() -> dict[str, str | None]:
+        return {t: table_metadata(warehouse_url, t)["comment"] for t in ours}
+
+    def set_comments(text: str | None) -> None:
+        with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+            for table in ours:
+                cur.execute(f"COMMENT ON TABLE {table} IS %s", (text,))
+
+    try:
+        set_comments(None)  # as on a fresh install
+        warehouse.apply_schema(warehouse_url)
+        assert comments() == ours
+        publish_table(
+            warehouse_url, recs(range(1, 3), 2, "c1"), similar=similar(range(1, 3), 1, "c1")
+        )
+        assert comments() == ours
+        set_comments("DBA: ours now")
+        warehouse.apply_schema(warehouse_url)
+        publish_table(
+            warehouse_url, recs(range(1, 3), 2, "c2"), similar=similar(range(1, 3), 1, "c2")
+        )
+        assert comments() == dict.fromkeys(ours, "DBA: ours now")
+    finally:
+        set_comments(None)
+        warehouse.apply_schema(warehouse_url)

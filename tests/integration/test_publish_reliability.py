@@ -4,6 +4,7 @@ and that publishers never interleave. All against the real (embedded) PostgreSQL
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import psycopg2
+import pyarrow.parquet as pq
 import pytest
 
 from reco import config
@@ -24,8 +26,9 @@ from reco.data.synthetic import PUBLISHED_AT as GENERATED  # noqa: F401
 from reco.data.synthetic import PUBLISHED_N as N
 from reco.data.synthetic import published_rows as big_recs
 from reco.errors import PipelineError
-from reco.publishing import warehouse
+from reco.publishing import publish, warehouse
 from reco.publishing.publish import publish_table
+from reco.runs import RunFolder
 
 ROOT = Path(__file__).resolve().parents[2]
 WATCHED_USER = 4242
@@ -360,3 +363,216 @@ def test_outage_mid_copy_fails_naming_the_server_and_publishes_nothing(
     assert f"127.0.0.1:{proxy.port}" in str(again.value)
     assert "refused" in str(again.value).lower()
     print(f"\nerror seen when the database went away mid-COPY: {err.value}")
+
+
+# --------------------------------------------------------------------------------------
+# The run history after a kill -9: no attempt is left at 'publishing' by a dead process,
+# and a live one is never taken for dead
+# --------------------------------------------------------------------------------------
+
+
+def write_run_folder(root: Path, run_id: str, users: int, version: str) -> Path:
+    """A run folder as the recommend step leaves it, ready for ``reco publish``."""
+    folder = RunFolder(root / run_id)
+    folder.path.mkdir(parents=True)
+    pq.write_table(big_recs(users, version, offset=11), folder.recommendations)
+    folder.manifest.write_text(
+        json.dumps(
+            {
+                "source": {"ratings_path": f"synthetic/{run_id}", "format": "parquet"},
+                "n_ratings": users * 20,
+                "n_users": users,
+                "n_items": 1_700,
+            }
+        )
+    )
+    quality = {"rmse": 0.91, "mae": 0.72, "mpe": 0.1, "ndcg_at_k": 0.48, "precision_at_k": 0.42}
+    folder.metrics.write_text(
+        json.dumps(
+            {
+                "model_family": "als",
+                "best_params": {"rank": 32, "reg_param": 0.1},
+                "cv_folds": 0,
+                "seed": 42,
+                "holdout_fraction": 0.2,
+                "ranking": {"ndcg": 0.48},
+                "rating": {"rmse": 0.91},
+                **quality,
+                "baselines": {"most_popular": {"ndcg": 0.25}},
+                "gate": {"publish": True, "reason": "beats every baseline"},
+            }
+        )
+    )
+    return folder.path
+
+
+def start_run_publisher(url: str, run_dir: Path, app: str) -> subprocess.Popen:
+    """``reco publish --run-dir`` in its own process, as the Airflow task runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "reco.publishing.publish", "--run-dir", str(run_dir)]
+        + ["--warehouse-url", url],
+        env={**os.environ, "PGAPPNAME": app},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def sessions(url: str, app: str) -> list[tuple[str, str | None, str]]:
+    """(state, wait_event_type, query) of every session of this application_name: a
+    publisher has several (its attempt lock, the publish transaction)."""
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT state, wait_event_type, query FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (app,),
+        )
+        return cur.fetchall()
+
+
+def attempts_of(url: str, run_id: str) -> list[tuple]:
+    """(attempt, status, status_reason, finished_at) of one run, oldest first."""
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT attempt, status, status_reason, finished_at FROM reco.model_runs "
+            "WHERE run_id = %s ORDER BY attempt",
+            (run_id,),
+        )
+        return cur.fetchall()
+
+
+def count_publishing(url: str) -> int:
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM reco.model_runs WHERE status = %s", (publish.PUBLISHING,))
+        return cur.fetchone()[0]
+
+
+def test_sigkill_of_a_run_then_a_new_run_leaves_no_publishing_row(
+    warehouse_url, v1, tmp_path
+) -> None:
+    killed = write_run_folder(tmp_path, "kill9-run", 400_000, "killed")
+    app = "reco-test-kill-run"
+    proc = start_run_publisher(warehouse_url, killed, app)
+
+    def copying() -> bool:
+        assert proc.poll() is None, f"publisher ended before the COPY: {proc.communicate()}"
+        return any(
+            s[0] == "active" and s[2].startswith("COPY") for s in sessions(warehouse_url, app)
+        )
+
+    wait_for(copying, "the run's COPY")
+    assert [a[:2] for a in attempts_of(warehouse_url, "kill9-run")] == [(1, "publishing")]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    wait_for(lambda: sessions(warehouse_url, app) == [], "the killed sessions to end")
+    assert fingerprint(warehouse_url) == v1
+    assert leftover_tables(warehouse_url) == []
+    # Until another run starts, the row still says what it said when the process died.
+    assert [a[:2] for a in attempts_of(warehouse_url, "kill9-run")] == [(1, "publishing")]
+
+    after = write_run_folder(tmp_path, "after-kill9", 2_000, "after")
+    result = publish.run(warehouse_url, after)
+
+    assert ["kill9-run", 1] in result["abandoned"]
+    [(attempt, status, reason, finished_at)] = attempts_of(warehouse_url, "kill9-run")
+    assert (attempt, status) == (1, "abandoned")
+    assert finished_at is not None
+    assert reason.startswith("found abandoned at 2")
+    assert "by the start of run after-kill9" in reason
+    assert "no process held this attempt's publish lock" in reason
+    assert [a[:2] for a in attempts_of(warehouse_url, "after-kill9")] == [(1, "published")]
+    assert count_publishing(warehouse_url) == 0
+    assert fingerprint(warehouse_url)[:2] == (20_000, ["after"])
+
+
+def test_a_live_publisher_is_not_marked_abandoned(warehouse_url, v1, tmp_path) -> None:
+    """A run held inside its swap (a reader keeps the table) while another process sweeps,
+    and while a second run starts: both see its lock held and leave it at 'publishing'."""
+    live_dir = write_run_folder(tmp_path, "live-run", 20_000, "live")
+    second_dir = write_run_folder(tmp_path, "second-run", 3_000, "second")
+    app = "reco-test-live-run"
+    reader = psycopg2.connect(warehouse_url)
+    reader.cursor().execute("SELECT count(*) FROM reco.recommendations")
+    proc = start_run_publisher(warehouse_url, live_dir, app)
+    try:
+
+        def in_swap() -> bool:
+            assert proc.poll() is None, f"publisher ended before the swap: {proc.communicate()}"
+            return any(
+                s[1] == "Lock" and "RENAME TO recommendations_previous" in s[2]
+                for s in sessions(warehouse_url, app)
+            )
+
+        wait_for(in_swap, "the run to wait inside its swap")
+        assert ("live-run", 1) not in publish.mark_abandoned(warehouse_url, "the test's sweep")
+        assert [a[:2] for a in attempts_of(warehouse_url, "live-run")] == [(1, "publishing")]
+        # A second run starts meanwhile (publish.run's own start: it sweeps, then inserts).
+        # (Not the whole publish.run: its apply_schema GRANTs on reco.recommendations, which
+        # queues behind the held swap until the reader lets go.)
+        metrics = json.loads(RunFolder(second_dir).metrics.read_text())
+        second = publish.record_run_start(
+            warehouse_url, "second-run", second_dir, "als-second", metrics
+        )
+        assert ("live-run", 1) not in second.abandoned
+        assert [a[:2] for a in attempts_of(warehouse_url, "live-run")] == [(1, "publishing")]
+    finally:
+        reader.rollback()
+        reader.close()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    with second:
+        rows = publish_table(warehouse_url, pq.read_table(RunFolder(second_dir).recommendations))
+        publish.record_run_end(warehouse_url, second, publish.PUBLISHED, None, rows)
+    assert [a[:2] for a in attempts_of(warehouse_url, "live-run")] == [(1, "published")]
+    assert [a[:2] for a in attempts_of(warehouse_url, "second-run")] == [(1, "published")]
+    assert fingerprint(warehouse_url)[:2] == (30_000, ["second"])
+
+
+def test_an_attempt_is_abandoned_once_its_lock_is_gone(warehouse_url, tmp_path) -> None:
+    run_dir = write_run_folder(tmp_path, "let-go", 10, "let-go")
+    metrics = json.loads(RunFolder(run_dir).metrics.read_text())
+    attempt = publish.record_run_start(warehouse_url, "let-go", run_dir, "als-let-go", metrics)
+    try:
+        assert ("let-go", attempt.number) not in publish.mark_abandoned(warehouse_url)
+        assert [a[:2] for a in attempts_of(warehouse_url, "let-go")] == [(1, "publishing")]
+    finally:
+        attempt.release()  # its session ends, as when the process dies
+    wait_for(
+        lambda: ("let-go", 1) in publish.mark_abandoned(warehouse_url, "the test's sweep"),
+        "the released attempt to be marked",
+        timeout=10,
+    )
+    [(_, status, reason, finished_at)] = attempts_of(warehouse_url, "let-go")
+    assert status == "abandoned" and finished_at is not None
+    assert "by the test's sweep" in reason
+
+
+def test_a_new_runs_prepare_marks_a_dead_publishers_attempt_abandoned(
+    warehouse_url, tmp_path
+) -> None:
+    """The sweep runs at the very start of a run (prepare), not only at its publish: a run
+    that fails before publishing still corrects the history."""
+    from datetime import UTC, datetime
+
+    from reco.data.synthetic import SyntheticSpec, write_dataset
+    from reco.orchestration import pipeline
+
+    # What a publisher killed before it could take its lock (or whose host vanished)
+    # leaves: a row at 'publishing' that no session holds.
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO reco.model_runs (run_id, attempt, model_version, status) "
+            "VALUES ('dead-before-prepare', 1, 'als-x', %s)",
+            (publish.PUBLISHING,),
+        )
+    data = tmp_path / "data"
+    write_dataset(data, SyntheticSpec(n_users=30, n_items=40, mean_ratings_per_user=10))
+    params = {"dataset": str(data), "format": "auto", "folds": 0}
+    info = pipeline.prepare_run(
+        params, "manual__sweep-at-prepare", datetime.now(UTC), warehouse_url
+    )
+    assert "dead-before-prepare#1" in info["abandoned_attempts"]
+    [(attempt, status, reason, finished_at)] = attempts_of(warehouse_url, "dead-before-prepare")
+    assert status == publish.ABANDONED and finished_at is not None
+    assert "by the start of run manual__sweep-at-prepare" in reason
+    assert count_publishing(warehouse_url) == 0

