@@ -2,7 +2,7 @@
 CREATE SCHEMA IF NOT EXISTS reco;
 
 -- Published per-user top-N affinity scores. Replaced as a whole by an atomic swap
--- (see publish_*.sql): readers see the previous set or the new one, never a mix.
+-- (see publish_table.sql): readers see the previous set or the new one, never a mix.
 CREATE TABLE IF NOT EXISTS reco.recommendations (
     user_id       BIGINT           NOT NULL,
     item_id       BIGINT           NOT NULL,
@@ -14,6 +14,20 @@ CREATE TABLE IF NOT EXISTS reco.recommendations (
     generated_at  TIMESTAMPTZ      NOT NULL,
     CONSTRAINT recommendations_pkey PRIMARY KEY (user_id, rank)
 );
+-- The reason for each row: the user's liked item closest to the recommended one (cosine of
+-- the model's item vectors). Added in place on warehouses created before the reasons, and
+-- only then: ALTER TABLE locks out readers even when the column exists.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'reco.recommendations'::regclass
+                     AND attname = 'because_item_id' AND NOT attisdropped) THEN
+        ALTER TABLE reco.recommendations
+            ADD COLUMN because_item_id BIGINT,
+            ADD COLUMN because_score   DOUBLE PRECISION;
+    END IF;
+END
+$$;
 -- Our description, set once: a comment a DBA puts there instead is kept (by this file on
 -- every run, and by the publish swap, sql/080_table_metadata.sql).
 DO $$

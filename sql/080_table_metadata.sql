@@ -1,4 +1,4 @@
--- What a replaced table keeps: the publish swaps (publish_*.sql) install a freshly built
+-- What a replaced table keeps: the publish swaps (publish_table.sql) install a freshly built
 -- table under the live name, so without this a DBA's direct GRANT, an owner set with
 -- ALTER TABLE ... OWNER TO, or a COMMENT would silently vanish at the next publish.
 --

