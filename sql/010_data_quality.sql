@@ -17,8 +17,15 @@ CREATE TABLE IF NOT EXISTS reco.data_quality_runs (
     checked_at         TIMESTAMPTZ      NOT NULL DEFAULT now(),
     CONSTRAINT data_quality_runs_pkey PRIMARY KEY (run_id, suite)
 );
-COMMENT ON TABLE reco.data_quality_runs IS
-    'Great Expectations outcome per run and suite; failed lists each failed check with its observed value.';
+-- Our description, set once (a DBA's own comment is kept).
+DO $$
+BEGIN
+    IF obj_description('reco.data_quality_runs'::regclass, 'pg_class') IS NULL THEN
+        COMMENT ON TABLE reco.data_quality_runs IS
+            'Great Expectations outcome per run and suite; failed lists each failed check with its observed value.';
+    END IF;
+END
+$$;
 
 -- Quarantine counts as rows: one per run, input (ratings or feedback) and reason code.
 CREATE OR REPLACE VIEW reco.quarantine_reasons AS

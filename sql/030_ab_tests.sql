@@ -27,5 +27,12 @@ CREATE TABLE IF NOT EXISTS reco.ab_test_results (
     analysed_at   TIMESTAMPTZ      NOT NULL DEFAULT now(),
     CONSTRAINT ab_test_results_pkey PRIMARY KEY (experiment, arm)
 );
-COMMENT ON TABLE reco.ab_test_results IS
-    'Per-arm CTR, lift vs control with 95% intervals, z-test p-value and MDE; see README "A/B test analysis".';
+-- Our description, set once (a DBA's own comment is kept).
+DO $$
+BEGIN
+    IF obj_description('reco.ab_test_results'::regclass, 'pg_class') IS NULL THEN
+        COMMENT ON TABLE reco.ab_test_results IS
+            'Per-arm CTR, lift vs control with 95% intervals, z-test p-value and MDE; see README "A/B test analysis".';
+    END IF;
+END
+$$;

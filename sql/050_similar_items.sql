@@ -1,5 +1,5 @@
--- "Because you watched X": each item's nearest items by cosine similarity of the ALS item
--- factors. Replaced atomically together with reco.recommendations by each published run.
+-- "Because you watched X": each item's nearest items by cosine similarity of the model's
+-- item vectors (ALS factors; for EASE, the items' co-occurrence). Replaced atomically together with reco.recommendations by each published run.
 CREATE SCHEMA IF NOT EXISTS reco;
 
 CREATE TABLE IF NOT EXISTS reco.similar_items (
@@ -17,7 +17,7 @@ DO $$
 BEGIN
     IF obj_description('reco.similar_items'::regclass, 'pg_class') IS NULL THEN
         COMMENT ON TABLE reco.similar_items IS
-            'Top-K similar items per item (rank 1 = most similar, score = cosine of ALS item factors).';
+            'Top-K similar items per item (rank 1 = most similar; score = cosine of the model''s item vectors: ALS item factors, or EASE co-occurrence).';
     END IF;
 END
 $$;

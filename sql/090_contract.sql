@@ -80,8 +80,9 @@ $$;
 
 -- A user's list, never empty while a model is published: the personalised rows when the
 -- last published batch had the user, else the overall popular list. p_exclude: items the
--- app knows the user has seen since that batch (left out of either list). Ranks count
--- 1..n over the rows returned; n beyond the list returns the whole list.
+-- app knows the user has seen since that batch (left out of either list; a user whose whole
+-- list is excluded gets the popular list). Ranks count 1..n over the rows returned; n
+-- beyond the list returns the whole list.
 CREATE OR REPLACE FUNCTION reco.recommend(
     p_user_id bigint, p_n integer DEFAULT 10, p_exclude bigint[] DEFAULT '{}'
 )
@@ -110,7 +111,7 @@ AS $fn$
         FROM reco.v1_popular_items p
         WHERE p.genre = ''
           AND p.item_id <> ALL (coalesce(p_exclude, '{}'::bigint[]))
-          AND NOT EXISTS (SELECT 1 FROM reco.recommendations x WHERE x.user_id = p_user_id)
+          AND NOT EXISTS (SELECT 1 FROM personal)
     ), listed AS (
         SELECT * FROM personal
         UNION ALL

@@ -327,8 +327,9 @@ def test_our_table_comments_are_set_once_and_a_dbas_own_is_kept(
     ours = {
         "reco.recommendations": "Per-user top-N recommendations (rank 1 = best). "
         "Replaced atomically by each published run.",
-        "reco.similar_items": "Top-K similar items per item (rank 1 = most similar, "
-        "score = cosine of ALS item factors).",
+        "reco.similar_items": "Top-K similar items per item (rank 1 = most similar; "
+        "score = cosine of the model's item vectors: ALS item factors, or EASE "
+        "co-occurrence).",
     }
 
     def comments() -> dict[str, str | None]:

@@ -182,6 +182,10 @@ def test_items_the_app_knows_were_seen_are_left_out_and_ranks_close_up(app: str)
     assert [(r[0], r[1]) for r in rows] == [("1", "22"), ("2", "24"), ("3", "25")]
     rows = recommend(app, f"reco.recommend(987654, 3, ARRAY[{POPULAR[0]}]::bigint[])")
     assert [r[1] for r in rows] == [str(i) for i in POPULAR[1:4]]
+    # Never an empty shelf: a user whose whole list was seen since gets the popular list.
+    everything = ",".join(str(i) for i in KNOWN[2])
+    rows = recommend(app, f"reco.recommend(2, 3, ARRAY[{everything}]::bigint[])")
+    assert [(r[1], r[3]) for r in rows] == [(str(i), "popular") for i in POPULAR[:3]]
 
 
 def test_n_beyond_the_popular_list_returns_all_of_it(app: str) -> None:
