@@ -61,7 +61,9 @@ def run(
         recs = ranker.recommend(spark, signals, seen, top_n).cache()
         t["rows"] = recs.count()
     with timer(run_dir, STAGE, "because") as t:
-        reasons = because_frame(spark, ranker, recs, signals)
+        reasons = because_frame(spark, ranker, recs, signals).cache()
+        t["rows"] = reasons.count()
+    with timer(run_dir, STAGE, "write") as t:
         out = RunFolder(run_dir).recommendations
         recs.join(reasons, [config.COL_USER, config.COL_ITEM], "left").select(
             *REC_OUTPUT,
@@ -78,6 +80,7 @@ def run(
             .first()
         )
         t.update(rows=stats["rows"], with_reason=stats["with_reason"])
+    reasons.unpersist()
     recs.unpersist()
     validate_output(spark, run_dir, side.item_ids, top_n)
     with timer(run_dir, STAGE, "popular_items", n=config.POPULAR_N) as t:
