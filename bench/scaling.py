@@ -250,6 +250,19 @@ def markdown(results: list[dict[str, Any]], exponents: dict[str, float | None]) 
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    lines.append(
+        'Reasons ("because you liked X", `recommend/because`: the liked item closest to '
+        "each recommendation, written with the lists), share of the run's wall time:"
+    )
+    lines.append("")
+    for r in results:
+        because = r["phases_s"].get("recommend/because")
+        if because is not None:
+            lines.append(
+                f"- {r['case']}: {because:.1f} s of {r['wall_s']:.0f} s "
+                f"({because / r['wall_s']:.1%})"
+            )
+    lines.append("")
     lines.append("Fitted exponent of time vs ratings (fixed parameters, log-log least squares):")
     lines.append("")
     for key, value in exponents.items():
