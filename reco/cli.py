@@ -242,12 +242,38 @@ def print_data_quality(run_dir: Path | None) -> None:
         print(f"  data docs        : {json.loads(validation.read_text())['data_docs']}")
 
 
-def summarize(run_id: str, state: str) -> int:
+def run_log(run_dir: Path | None, log: Path | None = None) -> Path | None:
+    """The run's log file (``reco run`` without ``--verbose``), when there is one."""
+    for path in (RunFolder(run_dir).log if run_dir else None, log):
+        if path is not None and path.exists():
+            return path
+    return None
+
+
+def print_log_errors(log: Path, stage: str | None, known: str | None) -> bool:
+    """The failed step's last error lines in the log, beyond what ``known`` says; whether
+    there were any."""
+    from reco.reporting import run_log as logs
+
+    text = logs.read_log(log)
+    task = stage if stage and logs.task_section(text, stage) else logs.failed_task(text)
+    lines = logs.error_lines(text, task, known=[known] if known else [])
+    if lines:
+        print(f"  last errors of {task or 'the run'} in the log:")
+        for line in lines:
+            print(f"    {line}")
+    return bool(lines)
+
+
+def summarize(run_id: str, state: str, log: Path | None = None) -> int:
+    """The run's outcome for a person; ``log``: where the run's log started, in case the
+    run never got a folder to move it to."""
     from reco.publishing import warehouse
     from reco.runs import run_dir_for
     from reco.runtime import read_error, run_identity
 
     run_dir = run_dir_for(run_id) if run_id else None
+    log = run_log(run_dir, log)
     print("\n" + "=" * 72)
     if state != "success":
         print(
@@ -258,10 +284,17 @@ def summarize(run_id: str, state: str) -> int:
         if info:
             print(f"  failed at {info['stage']}: {info['message']}")
             if info.get("traceback"):
-                print(f"  traceback        : {RunFolder(run_dir).error} (and the task log above)")
-        else:
+                where = "and in the log" if log else "and the task log above"
+                print(f"  traceback        : {RunFolder(run_dir).error} ({where})")
+        elif not log:
             print("  see the task logs above for the cause")
+        if log:
+            quoted = print_log_errors(log, info and info["stage"], info and info["message"])
+            if not info and not quoted:
+                print("  see the log below for the cause")
         print_data_quality(run_dir)
+        if log:
+            print(f"  log              : {log}")
         print("=" * 72)
         return 1
     manifest = json.loads((RunFolder(run_dir).manifest).read_text())
@@ -303,10 +336,11 @@ def summarize(run_id: str, state: str) -> int:
     print(f"  model            : {metrics['ranking'].get('why', '')}")
     print_data_quality(run_dir)
     print(f"  report           : {config.REPORTS_DIR / (run_dir.name + '.html')}")
+    if log:
+        print(f"  log              : {log}")
     print(
-        '  query            : psql "$(.venv/bin/reco warehouse-url)" -c "SELECT r.rank, '
-        "i.title, round(r.score::numeric, 3) AS score FROM reco.recommendations r "
-        'LEFT JOIN reco.items i USING (item_id) WHERE r.user_id = 1 ORDER BY r.rank"'
+        '  query            : psql "$(.venv/bin/reco warehouse-url)" -c "SELECT rank, title, '
+        'source, because_title FROM reco.recommend(1, 10)"'
     )
     print("=" * 72)
     return 0
@@ -338,9 +372,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # Every run parameter (reco/params.py); paths resolved here, an empty text is None.
     conf = run_params.run_conf(args)
-    preflight(conf)
-    run_id, state = run_dag(conf)
-    return summarize(run_id, state)
+    preflight(conf)  # its errors reach the terminal, before the log file takes the output
+    if args.verbose:  # Airflow's and Spark's lines on the terminal, as they come
+        run_id, state = run_dag(conf)
+        return summarize(run_id, state)
+    from reco.orchestration import progress
+
+    apply_project_env()  # before the listener imports Airflow
+    watched = None
+    try:
+        with progress.watch(conf) as watched:
+            run_id, state = run_dag(conf)
+            watched.finish(run_id)
+    except KeyboardInterrupt:
+        where = f"; the log is {watched.log}" if watched else ""
+        print(f"\nreco run interrupted{where}", file=sys.stderr)
+        return 130
+    return summarize(run_id, state, log=watched.log)
 
 
 def cmd_simulate_ab(args: argparse.Namespace) -> int:
@@ -549,6 +597,12 @@ def build_parser() -> argparse.ArgumentParser:
         "flags are the DAG's trigger parameters (reco/params.py).",
     )
     run_params.add_run_arguments(r)
+    r.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream Airflow's and Spark's log lines to the terminal instead of the live "
+        "progress (by default they go to the run's log file, run.log in its folder)",
+    )
     r.set_defaults(func=cmd_run)
 
     sa = sub.add_parser(

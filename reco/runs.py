@@ -147,3 +147,8 @@ class RunFolder:
     def error(self) -> Path:
         """What the failed step said (``stage``, ``message``)."""
         return self.path / "error.json"
+
+    @property
+    def log(self) -> Path:
+        """``reco run``'s log of the run: Airflow's and Spark's lines, kept off the terminal."""
+        return self.path / "run.log"

@@ -215,7 +215,7 @@ def test_every_run_param_is_a_reco_run_flag(dag, p: RunParam) -> None:
 
 
 def test_reco_run_has_no_flag_outside_the_schema() -> None:
-    assert flags(run_parser()) == {"-h", "--help"} | {p.flag for p in RUN_PARAMS}
+    assert flags(run_parser()) == {"-h", "--help", "--verbose"} | {p.flag for p in RUN_PARAMS}
 
 
 def test_the_reco_run_conf_is_what_the_dag_accepts(dag, tmp_path, monkeypatch) -> None:
