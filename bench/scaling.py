@@ -252,7 +252,7 @@ def markdown(results: list[dict[str, Any]], exponents: dict[str, float | None]) 
     lines.append("")
     lines.append(
         'Reasons ("because you liked X", `recommend/because`: the liked item closest to '
-        "each recommendation, written with the lists), share of the run's wall time:"
+        "each recommendation), share of the run's wall time:"
     )
     lines.append("")
     for r in results:
