@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
+FUZZ_CI_EXAMPLES = 25  # the fuzz test in 40-50 s on 2 cores (README, "Bad input")
+FUZZ_DEEP_EXAMPLES = 400
 # RECO_TEST_VAR lets two test sessions run side by side, each with its own state folder.
 TEST_VAR = Path(os.environ.get("RECO_TEST_VAR", ROOT / "var" / "test")).resolve()
 os.environ["RECO_VAR_DIR"] = str(TEST_VAR)
@@ -35,6 +38,27 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 # (train on 2 cores: 66-72 s -> 46 s) and the JIT tier does not change any result. C1
 # frames are larger: deep ALS lineages need a bigger thread stack to deserialise.
 os.environ.setdefault("RECO_DRIVER_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -Xss16m")
+
+# Hypothesis profiles (the ingest fuzz test, tests/integration/test_ingest_fuzz.py). Each
+# example is a real Spark ingest (about 2 s here), so: no deadline, no too-slow checks, and
+# the session's SparkSession reused across examples. "ci", the default, is bounded and
+# derandomised: `make test` runs the same examples every time and keeps no database.
+# "deep" (`pytest --hypothesis-profile=deep tests/integration/test_ingest_fuzz.py`) searches
+# at random and keeps its failures in .hypothesis/ (git-ignored) to replay them first.
+_FUZZ_SETTINGS = {
+    "deadline": None,
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+    "print_blob": True,
+}
+settings.register_profile(
+    "ci", max_examples=FUZZ_CI_EXAMPLES, derandomize=True, database=None, **_FUZZ_SETTINGS
+)
+settings.register_profile("deep", max_examples=FUZZ_DEEP_EXAMPLES, **_FUZZ_SETTINGS)
+settings.load_profile("ci")  # --hypothesis-profile=NAME loads NAME after this
 
 
 def kills_airflow_hard(item: pytest.Item) -> bool:

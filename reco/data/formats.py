@@ -15,21 +15,31 @@ Supported layouts (``format``):
 ``auto`` picks the layout from a folder's files or a file's name and header.
 Parsing never trusts the input: every field goes through ``try_cast`` and a line that
 cannot be used is kept with a reason code instead of being dropped.
+
+Only the ratings file is required. Titles (``u.item`` / ``movies.dat`` / ``movies.csv``),
+genres (``u.genre``) and the user files (``u.user`` / ``users.dat``: nothing reads them)
+may be missing or damaged: the run goes on without what they would give and says so in
+one short note each (the ``notes`` of the run's ``manifest.json``). A damaged
+``manifest.json`` is the exception: it may declare the rating scale, so it stops the run
+unless the scale was given explicitly.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reco import config
 from reco.errors import PipelineError
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 ML_LATEST_HEADER = ["userId", "movieId", "rating", "timestamp"]
 CANONICAL = (config.COL_USER, config.COL_ITEM, config.COL_RATING, config.COL_TIMESTAMP)
@@ -40,6 +50,9 @@ MAPPING_KEYS = {
     "timestamp": config.COL_TIMESTAMP,
 }
 MAX_ID = 2_147_483_647  # ALS keeps ids in a Java int
+# A rating is a plain decimal number. Spark's cast to double is Java's parser, which also
+# takes "4d", "4f" or "0x1p2" (hex): those are damage, not ratings.
+DECIMAL = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 CLOCK_SKEW_S = 24 * 3600  # a timestamp up to a day ahead of the clock is tolerated
 
 # Reason codes for rejected lines (quarantine).
@@ -51,6 +64,23 @@ REASON_RATING_RANGE = "rating_out_of_range"
 REASON_TIMESTAMP = "invalid_timestamp"
 REASON_FUTURE = "timestamp_in_future"
 REASON_DUPLICATE = "duplicate_superseded"
+REASONS = (
+    REASON_FIELD_COUNT,
+    REASON_USER_ID,
+    REASON_ITEM_ID,
+    REASON_RATING,
+    REASON_RATING_RANGE,
+    REASON_TIMESTAMP,
+    REASON_FUTURE,
+    REASON_DUPLICATE,
+)
+
+# Each MovieLens layout's files: the ratings file is required, the titles file optional.
+RATINGS_FILE = {"ml-100k": "u.data", "ml-1m": "ratings.dat", "ml-latest": "ratings.csv"}
+TITLES_FILE = {"ml-100k": "u.item", "ml-1m": "movies.dat", "ml-latest": "movies.csv"}
+GENRES_FILE = "u.genre"  # ML-100K's genre names, for u.item's genre flags
+MANIFEST_FILE = "manifest.json"
+LAYOUT_SCALE = {"ml-100k": (1.0, 5.0), "ml-1m": (1.0, 5.0), "ml-latest": (0.5, 5.0)}
 
 
 @dataclass(frozen=True)
@@ -64,6 +94,8 @@ class Source:
     delimiter: str = ","
     has_header: bool = True
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> column in the file
+    # What detection found missing or damaged and went on without (manifest.json's notes).
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -117,20 +149,101 @@ def _first_line(path: Path) -> str:
 
 
 def _check_nonempty(path: Path) -> None:
+    fix = "check that the export finished writing, or point the dataset at the ratings file"
     if path.is_file() and path.stat().st_size == 0:
-        raise PipelineError(f"dataset file {path} is empty: there are no ratings to ingest")
+        raise PipelineError(f"dataset file {path} is empty: there are no ratings to ingest; {fix}")
     if path.is_file() and not _first_line(path).strip() and not path.read_bytes().strip():
-        raise PipelineError(f"dataset file {path} holds only blank lines: no ratings to ingest")
+        raise PipelineError(
+            f"dataset file {path} holds only blank lines: no ratings to ingest; {fix}"
+        )
 
 
-def _manifest_scale(folder: Path) -> tuple[float, float] | None:
-    manifest = folder / "manifest.json"
-    if not manifest.exists():
+def _manifest_number(data: dict[str, Any], key: str) -> float:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} is {value!r}, not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{key} is {value!r}, not a finite number")
+    return number
+
+
+def _read_manifest_scale(path: Path) -> tuple[float, float] | None:
+    """The ``rating_min``/``rating_max`` a dataset's ``manifest.json`` declares (``None``
+    when it declares none); ``ValueError`` naming the damage when it cannot be read."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot be read: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    except (ValueError, RecursionError) as exc:  # a huge integer, nesting too deep
+        raise ValueError(f"not valid JSON: {str(exc)[:80]}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {type(data).__name__}, not an object")
+    has = [k for k in ("rating_min", "rating_max") if k in data]
+    if not has:
         return None
-    data = json.loads(manifest.read_text())
-    if "rating_min" in data and "rating_max" in data:
-        return float(data["rating_min"]), float(data["rating_max"])
-    return None
+    if len(has) == 1:
+        other = "rating_max" if has[0] == "rating_min" else "rating_min"
+        raise ValueError(f"it has {has[0]} but no {other}")
+    lo, hi = _manifest_number(data, "rating_min"), _manifest_number(data, "rating_max")
+    if not lo < hi:
+        raise ValueError(f"rating_min {lo:g} is not below rating_max {hi:g}")
+    return lo, hi
+
+
+def _manifest_scale(
+    folder: Path, explicit: tuple[float, float] | None
+) -> tuple[tuple[float, float] | None, list[str]]:
+    """``(scale the folder's manifest.json declares or None, notes)``.
+
+    The manifest is optional, but a damaged one may have declared the scale: guessing the
+    layout's default instead could quarantine every rating as out of range, or worse accept
+    them on the wrong scale (ALS clips its predictions to it). So damage stops the run,
+    unless the scale was given explicitly, which makes the manifest's scale moot.
+    """
+    path = folder / MANIFEST_FILE
+    if not path.exists():
+        return None, []
+    try:
+        return _read_manifest_scale(path), []
+    except ValueError as exc:
+        if explicit is not None:
+            lo, hi = explicit
+            return None, [
+                f"{MANIFEST_FILE} unreadable ({exc}): ignored, the rating scale "
+                f"{lo:g}-{hi:g} was given explicitly"
+            ]
+        raise PipelineError(
+            f"{path} is damaged ({exc}): it may declare the rating scale, so ingest will not "
+            'guess one. Fix it (e.g. {"rating_min": 1, "rating_max": 5}), remove it to use '
+            "the format's default scale, or pass the scale explicitly (--rating-scale MIN-MAX, "
+            "the rating_scale parameter)"
+        ) from None
+
+
+def _ml_latest_header_problem(header: list[str]) -> list[str]:
+    """The MovieLens ratings.csv columns ``header`` lacks."""
+    return [h for h in ML_LATEST_HEADER if h not in header]
+
+
+def _lacking_columns_error(path: Path, lacking: list[str], header: list[str]) -> PipelineError:
+    shown = repr(header) if len(repr(header)) <= 200 else repr(header)[:200] + "..."
+    return PipelineError(
+        f"{path} looks like a MovieLens ratings.csv but lacks column(s) {lacking} (its header "
+        f"is {shown}): did the export's schema change? Map the columns explicitly, e.g. "
+        "--format csv --columns user=userId,item=movieId,rating=<column>"
+    )
 
 
 def detect_source(
@@ -155,11 +268,10 @@ def detect_source(
         )
     p = p.resolve()
     folder = p if p.is_dir() else p.parent
-    scale_hint = rating_scale or _manifest_scale(folder)
 
     def pick(name: str) -> Path | None:
         if p.is_dir():
-            return (p / name) if (p / name).exists() else None
+            return (p / name) if (p / name).is_file() else None
         return p if p.name == name else None
 
     if fmt == "auto":
@@ -176,13 +288,7 @@ def detect_source(
             fmt = "ml-latest" if set(ML_LATEST_HEADER) <= set(header) else "csv"
             known = [h for h in ML_LATEST_HEADER if h in header]
             if fmt == "csv" and not columns and len(known) >= 2:
-                lacking = [h for h in ML_LATEST_HEADER if h not in header]
-                raise PipelineError(
-                    f"{target} looks like a MovieLens ratings.csv but lacks column(s) "
-                    f"{lacking} (its header is {header}): did the export's schema change? "
-                    "Map the columns explicitly, e.g. --format csv --columns "
-                    "user=userId,item=movieId,rating=<column>"
-                )
+                raise _lacking_columns_error(target, _ml_latest_header_problem(header), header)
         elif p.suffix == ".parquet" or (p.is_dir() and any(p.glob("*.parquet"))):
             fmt = "parquet"
         else:
@@ -193,23 +299,33 @@ def detect_source(
                 f"found {found}"
             )
 
-    if fmt == "ml-100k":
-        ratings = pick("u.data") or p
-        items = folder / "u.item"
+    notes: list[str] = []
+    manifest_scale, manifest_notes = _manifest_scale(folder, rating_scale)
+    notes += manifest_notes
+
+    if fmt in RATINGS_FILE:  # a MovieLens layout
+        name = RATINGS_FILE[fmt]
+        ratings = pick(name)
+        if ratings is None and p.is_dir():
+            raise PipelineError(
+                f"{p} has no {name}: the {fmt} ratings file is required. Pass the folder that "
+                f"holds {name}, the ratings file itself, or the right --format"
+            )
+        ratings = ratings or p
+        _check_nonempty(ratings)
+        if fmt == "ml-latest":
+            header = [h.strip() for h in _first_line(ratings).split(",")]
+            if lacking := _ml_latest_header_problem(header):
+                raise _lacking_columns_error(ratings, lacking, header)
+        items = folder / TITLES_FILE[fmt]
         src = Source(
-            fmt, ratings, items if items.exists() else None, scale_hint or (1.0, 5.0), "\t", False
-        )
-    elif fmt == "ml-1m":
-        ratings = pick("ratings.dat") or p
-        items = folder / "movies.dat"
-        src = Source(
-            fmt, ratings, items if items.exists() else None, scale_hint or (1.0, 5.0), "::", False
-        )
-    elif fmt == "ml-latest":
-        ratings = pick("ratings.csv") or p
-        items = folder / "movies.csv"
-        src = Source(
-            fmt, ratings, items if items.exists() else None, scale_hint or (0.5, 5.0), ",", True
+            fmt,
+            ratings,
+            items if items.is_file() else None,
+            rating_scale or manifest_scale or LAYOUT_SCALE[fmt],
+            {"ml-100k": "\t", "ml-1m": "::", "ml-latest": ","}[fmt],
+            fmt == "ml-latest",
+            notes=tuple(notes),
         )
     elif fmt == "csv":
         ratings = pick("ratings.csv") or p
@@ -225,20 +341,22 @@ def detect_source(
             fmt,
             ratings,
             None,
-            scale_hint or config.DEFAULT_RATING_SCALE,
+            rating_scale or manifest_scale or config.DEFAULT_RATING_SCALE,
             delimiter or ",",
             True,
             _complete_mapping(mapping, ratings),
+            notes=tuple(notes),
         )
     else:  # parquet
         src = Source(
             fmt,
             p,
             None,
-            scale_hint or config.DEFAULT_RATING_SCALE,
+            rating_scale or manifest_scale or config.DEFAULT_RATING_SCALE,
             ",",
             True,
             _complete_mapping(columns or {}, p),
+            notes=tuple(notes),
         )
     _check_nonempty(src.ratings_path)
     return src
@@ -264,26 +382,34 @@ def read_ratings(spark: SparkSession, src: Source) -> DataFrame:
 
     if src.format in ("ml-100k", "ml-1m", "ml-latest"):
         lines = spark.read.text(str(src.ratings_path))
-        value = F.regexp_replace(F.col("value"), r"\r$", "")
-        df = lines.select(value.alias("raw")).where(F.trim(F.col("raw")) != "")
-        if src.has_header:
-            header = _first_line(src.ratings_path)
-            df = df.where(F.col("raw") != header)
-        sep = {"\t": r"\t", "::": "::", ",": ","}[src.delimiter]
-        parts = F.split(F.col("raw"), sep, -1)
+        # Lines end at LF, CRLF or a lone CR (Hadoop's reader) and the file's BOM is
+        # skipped; a BOM starting a later line (files concatenated) is dropped too.
+        value = F.regexp_replace(F.col("value"), "^\ufeff|\r$", "")
+        all_lines = lines.select(value.alias("raw"))
+        df = all_lines.where(F.trim(F.col("raw")) != "")
         # ml-latest names its columns: extra columns after a schema change are ignored.
         pos = [0, 1, 2, 3]
         expected_fields = 4
         if src.has_header:
-            header = [h.strip() for h in _first_line(src.ratings_path).split(src.delimiter)]
+            # The header as Spark decoded it (bytes that are not UTF-8 decode as Spark
+            # does), so the comparison below finds it; repeated headers (exports
+            # concatenated) are skipped as well.
+            first = all_lines.first()
+            header_line = first["raw"] if first else ""
+            df = df.where(F.col("raw") != header_line)
+            header = [h.strip() for h in header_line.split(src.delimiter)]
+            if lacking := _ml_latest_header_problem(header):
+                raise _lacking_columns_error(src.ratings_path, lacking, header)
             pos = [header.index(h) for h in ML_LATEST_HEADER]
             expected_fields = len(header)
+        sep = {"\t": r"\t", "::": "::", ",": ","}[src.delimiter]
+        parts = F.split(F.col("raw"), sep, -1)
         typed = df.select(
             "raw",
             F.size(parts).alias("_n"),
             F.trim(F.get(parts, pos[0])).try_cast("bigint").alias(config.COL_USER),
             F.trim(F.get(parts, pos[1])).try_cast("bigint").alias(config.COL_ITEM),
-            F.trim(F.get(parts, pos[2])).try_cast("double").alias(config.COL_RATING),
+            _decimal(F.trim(F.get(parts, pos[2]))).alias(config.COL_RATING),
             F.trim(F.get(parts, pos[3])).try_cast("bigint").alias(config.COL_TIMESTAMP),
         )
         ts_required = True
@@ -315,13 +441,12 @@ def read_ratings(spark: SparkSession, src: Source) -> DataFrame:
             F.concat_ws(src.delimiter, *[F.coalesce(c, F.lit("")) for c in all_cols]).alias("raw"),
             F.lit(len(raw_df.columns)).alias("_n"),
             *[
-                F.col(f"`{src.columns[c]}`").cast("string").try_cast(t).alias(c)
-                for c, t in (
-                    (config.COL_USER, "bigint"),
-                    (config.COL_ITEM, "bigint"),
-                    (config.COL_RATING, "double"),
-                )
+                F.col(f"`{src.columns[c]}`").cast("string").try_cast("bigint").alias(c)
+                for c in (config.COL_USER, config.COL_ITEM)
             ],
+            _decimal(F.trim(F.col(f"`{src.columns[config.COL_RATING]}`").cast("string"))).alias(
+                config.COL_RATING
+            ),
             (
                 F.col(f"`{ts_col}`").cast("string").try_cast("bigint")
                 if ts_required
@@ -332,6 +457,13 @@ def read_ratings(spark: SparkSession, src: Source) -> DataFrame:
     return with_reason(
         typed, src.rating_scale, expected_fields=expected_fields, timestamp_required=ts_required
     )
+
+
+def _decimal(text: Column) -> Column:
+    """``text`` as a double when it is a plain decimal number, else null."""
+    from pyspark.sql import functions as F
+
+    return F.when(text.rlike(DECIMAL), text.try_cast("double"))
 
 
 def with_reason(
@@ -367,58 +499,172 @@ def with_reason(
 
 
 # --------------------------------------------------------------------------------------
-# Item titles (small: pandas)
+# Item titles (small: plain Python, line by line, so one damaged line costs one title)
 # --------------------------------------------------------------------------------------
-def read_items(src: Source) -> pd.DataFrame | None:
-    """``item_id, title, genres`` from the dataset's title file, or ``None`` if it has none."""
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the same line ends as the ratings reader's
+_ID = re.compile(r"\+?[0-9]{1,10}")
+
+
+def _parse_id(text: str) -> int | None:
+    text = text.strip()
+    if not _ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
+
+
+def _read_lines(path: Path) -> tuple[list[str], bool]:
+    """``(lines, was UTF-8)``: UTF-8 when the bytes are UTF-8, else Latin-1 (ML-100K's and
+    ML-1M's own encoding, and one that never fails). ``OSError`` when unreadable."""
+    raw = path.read_bytes()
+    try:
+        text, utf8 = raw.decode("utf-8-sig"), True
+    except UnicodeDecodeError:
+        text, utf8 = raw.decode("latin-1"), False
+    return _LINE_BREAK.split(text), utf8
+
+
+class _Unreadable(Exception):
+    """A file that cannot be used at all; the message is the cause."""
+
+
+def _genre_names(path: Path) -> tuple[list[str] | None, str | None]:
+    """u.genre's names in flag order (``NAME|INDEX`` lines, indices 0..n-1), or ``None``
+    and a note when the file is missing or damaged."""
+    if not path.is_file():
+        return None, f"{GENRES_FILE} not found: genres left empty"
+    try:
+        lines, _ = _read_lines(path)
+        by_index: dict[int, str] = {}
+        for no, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            name, sep, index = line.rpartition("|")
+            if not sep or not name.strip() or not re.fullmatch(r"[0-9]{1,4}", index.strip()):
+                raise _Unreadable(f"line {no} is not NAME|INDEX")
+            if int(index) in by_index:
+                raise _Unreadable(f"index {int(index)} appears twice")
+            by_index[int(index)] = name.strip()
+        if not by_index:
+            raise _Unreadable("no genre lines")
+        if sorted(by_index) != list(range(len(by_index))):
+            raise _Unreadable(f"its indices are not 0..{len(by_index) - 1}")
+    except (OSError, _Unreadable) as exc:
+        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return None, f"{GENRES_FILE} unreadable ({cause}): genres left empty"
+    return [by_index[i] for i in range(len(by_index))], None
+
+
+def _title_rows(
+    fmt: str, path: Path, lines: list[str]
+) -> tuple[list[tuple[int, str, str]], list[int], list[str], str | None]:
+    """``(rows (id, title, genres), numbers of unreadable lines, what else is wrong with
+    the file, note on u.genre)``; ``_Unreadable`` when nothing in the file can be used."""
+    rows: list[tuple[int, str, str]] = []
+    bad: list[int] = []
+    notes: list[str] = []
+    no_genres = 0
+    genre_names: list[str] | None = None
+    genre_note: str | None = None
+    if fmt == "ml-100k":  # id|title|release|video release|url|19 genre flags
+        genre_names, genre_note = _genre_names(path.parent / GENRES_FILE)
+    header: list[str] = []
+    cols: dict[str, int] = {}
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        lacks_genres = False
+        if fmt == "ml-latest":  # CSV with a header: movieId,title,genres
+            try:
+                fields = next(csv.reader([line]))
+            except csv.Error as exc:  # e.g. a field over csv's size limit
+                if not header:
+                    raise _Unreadable(f"its header: {exc}") from exc
+                bad.append(no)
+                continue
+            if not header:
+                header = [h.strip() for h in fields]
+                cols = {h: header.index(h) for h in ("movieId", "title", "genres") if h in header}
+                lacking = [h for h in ("movieId", "title") if h not in cols]
+                if lacking:
+                    shown = repr(header)[:120]
+                    raise _Unreadable(f"no {' or '.join(lacking)} column; its header is {shown}")
+                continue
+            if len(fields) != len(header):  # a stray quote or a cut line: not to be trusted
+                bad.append(no)
+                continue
+            item, title = _parse_id(fields[cols["movieId"]]), fields[cols["title"]]
+            genres = fields[cols["genres"]] if "genres" in cols else ""
+        elif fmt == "ml-1m":  # id::title::genres
+            fields = line.split("::")
+            item, title = _parse_id(fields[0]), fields[1] if len(fields) > 1 else ""
+            genres = fields[2] if len(fields) > 2 else ""
+            lacks_genres = len(fields) < 3
+        else:
+            fields = line.split("|")
+            item, title = _parse_id(fields[0]), fields[1] if len(fields) > 1 else ""
+            flags = [f.strip() for f in fields[5:]]
+            genres = ""
+            if genre_names is not None:
+                if len(flags) == len(genre_names) and set(flags) <= {"0", "1"}:
+                    genres = "|".join(
+                        n for n, f in zip(genre_names, flags, strict=True) if f == "1"
+                    )
+                else:
+                    lacks_genres = True
+        if item is None or not title.strip():
+            bad.append(no)
+            continue
+        no_genres += lacks_genres
+        rows.append((item, title, genres))
+    if fmt == "ml-latest" and header and "genres" not in cols:
+        notes.append("no genres column: genres left empty")
+    if no_genres and fmt == "ml-100k" and genre_names is not None:
+        notes.append(
+            f"{no_genres} line(s) without the {len(genre_names)} genre flags of {GENRES_FILE}: "
+            "their genres left empty"
+        )
+    elif no_genres:
+        notes.append(f"{no_genres} line(s) without genres: their genres left empty")
+    return rows, bad, notes, genre_note
+
+
+def read_items(src: Source) -> tuple[pd.DataFrame | None, list[str]]:
+    """``(item_id, title, genres`` from the dataset's titles file or ``None``, notes)``.
+
+    Titles are optional: a missing or unreadable file, or unreadable lines, leave titles
+    (or genres) out with one note per file and never stop the run. ``None`` when no title
+    could be read, so no empty ``items.parquet`` is written.
+    """
     import pandas as pd
 
+    name = TITLES_FILE.get(src.format)
+    if name is None:  # csv / parquet: no titles file in the layout
+        return None, []
     if src.items_path is None:
-        return None
+        return None, [f"{name} not found: titles not loaded"]
     path = src.items_path
-    if src.format == "ml-100k":
-        genre_file = path.parent / "u.genre"
-        genre_names = []
-        if genre_file.exists():
-            for line in genre_file.read_text(encoding="latin-1").splitlines():
-                if "|" in line:
-                    genre_names.append(line.split("|")[0])
-        df = pd.read_csv(path, sep="|", header=None, encoding="latin-1", dtype=str)
-        flags = df.iloc[:, 5:]
-        names = genre_names if len(genre_names) == flags.shape[1] else list(flags.columns)
-        genres = flags.apply(
-            lambda row: "|".join(n for n, v in zip(names, row, strict=False) if v == "1"), axis=1
+    try:
+        lines, utf8 = _read_lines(path)
+        rows, bad, parts, genre_note = _title_rows(src.format, path, lines)
+    except (OSError, _Unreadable) as exc:
+        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return None, [f"{name} unreadable ({cause}): titles not loaded"]
+    genre_notes = [genre_note] if genre_note else []
+    if not utf8 and src.format == "ml-latest":  # the one titles file that should be UTF-8
+        parts.insert(0, "not UTF-8, read as Latin-1 (check the titles)")
+    n_lines = sum(1 for line in lines if line.strip())
+    if not rows:
+        return None, [f"{name} has no readable title lines: titles not loaded"]
+    if bad:
+        parts.append(
+            f"{len(bad)} of {n_lines} lines unreadable (first: line {bad[0]}): those titles "
+            "not loaded"
         )
-        out = pd.DataFrame(
-            {config.COL_ITEM: df[0], config.COL_TITLE: df[1], config.COL_GENRES: genres}
-        )
-    elif src.format == "ml-1m":
-        df = pd.read_csv(
-            path,
-            sep="::",
-            header=None,
-            engine="python",
-            encoding="latin-1",
-            dtype=str,
-            names=["id", "title", "genres"],
-        )
-        out = pd.DataFrame(
-            {
-                config.COL_ITEM: df["id"],
-                config.COL_TITLE: df["title"],
-                config.COL_GENRES: df["genres"],
-            }
-        )
-    else:
-        df = pd.read_csv(path, dtype=str)
-        out = pd.DataFrame(
-            {
-                config.COL_ITEM: df["movieId"],
-                config.COL_TITLE: df["title"],
-                config.COL_GENRES: df.get("genres"),
-            }
-        )
-    out[config.COL_ITEM] = pd.to_numeric(out[config.COL_ITEM], errors="coerce")
-    out = out.dropna(subset=[config.COL_ITEM]).drop_duplicates(config.COL_ITEM, keep="last")
+    out = pd.DataFrame(rows, columns=[config.COL_ITEM, config.COL_TITLE, config.COL_GENRES])
+    dups = int(out.duplicated(config.COL_ITEM).sum())
+    if dups:
+        parts.append(f"{dups} repeated id(s): the last line of each kept")
+    out = out.drop_duplicates(config.COL_ITEM, keep="last").reset_index(drop=True)
     out[config.COL_ITEM] = out[config.COL_ITEM].astype("int64")
-    return out.reset_index(drop=True)
+    return out, [*genre_notes, *([f"{name}: {'; '.join(parts)}"] if parts else [])]

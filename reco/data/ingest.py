@@ -2,7 +2,8 @@
 
 Writes ``ratings.parquet`` (user_id, item_id, rating, timestamp), ``quarantine.parquet``
 (every rejected line: raw text + reason code), ``items.parquet`` (titles, when the
-dataset has them) and ``manifest.json`` (source, scale, counts per reason).
+dataset has them) and ``manifest.json`` (source, scale, counts per reason, and ``notes``:
+one short sentence per optional input that was missing or damaged and left out).
 
     spark-submit spark_jobs/ingest.py --run-dir var/lake/runs/R --dataset PATH [--format F]
 """
@@ -46,39 +47,50 @@ def run(
 
     from reco.spark import size_shuffle
 
-    with timer(run_dir, STAGE, "read", source=str(source.ratings_path)) as t:
-        parsed = formats.read_ratings(spark, source).cache()
-        lines = parsed.count()
-        t["rows"] = lines
-        t["shuffle_partitions"] = size_shuffle(spark, lines)
-    if lines == 0:
-        raise PipelineError(
-            f"dataset file {source.ratings_path} has no rating lines (only a header or blank "
-            "lines): nothing to ingest"
-        )
-    accepted, rejected = split_rejected(parsed)
-    kept, superseded = deduplicate_latest(accepted)
-    quarantine = rejected.unionByName(superseded.select("raw", "reason"))
+    parsed = None  # cached while in use; released on every way out (a refusal too)
+    try:
+        with timer(run_dir, STAGE, "read", source=str(source.ratings_path)) as t:
+            parsed = formats.read_ratings(spark, source).cache()
+            lines = parsed.count()
+            t["rows"] = lines
+            t["shuffle_partitions"] = size_shuffle(spark, lines)
+        if lines == 0:
+            raise PipelineError(
+                f"dataset file {source.ratings_path} has no rating lines (only a header or blank "
+                "lines): nothing to ingest; check that the export finished writing, or point the "
+                "dataset at the file with the ratings"
+            )
+        accepted, rejected = split_rejected(parsed)
+        kept, superseded = deduplicate_latest(accepted)
+        quarantine = rejected.unionByName(superseded.select("raw", "reason"))
 
-    quarantine_path = RunFolder(run_dir).quarantine
-    with timer(run_dir, STAGE, "write") as t:
-        ratings = kept.drop("raw")
-        ratings.coalesce(4).write.mode("overwrite").parquet(str(RunFolder(run_dir).ratings))
-        quarantine.coalesce(1).write.mode("overwrite").parquet(str(quarantine_path))
-        stored = spark.read.parquet(str(RunFolder(run_dir).ratings))
-        stats = stored.agg(
-            F.count("*").alias("n"),
-            F.countDistinct(config.COL_USER).alias("users"),
-            F.countDistinct(config.COL_ITEM).alias("items"),
-            F.avg(config.COL_RATING).alias("mean"),
-        ).first()
-        reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
-        # The range of every numeric rating read, kept or not: tells a mislabelled scale.
-        seen = parsed.agg(
-            F.min(config.COL_RATING).alias("lo"), F.max(config.COL_RATING).alias("hi")
-        ).first()
-        t["rows"] = stats["n"]
-    parsed.unpersist()
+        quarantine_path = RunFolder(run_dir).quarantine
+        with timer(run_dir, STAGE, "write") as t:
+            ratings = kept.drop("raw")
+            ratings.coalesce(4).write.mode("overwrite").parquet(str(RunFolder(run_dir).ratings))
+            quarantine.coalesce(1).write.mode("overwrite").parquet(str(quarantine_path))
+            stored = spark.read.parquet(str(RunFolder(run_dir).ratings))
+            stats = stored.agg(
+                F.count("*").alias("n"),
+                F.countDistinct(config.COL_USER).alias("users"),
+                F.countDistinct(config.COL_ITEM).alias("items"),
+                F.avg(config.COL_RATING).alias("mean"),
+            ).first()
+            reasons = {
+                r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()
+            }
+            # The range of every numeric rating read, kept or not: tells a mislabelled scale.
+            # Finite ones only: NaN and Infinity are no scale, and no JSON either.
+            finite = F.when(
+                ~F.isnan(F.col(config.COL_RATING))
+                & (F.abs(F.col(config.COL_RATING)) < float("inf")),
+                F.col(config.COL_RATING),
+            )
+            seen = parsed.agg(F.min(finite).alias("lo"), F.max(finite).alias("hi")).first()
+            t["rows"] = stats["n"]
+    finally:
+        if parsed is not None:
+            parsed.unpersist()
 
     if stats["n"] == 0:
         hint = ""
@@ -90,15 +102,18 @@ def run(
             )
         raise PipelineError(
             f"no usable ratings in {source.ratings_path}: all {lines} lines were rejected "
-            f"({reasons}).{hint} The lines and reasons are in {quarantine_path}"
+            f"({reasons}).{hint} The lines and reasons are in {quarantine_path}: fix the "
+            "export (or --format / --rating-scale) and run again"
         )
 
     with timer(run_dir, STAGE, "items") as t:
-        items = formats.read_items(source)
+        items, item_notes = formats.read_items(source)
         n_items_titles = 0
         if items is not None:
             items.to_parquet(RunFolder(run_dir).items, index=False)
             n_items_titles = len(items)
+        else:  # a re-run without titles must not leave an earlier run's behind
+            RunFolder(run_dir).items.unlink(missing_ok=True)
         t["rows"] = n_items_titles
 
     events: dict[str, Any] | None = None
@@ -123,6 +138,8 @@ def run(
         "rating_seen_max": seen["hi"],
         "quarantine_path": str(quarantine_path),
         "n_item_titles": n_items_titles,
+        # Optional inputs that were missing or damaged and left out, one sentence each.
+        "notes": [*source.notes, *item_notes],
     }
     write_json(RunFolder(run_dir).manifest, manifest)
     out = {k: manifest[k] for k in ("n_ratings", "n_users", "n_items", "n_rejected")}
