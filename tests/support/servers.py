@@ -128,12 +128,16 @@ def kill_all(procs: Sequence[psutil.Process]) -> list[str]:
 
 
 def airflow_processes(home: Path) -> list[psutil.Process]:
-    """Every process other than this one that runs with ``AIRFLOW_HOME=home``: Airflow's
-    components and the task processes they started, whatever session they moved to."""
+    """Every Airflow process other than this one that runs with ``AIRFLOW_HOME=home``:
+    Airflow's components and the task processes they started, whatever session they moved
+    to. Only Airflow's own: the test warehouse PostgreSQL, started from the tests, has the
+    same environment and must live on."""
     found = []
     for proc in psutil.process_iter():
         try:
-            if proc.pid != os.getpid() and proc.environ().get("AIRFLOW_HOME") == str(home):
+            if proc.pid == os.getpid() or proc.environ().get("AIRFLOW_HOME") != str(home):
+                continue
+            if any("airflow" in Path(arg).name for arg in proc.cmdline()[:2]):
                 found.append(proc)
         except (OSError, psutil.Error):
             continue
