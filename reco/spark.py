@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +16,8 @@ from reco import config
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
 
 
 def launched_by_spark_submit() -> bool:
@@ -31,6 +37,7 @@ def get_spark(app_name: str, master: str | None = None) -> SparkSession:
     """
     from pyspark.sql import SparkSession
 
+    forget_dead_driver()
     # Python workers must use this interpreter (it has numpy/pandas and this package).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -51,6 +58,54 @@ def get_spark(app_name: str, master: str | None = None) -> SparkSession:
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     spark.sparkContext.setCheckpointDir(str(checkpoint_dir))
     return spark
+
+
+@dataclass(frozen=True)
+class DeadDriver:
+    """A driver JVM found dead under a process that still held its session."""
+
+    pid: int
+    exit_code: int
+    found_at: float
+
+
+# Every dead driver this process replaced, oldest first (a test session reports them).
+DEAD_DRIVERS: list[DeadDriver] = []
+
+
+def forget_dead_driver() -> DeadDriver | None:
+    """Drop PySpark's handles on a driver JVM that has exited, so the next session starts
+    a new one; the dead driver, or None when there was none.
+
+    A long-lived process (``make run``'s ``dag.test``, a test session) keeps one driver for
+    every step. Should that JVM die (the OOM killer, a fatal JVM error, its stdin pipe
+    closed), PySpark still holds its gateway, and every later step would fail with py4j's
+    bare ``Connection refused``. Under ``spark-submit`` the driver is not ours to replace.
+    """
+    if launched_by_spark_submit():
+        return None
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None)
+    if proc is None or proc.poll() is None:
+        return None
+    dead = DeadDriver(pid=proc.pid, exit_code=proc.returncode, found_at=time.time())
+    with contextlib.suppress(Exception):
+        gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
+    DEAD_DRIVERS.append(dead)
+    log.warning(
+        "the Spark driver JVM (pid %d) had exited with code %d; starting a new one",
+        dead.pid,
+        dead.exit_code,
+    )
+    return dead
 
 
 ROWS_PER_SHUFFLE_PARTITION = 250_000

@@ -79,6 +79,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+# --- the session's Spark driver: when it died, and during or after which test ---------------
+_DRIVER_DEATHS: list[str] = []
+
+
+_DEAD_PIDS: set[int] = set()
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple) -> None:
+    context = sys.modules.get("pyspark.core.context")
+    gateway = getattr(getattr(context, "SparkContext", None), "_gateway", None)
+    proc = getattr(gateway, "proc", None)
+    if proc is not None and proc.poll() is not None and proc.pid not in _DEAD_PIDS:
+        _DEAD_PIDS.add(proc.pid)
+        _DRIVER_DEATHS.append(f"{nodeid} (pid {proc.pid}, exit code {proc.returncode})")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say when the in-process Spark driver was found dead: a JVM that dies between tests
+    is replaced at the next session (reco.spark.forget_dead_driver), so only this tells."""
+    from reco import spark as reco_spark
+
+    if _DRIVER_DEATHS or reco_spark.DEAD_DRIVERS:
+        terminalreporter.section("Spark driver JVMs that died during the session")
+        for seen in _DRIVER_DEATHS:
+            terminalreporter.write_line(f"found dead after {seen}")
+        for dead in reco_spark.DEAD_DRIVERS:
+            terminalreporter.write_line(f"replaced: pid {dead.pid}, exit code {dead.exit_code}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_test_state() -> Iterator[None]:
     """Start from an empty test state folder; stop the test PostgreSQL at the end."""
