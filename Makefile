@@ -8,6 +8,9 @@ DATASET ?=
 FORMAT ?= auto
 TOP_N ?= 10
 PYTEST_ARGS ?=
+# Test sessions side by side (pytest-xdist), each with its own PostgreSQL, Airflow home
+# and Spark driver under var/test/gwN.
+TEST_WORKERS ?= 2
 
 .PHONY: help setup check-java check-browser run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish
 
@@ -42,8 +45,8 @@ setup: check-java check-browser $(BIN)/python  ## create .venv, install pinned d
 run:  ## run the whole pipeline (DATASET=path FORMAT=auto TOP_N=10); non-zero exit if the run failed
 	$(RECO) run $(if $(DATASET),--dataset "$(DATASET)") --format $(FORMAT) --top-n $(TOP_N)
 
-test:  ## run the whole test suite (unit, integration, DAG, end-to-end)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test:  ## run the whole test suite (unit, integration, DAG, end-to-end) on TEST_WORKERS workers
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast:  ## unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -16,7 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FUZZ_CI_EXAMPLES = 25  # the fuzz test in 40-50 s on 2 cores (README, "Bad input")
 FUZZ_DEEP_EXAMPLES = 400
 # RECO_TEST_VAR lets two test sessions run side by side, each with its own state folder.
-TEST_VAR = Path(os.environ.get("RECO_TEST_VAR", ROOT / "var" / "test")).resolve()
+TEST_ROOT = Path(os.environ.get("RECO_TEST_VAR", ROOT / "var" / "test")).resolve()
+# `make test` runs the suite on pytest-xdist workers (-n): each worker is a whole test
+# session of its own (its PostgreSQL, Airflow home, lake, Spark driver) in TEST_ROOT/gwN.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_VAR = TEST_ROOT / WORKER if WORKER else TEST_ROOT
 os.environ["RECO_VAR_DIR"] = str(TEST_VAR)
 os.environ["AIRFLOW_HOME"] = str(TEST_VAR / "airflow")
 for _name in ("RECO_LAKE_DIR", "RECO_REPORTS_DIR", "RECO_PGDATA"):
@@ -66,46 +72,80 @@ def kills_airflow_hard(item: pytest.Item) -> bool:
     return "test_airflow_ui_standalone" in str(item.fspath)
 
 
+# Files that take minutes: handed out first, so that no worker ends on a long one alone.
+LONG_FILES = ("test_run_progress", "test_feedback", "test_train_recommend", "test_cli")
+
+
+def work_order(item: pytest.Item) -> int:
+    """Where a test's file goes in the queue: the Airflow stack's package first (the
+    longest unit, one worker runs it while the other takes the rest), then the end-to-end
+    DAG runs and the long integration files, then the rest, `reco airflow-ui`'s test last."""
+    path = str(item.fspath)
+    if kills_airflow_hard(item):
+        # Last: should one of its schedulers outlive it, it must not pick up the tasks of
+        # the in-process dag.test runs on the same metadata database.
+        return 9
+    if "/e2e/stack/" in path:
+        return 0
+    if "/e2e/" in path:
+        return 1
+    if any(f"/{name}.py" in path for name in LONG_FILES):
+        return 2
+    if "/integration/" in path:
+        return 3
+    return 4
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Last: should one of its schedulers outlive it, it must not pick up the tasks of the
-    # in-process dag.test runs on the same metadata database (a retry it runs escapes the
-    # test's environment).
-    items.sort(key=kills_airflow_hard)
+    items.sort(key=work_order)
     for item in items:
+        # pytest-xdist's --dist loadgroup: a file's tests stay on one worker (its module
+        # fixtures run once), and the stack's package too (one Airflow stack).
         path = str(item.fspath)
+        group = "e2e-stack" if "/e2e/stack/" in path else str(Path(path).relative_to(ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))
         if "/integration/" in path or "/e2e/" in path or "/dags/" in path:
             item.add_marker(pytest.mark.integration)
         if "/e2e/" in path:
             item.add_marker(pytest.mark.slow)
 
 
-# --- the session's Spark driver: when it died, and during or after which test ---------------
-_DRIVER_DEATHS: list[str] = []
+# --- the session's Spark driver: say when it died, and in or after which test ------------
+class SparkDriverDied(UserWarning):
+    """The in-process Spark driver JVM was found dead (reco.spark replaces it at the next
+    session, so without this nothing would tell)."""
 
 
-_DEAD_PIDS: set[int] = set()
+_REPORTED: set[int] = set()
 
 
-def pytest_runtest_logfinish(nodeid: str, location: tuple) -> None:
+def _driver_proc() -> Any:
     context = sys.modules.get("pyspark.core.context")
     gateway = getattr(getattr(context, "SparkContext", None), "_gateway", None)
-    proc = getattr(gateway, "proc", None)
-    if proc is not None and proc.poll() is not None and proc.pid not in _DEAD_PIDS:
-        _DEAD_PIDS.add(proc.pid)
-        _DRIVER_DEATHS.append(f"{nodeid} (pid {proc.pid}, exit code {proc.returncode})")
+    return getattr(gateway, "proc", None)
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    """Say when the in-process Spark driver was found dead: a JVM that dies between tests
-    is replaced at the next session (reco.spark.forget_dead_driver), so only this tells."""
+@pytest.fixture(autouse=True)
+def _spark_driver_watch() -> Iterator[None]:
     from reco import spark as reco_spark
 
-    if _DRIVER_DEATHS or reco_spark.DEAD_DRIVERS:
-        terminalreporter.section("Spark driver JVMs that died during the session")
-        for seen in _DRIVER_DEATHS:
-            terminalreporter.write_line(f"found dead after {seen}")
-        for dead in reco_spark.DEAD_DRIVERS:
-            terminalreporter.write_line(f"replaced: pid {dead.pid}, exit code {dead.exit_code}")
+    replaced = len(reco_spark.DEAD_DRIVERS)
+    yield
+    for dead in reco_spark.DEAD_DRIVERS[replaced:]:
+        _REPORTED.add(dead.pid)
+        warnings.warn(
+            f"Spark driver pid {dead.pid} had exited ({dead.exit_code}); replaced",
+            SparkDriverDied,
+            stacklevel=1,
+        )
+    proc = _driver_proc()
+    if proc is not None and proc.poll() is not None and proc.pid not in _REPORTED:
+        _REPORTED.add(proc.pid)
+        warnings.warn(
+            f"Spark driver pid {proc.pid} exited ({proc.returncode}) during this test",
+            SparkDriverDied,
+            stacklevel=1,
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
