@@ -46,7 +46,7 @@ run:  ## run the whole pipeline (DATASET=path FORMAT=auto TOP_N=10); non-zero ex
 	$(RECO) run $(if $(DATASET),--dataset "$(DATASET)") --format $(FORMAT) --top-n $(TOP_N)
 
 test:  ## run the whole test suite (unit, integration, DAG, end-to-end) on TEST_WORKERS workers
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast:  ## unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -99,15 +99,30 @@ def work_order(item: pytest.Item) -> int:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=work_order)
     for item in items:
-        # pytest-xdist's --dist loadgroup: a file's tests stay on one worker (its module
-        # fixtures run once), and the stack's package too (one Airflow stack).
         path = str(item.fspath)
-        group = "e2e-stack" if "/e2e/stack/" in path else str(Path(path).relative_to(ROOT))
-        item.add_marker(pytest.mark.xdist_group(group))
         if "/integration/" in path or "/e2e/" in path or "/dags/" in path:
             item.add_marker(pytest.mark.integration)
         if "/e2e/" in path:
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``make test``'s ``-n 2 --dist loadfile``: a file's tests stay on one worker (its
+    module fixtures run once), and so do the Airflow stack's two files (one stack, package
+    scoped). Units go out in collection order (see work_order)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return STACK_DIR if path.startswith(STACK_DIR) else path
+
+    return ByFile(config, log)
+
+
+STACK_DIR = "tests/e2e/stack/"
 
 
 # --- the session's Spark driver: say when it died, and in or after which test ------------

@@ -1,5 +1,6 @@
 """Feedback events (like / dislike / watched) with real Spark: parsing, quarantine,
-pending events for unknown users or items, and their effect on training data and top-N."""
+pending events for unknown users or items, and their effect on training data (their effect on
+the published top-N: tests/e2e/test_recommendations_dag.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reco import config
 from reco.data import feedback, formats, ingest
-from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.data.transforms import to_als_types
-from reco.modeling import recommend, train
 from reco.runs import RunFolder
 from reco.validation import validate
 
@@ -94,38 +92,3 @@ def test_feedback_mapping_for_the_ranking_model(spark) -> None:
     out = feedback.apply_to_ranking_data(ratings, events, (1.0, 5.0)).toPandas()
     got = {(r.user_id, r.item_id): r.rating for r in out.itertuples()}
     assert got == {(1, 1): 5.0, (1, 3): 3.0, (1, 4): 3.0, (2, 1): 5.0, (2, 5): 5.0}
-
-
-def test_a_dislike_removes_the_item_from_the_next_top_n(spark, tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    write_dataset(data, SyntheticSpec(n_users=80, n_items=120, mean_ratings_per_user=20, seed=5))
-    params = config.TrainParams(
-        folds=0,  # fixed parameters
-        grid={"rank": [8], "regParam": [0.3], "maxIter": [6]},
-        ranking_grid={"rank": [16], "regParam": [3.0], "alpha": [10.0], "maxIter": [8]},
-        top_k=5,
-    )
-    before = tmp_path / "before"
-    before.mkdir()
-    ingest.run(spark, before, formats.detect_source(data))
-    train.run(spark, before, params)
-    recommend.run(spark, before, top_n=5)
-    recs = pd.read_parquet(RunFolder(before).recommendations)
-    top = recs[recs["rank"] == 1].sort_values("user_id")
-    (u1, i1), (u2, i2) = top[["user_id", "item_id"]].to_numpy()[:2]
-
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    (inbox / "events.jsonl").write_text(
-        f'{{"user_id": {u1}, "item_id": {i1}, "event": "dislike", "ts": 1700000000}}\n'
-        f'{{"user_id": {u2}, "item_id": {i2}, "event": "watched", "ts": 1700000000}}\n'
-    )
-    after = tmp_path / "after"
-    after.mkdir()
-    ingest.run(spark, after, formats.detect_source(data), inbox)
-    train.run(spark, after, params)
-    recommend.run(spark, after, top_n=5)
-    new = pd.read_parquet(RunFolder(after).recommendations)
-    assert i1 not in set(new.loc[new["user_id"] == u1, "item_id"])
-    assert i2 not in set(new.loc[new["user_id"] == u2, "item_id"])
-    assert (new.groupby("user_id").size() == 5).all()  # still N each
