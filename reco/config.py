@@ -159,6 +159,13 @@ def spark_conf_defaults() -> dict[str, str]:
         "spark.eventLog.dir": str(SPARK_EVENTS_DIR),
         "spark.eventLog.compress": "false",
         "spark.eventLog.rolling.enabled": "false",
+        # The driver's web UI (port 4040 up): what an operator watches a long job in.
+        "spark.ui.enabled": os.environ.get("RECO_SPARK_UI", "true"),
+        **(
+            {"spark.executor.extraJavaOptions": os.environ["RECO_EXECUTOR_JAVA_OPTIONS"]}
+            if os.environ.get("RECO_EXECUTOR_JAVA_OPTIONS")
+            else {}
+        ),
     }
 
 

@@ -44,6 +44,9 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 # (train on 2 cores: 66-72 s -> 46 s) and the JIT tier does not change any result. C1
 # frames are larger: deep ALS lineages need a bigger thread stack to deserialise.
 os.environ.setdefault("RECO_DRIVER_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -Xss16m")
+# The same for the executors of the standalone cluster test; and no Spark web UI per job.
+os.environ.setdefault("RECO_EXECUTOR_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -Xss16m")
+os.environ.setdefault("RECO_SPARK_UI", "false")
 
 # Hypothesis profiles (the ingest fuzz test, tests/integration/test_ingest_fuzz.py). Each
 # example is a real Spark ingest (about 2 s here), so: no deadline, no too-slow checks, and
@@ -73,27 +76,27 @@ def kills_airflow_hard(item: pytest.Item) -> bool:
 
 
 # Files that take minutes: handed out first, so that no worker ends on a long one alone.
-LONG_FILES = ("test_run_progress", "test_feedback", "test_train_recommend", "test_cli")
+LONG_FILES = ("test_run_progress", "test_train_recommend", "test_ease", "test_cli")
 
 
 def work_order(item: pytest.Item) -> int:
-    """Where a test's file goes in the queue: the Airflow stack's package first (the
-    longest unit, one worker runs it while the other takes the rest), then the end-to-end
-    DAG runs and the long integration files, then the rest, `reco airflow-ui`'s test last."""
+    """Where a test's file goes in the queue (``make test`` hands files to its two workers
+    in this order): the Airflow stack's package first, the longest unit, which one worker
+    runs while the other takes `reco airflow-ui`'s test (also long, and first on its
+    worker's Airflow home, before any dag.test run there), then the end-to-end DAG runs
+    and the long integration files, then the rest."""
     path = str(item.fspath)
-    if kills_airflow_hard(item):
-        # Last: should one of its schedulers outlive it, it must not pick up the tasks of
-        # the in-process dag.test runs on the same metadata database.
-        return 9
     if "/e2e/stack/" in path:
         return 0
-    if "/e2e/" in path:
+    if kills_airflow_hard(item):
         return 1
-    if any(f"/{name}.py" in path for name in LONG_FILES):
+    if "/e2e/" in path:
         return 2
-    if "/integration/" in path:
+    if any(f"/{name}.py" in path for name in LONG_FILES):
         return 3
-    return 4
+    if "/integration/" in path:
+        return 4
+    return 5
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
