@@ -38,6 +38,17 @@ def trained(spark, tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def recommended(spark, trained: Path, tmp_path_factory) -> Path:
+    """A copy of ``trained`` after a top-5 recommend step (lists, popular items)."""
+    import shutil
+
+    run_dir = tmp_path_factory.mktemp("recommended") / "run"
+    shutil.copytree(trained, run_dir)
+    recommend.run(spark, run_dir, top_n=5)
+    return run_dir
+
+
 def test_metrics_cover_grid_and_beat_baselines(trained: Path) -> None:
     m = json.loads((RunFolder(trained).metrics).read_text())
     rating, ranked, base = m["rating"], m["ranking"], m["baselines"]
@@ -143,11 +154,10 @@ def test_top_n_per_user_excludes_rated_items(spark, trained: Path) -> None:
     assert summary["success"] and summary["suites"][0]["evaluated"] == 8
 
 
-def test_popular_items_are_the_most_rated_overall_and_per_genre(spark, trained: Path) -> None:
-    recommend.run(spark, trained, top_n=5)
-    popular = pd.read_parquet(RunFolder(trained).popular_items)
-    ratings = pd.read_parquet(RunFolder(trained).ratings)
-    items = pd.read_parquet(RunFolder(trained).items)
+def test_popular_items_are_the_most_rated_overall_and_per_genre(recommended: Path) -> None:
+    popular = pd.read_parquet(RunFolder(recommended).popular_items)
+    ratings = pd.read_parquet(RunFolder(recommended).ratings)
+    items = pd.read_parquet(RunFolder(recommended).items)
     counts = ratings.groupby("item_id").size()
 
     def expected(ids: pd.Index) -> list[int]:
@@ -181,7 +191,7 @@ def test_popular_items_are_the_most_rated_overall_and_per_genre(spark, trained: 
     ],
 )
 def test_output_suite_refuses_broken_recommendations(
-    spark, trained: Path, tmp_path: Path, breakage: str, expected: str
+    spark, recommended: Path, tmp_path: Path, breakage: str, expected: str
 ) -> None:
     """A defect in the written top-N fails the recommend step, before publish."""
     import shutil
@@ -189,8 +199,7 @@ def test_output_suite_refuses_broken_recommendations(
     from reco.errors import PipelineError
 
     run_dir = tmp_path / "run"
-    shutil.copytree(trained, run_dir)
-    recommend.run(spark, run_dir, top_n=5)
+    shutil.copytree(recommended, run_dir)
     recs = pd.read_parquet(RunFolder(run_dir).recommendations)
     ratings = pd.read_parquet(RunFolder(run_dir).ratings)
     first = recs["user_id"].min()
