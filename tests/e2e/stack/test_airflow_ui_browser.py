@@ -5,7 +5,7 @@ the grid and start `pipeline_report` through its Asset, open the report from the
 **Reports** menu, follow its Data Docs link with the network off, see the Asset lineage,
 and drop a file in the watched inbox to start a run without a click.
 
-Each step saves a screenshot under ``var/test/screenshots/airflow-ui/`` (what the user saw
+Each step saves a screenshot under ``var/test[/gwN]/screenshots/airflow-ui/`` (what the user saw
 when a step fails)."""
 
 from __future__ import annotations
