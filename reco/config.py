@@ -147,7 +147,7 @@ class TrainParams:
 
 def spark_conf_defaults() -> dict[str, str]:
     """Spark settings used by every job, local or on a cluster."""
-    return {
+    conf = {
         # Sized to each job's data by spark.size_shuffle unless RECO_SHUFFLE_PARTITIONS
         # is set; this is the starting value.
         "spark.sql.shuffle.partitions": os.environ.get("RECO_SHUFFLE_PARTITIONS", "8"),
@@ -161,12 +161,10 @@ def spark_conf_defaults() -> dict[str, str]:
         "spark.eventLog.rolling.enabled": "false",
         # The driver's web UI (port 4040 up): what an operator watches a long job in.
         "spark.ui.enabled": os.environ.get("RECO_SPARK_UI", "true"),
-        **(
-            {"spark.executor.extraJavaOptions": os.environ["RECO_EXECUTOR_JAVA_OPTIONS"]}
-            if os.environ.get("RECO_EXECUTOR_JAVA_OPTIONS")
-            else {}
-        ),
     }
+    if os.environ.get("RECO_EXECUTOR_JAVA_OPTIONS"):
+        conf["spark.executor.extraJavaOptions"] = os.environ["RECO_EXECUTOR_JAVA_OPTIONS"]
+    return conf
 
 
 # Every DAG's task defaults: a transient failure (the warehouse unreachable) is retried

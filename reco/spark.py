@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,11 +65,18 @@ class DeadDriver:
 
     pid: int
     exit_code: int
-    found_at: float
 
 
 # Every dead driver this process replaced, oldest first (a test session reports them).
 DEAD_DRIVERS: list[DeadDriver] = []
+
+
+def driver_process() -> subprocess.Popen | None:
+    """The driver JVM this process started through PySpark, or None (none started yet,
+    or the driver belongs to ``spark-submit``)."""
+    context = sys.modules.get("pyspark.core.context")  # not imported: no driver yet
+    gateway = getattr(getattr(context, "SparkContext", None), "_gateway", None)
+    return getattr(gateway, "proc", None)
 
 
 def forget_dead_driver() -> DeadDriver | None:
@@ -84,16 +90,15 @@ def forget_dead_driver() -> DeadDriver | None:
     """
     if launched_by_spark_submit():
         return None
+    proc = driver_process()
+    if proc is None or proc.poll() is None:
+        return None
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    gateway = SparkContext._gateway
-    proc = getattr(gateway, "proc", None)
-    if proc is None or proc.poll() is None:
-        return None
-    dead = DeadDriver(pid=proc.pid, exit_code=proc.returncode, found_at=time.time())
+    dead = DeadDriver(pid=proc.pid, exit_code=proc.returncode)
     with contextlib.suppress(Exception):
-        gateway.shutdown()
+        SparkContext._gateway.shutdown()
     SparkContext._gateway = None
     SparkContext._jvm = None
     SparkContext._active_spark_context = None

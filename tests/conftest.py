@@ -75,6 +75,7 @@ def kills_airflow_hard(item: pytest.Item) -> bool:
     return "test_airflow_ui_standalone" in str(item.fspath)
 
 
+STACK_DIR = "tests/e2e/stack/"  # one Airflow stack for its files (a package fixture)
 # Files that take minutes: handed out first, so that no worker ends on a long one alone.
 LONG_FILES = ("test_run_progress", "test_train_recommend", "test_ease", "test_cli")
 
@@ -86,7 +87,7 @@ def work_order(item: pytest.Item) -> int:
     worker's Airflow home, before any dag.test run there), then the end-to-end DAG runs
     and the long integration files, then the rest."""
     path = str(item.fspath)
-    if "/e2e/stack/" in path:
+    if f"/{STACK_DIR}" in path:
         return 0
     if kills_airflow_hard(item):
         return 1
@@ -127,9 +128,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return ByFile(config, log)
 
 
-STACK_DIR = "tests/e2e/stack/"
-
-
 # --- the session's Spark driver: say when it died, and in or after which test ------------
 class SparkDriverDied(UserWarning):
     """The in-process Spark driver JVM was found dead (reco.spark replaces it at the next
@@ -137,12 +135,6 @@ class SparkDriverDied(UserWarning):
 
 
 _REPORTED: set[int] = set()
-
-
-def _driver_proc() -> Any:
-    context = sys.modules.get("pyspark.core.context")
-    gateway = getattr(getattr(context, "SparkContext", None), "_gateway", None)
-    return getattr(gateway, "proc", None)
 
 
 @pytest.fixture(autouse=True)
@@ -158,7 +150,7 @@ def _spark_driver_watch() -> Iterator[None]:
             SparkDriverDied,
             stacklevel=1,
         )
-    proc = _driver_proc()
+    proc = reco_spark.driver_process()
     if proc is not None and proc.poll() is not None and proc.pid not in _REPORTED:
         _REPORTED.add(proc.pid)
         warnings.warn(
