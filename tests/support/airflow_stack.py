@@ -96,13 +96,18 @@ def shot(page: Any, name: str) -> Path:
 
 
 def wait_for_text(page: Any, pattern: str, timeout: float = 60) -> None:
-    """Wait until the page's text matches ``pattern`` (a regex)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(pattern, page.inner_text("body")):
-            return
-        page.wait_for_timeout(1000)
-    raise AssertionError(f"{pattern!r} not on {page.url}:\n{page.inner_text('body')[:3000]}")
+    """Wait until the page's rendered text matches ``pattern`` (a regex): Playwright's
+    own retrying assertion on the content, no fixed sleep."""
+    from playwright.sync_api import expect
+
+    try:
+        expect(page.locator("body")).to_contain_text(
+            re.compile(pattern), use_inner_text=True, timeout=timeout * 1000
+        )
+    except AssertionError:
+        raise AssertionError(
+            f"{pattern!r} not on {page.url}:\n{page.inner_text('body')[:3000]}"
+        ) from None
 
 
 def new_run(api: Api, before: set[str], timeout: float = 60, run_type: str | None = None) -> dict:
@@ -145,7 +150,29 @@ def trigger_from_form(page: Any, fields: dict[str, str], name: str) -> None:
     submit.scroll_into_view_if_needed()
     shot(page, name)
     assert submit.is_enabled(), "the Trigger button is disabled with these values"
-    submit.click()
+    # The click counts once the form's POST has been answered (200, or 400 for a value the
+    # server refuses): a click that sends nothing fails here, with what the page knew.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        with page.expect_response(_is_trigger_post, timeout=30_000):
+            submit.click()
+    except PlaywrightTimeout:
+        path = shot(page, f"{name}-no-request")
+        state = page.evaluate(
+            "() => ({online: navigator.onLine, visibility: document.visibilityState,"
+            " events: window.__recoNetworkEvents || []})"
+        )
+        raise AssertionError(
+            f"the form's Trigger button sent no request in 30 s (page state {state}; "
+            f"screenshot {path})"
+        ) from None
+
+
+def _is_trigger_post(response: Any) -> bool:
+    return response.request.method == "POST" and response.url.split("?")[0].endswith(
+        "/api/v2/dags/recommendations/dagRuns"
+    )
 
 
 def watch_run_in_grid(page: Any, api: Api, run_id: str, name: str) -> None:

@@ -151,6 +151,13 @@ def page(browser, airflow_stack: Stack, api: Api) -> Iterator[Any]:
             route.abort("internetdisconnected")
 
     context.route("**/*", offline)
+    # The browser's own online/offline events, recorded (not changed) for failure messages:
+    # the UI's requests wait while the browser believes it is offline.
+    context.add_init_script(
+        "window.__recoNetworkEvents = [];"
+        "for (const kind of ['online', 'offline']) addEventListener(kind, () =>"
+        " window.__recoNetworkEvents.push([kind, new Date().toISOString()]));"
+    )
     tab = context.new_page()
     tab.set_default_timeout(60_000)
     tab.base = airflow_stack.base

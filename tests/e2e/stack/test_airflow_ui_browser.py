@@ -14,6 +14,9 @@ import json
 import re
 import shutil
 import time
+from urllib.parse import urlparse
+
+from playwright.sync_api import expect
 
 from reco import config
 from reco.runs import RunFolder
@@ -25,6 +28,9 @@ from tests.support.airflow_stack import (
     trigger_from_form,
     wait_for_text,
 )
+
+# The Data Docs route of the reports app, not the Airflow page that frames it.
+DATA_DOCS_INDEX = re.compile(r"/reco-reports/data_docs/[^/]+/index\.html")
 
 
 def run_info(run_id: str) -> dict:
@@ -99,38 +105,54 @@ def test_the_report_opens_from_the_reports_menu_and_links_styled_data_docs(page,
     text = report.locator("body").inner_text()
     assert form_run[0] in text
     assert re.search(r"Published|Rejected", text) and "nDCG" in text and "RMSE" in text
-    # The report's Data Docs link, followed in the same tab, with the network off.
+    # The report's Data Docs link opens in the report's own frame (target="_self"), inside
+    # the Airflow shell, with the network off. The navigation is awaited as a response to
+    # the Data Docs route: a link to a missing folder fails here with its status.
     link = report.get_by_role("link", name=re.compile("Data Docs", re.I)).first
-    assert "data_docs" in (link.get_attribute("href") or "")
-    link.click()
-    deadline = time.monotonic() + 60
-    while not [f for f in page.frames if "data_docs" in f.url] and time.monotonic() < deadline:
-        page.wait_for_timeout(500)
-    frame = next(f for f in page.frames if "data_docs" in f.url)
-    frame.wait_for_load_state("load")
+    assert link.get_attribute("target") == "_self"
+    with page.expect_response(lambda r: DATA_DOCS_INDEX.match(urlparse(r.url).path)) as answer:
+        link.click()
+    response = answer.value
+    assert response.ok, f"the Data Docs link answered {response.status}: {response.url}"
+    # The frame that loaded it is the report's iframe, one level below Airflow's page
+    # (whose own address Airflow rewrites to /plugin/<route>/reco-reports/data_docs/...).
+    frame = response.frame
+    assert frame.parent_frame == page.main_frame, "the Data Docs left the Airflow shell"
+    assert urlparse(page.url).path.startswith("/plugin/reco-latest-report/reco-reports/")
     frame.wait_for_selector(".navbar", state="attached")
-    page.wait_for_timeout(1500)  # bootstrap-table fills the index from its data
+    # bootstrap-table fills the index from its data: wait for its rows, not for a time.
+    frame.wait_for_function("() => document.querySelectorAll('table tbody tr').length >= 2")
     shot(page, "09-data-docs-offline")
     navbar_display = frame.evaluate(
-        "() => getComputedStyle(document.querySelector('.navbar') || document.body)"
-        ".getPropertyValue('display')"
+        "() => getComputedStyle(document.querySelector('.navbar')).getPropertyValue('display')"
     )
     assert navbar_display == "flex", "Bootstrap's CSS did not load: the navbar is not a flex box"
     assert frame.evaluate("() => typeof window.jQuery") == "function"
-    rows = frame.evaluate("() => document.querySelectorAll('table tbody tr').length")
-    assert rows >= 2, "the Data Docs index table is empty"
     assert not [u for u in page.offsite if "data_docs" in u]  # nothing it needs is remote
 
 
 def test_the_assets_view_links_ratings_to_recommendations_to_the_report(page) -> None:
     page.goto(f"{page.base}/assets")
     page.get_by_text("reco.recommendations").first.click()
-    wait_for_text(page, r"pipeline_report")
-    page.wait_for_timeout(1000)
+    # The lineage graph: the Asset's producer and consumer, and the report's own Asset, as
+    # nodes of the graph (not anywhere on the page), each waited for on its own.
+    graph = page.locator(".react-flow")
+    chain = (
+        "ratings_inbox",
+        "recommendations",
+        "reco.recommendations",
+        "pipeline_report",
+        "reco.run_report",
+    )
+    nodes = [graph.get_by_text(name, exact=True).first for name in chain]
+    for node in nodes:
+        expect(node).to_be_visible()
     shot(page, "10-assets-lineage")
-    text = page.inner_text("body")
-    for name in ("ratings_inbox", "recommendations", "pipeline_report", "reco.run_report"):
-        assert name in text, name
+    # Drawn left to right in the order the data flows: inbox -> DAG -> table -> report.
+    lefts = [node.bounding_box()["x"] for node in nodes]
+    assert lefts == sorted(lefts) and len(set(lefts)) == len(lefts), dict(
+        zip(chain, lefts, strict=True)
+    )
 
 
 def test_a_file_dropped_in_the_inbox_starts_a_run_without_a_click(
