@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # and Spark driver under var/test/gwN.
 TEST_WORKERS ?= 2
 
-.PHONY: help setup check-java check-browser run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish
+.PHONY: help setup check-java check-browser run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish bench-concurrency
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench-grid:  ## how the default ranking grid was chosen: CV vs test on the share
 
 bench-publish:  ## publish throughput vs psql \copy, pandas.to_sql, Spark JDBC (not a test; ~2 min)
 	$(BIN)/python -m bench.publish
+
+bench-concurrency:  ## whole ML-100K publishes under readers of every path, and a 60 s open transaction (not a test; ~4 min)
+	$(BIN)/python -m bench.publish_concurrency
 
 psql:  ## open psql on the warehouse
 	psql "$$($(RECO) warehouse-url)"

@@ -67,6 +67,19 @@ COL_GENRES = "genres"
 WAREHOUSE_CONN_ID = "warehouse"
 SPARK_CONN_ID = "spark_default"
 PUBLISH_LOCK_KEY = 727_001  # pg_advisory_xact_lock key serialising publishes
+# The publish swap under live readers (reco/publishing/swap.py): one attempt waits at most
+# this long for all its locks (kept below the server's deadlock_timeout, so a lock cycle
+# with a reader always ends with the swap giving up, never the reader), retries with
+# backoff until the budget is spent, then fails naming the session in the way. With
+# TERMINATE_BLOCKERS set, it ends those sessions instead (pg_terminate_backend) and tries
+# once more; off by default: readers are never cancelled unless an operator says so.
+PUBLISH_LOCK_TIMEOUT_MS = int(os.environ.get("RECO_PUBLISH_LOCK_TIMEOUT_MS", "500"))
+PUBLISH_SWAP_BUDGET_S = float(os.environ.get("RECO_PUBLISH_SWAP_BUDGET_S", "300"))
+PUBLISH_TERMINATE_BLOCKERS = os.environ.get("RECO_PUBLISH_TERMINATE_BLOCKERS", "").lower() in (
+    "1",
+    "true",
+    "yes",
+)
 
 # --- defaults -------------------------------------------------------------------------------
 SEED = 42

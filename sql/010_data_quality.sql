@@ -28,7 +28,15 @@ END
 $$;
 
 -- Quarantine counts as rows: one per run, input (ratings or feedback) and reason code.
-CREATE OR REPLACE VIEW reco.quarantine_reasons AS
-SELECT q.run_id, q.checked_at, r.key AS reason, r.value::bigint AS n_lines, q.suite
-FROM reco.data_quality_runs q, jsonb_each_text(q.rejected_by_reason) r
-WHERE q.suite IN ('ratings', 'feedback');
+-- Created only when missing: re-creating a view takes ACCESS EXCLUSIVE on it, which would
+-- make its readers queue behind every run's schema step.
+DO $$
+BEGIN
+    IF to_regclass('reco.quarantine_reasons') IS NULL THEN
+        CREATE VIEW reco.quarantine_reasons AS
+        SELECT q.run_id, q.checked_at, r.key AS reason, r.value::bigint AS n_lines, q.suite
+        FROM reco.data_quality_runs q, jsonb_each_text(q.rejected_by_reason) r
+        WHERE q.suite IN ('ratings', 'feedback');
+    END IF;
+END
+$$;

@@ -5,7 +5,8 @@
 --
 -- Views follow a table that is renamed, so the publish swap calls
 -- reco.define_contract_views() after renaming the new tables into place
--- (sql/publish_table.sql), before dropping the old ones.
+-- (sql/publish_table.sql), before dropping the old ones; it also calls it first, to lock
+-- the views before the tables, in the order readers lock them (sql/publish_swap.sql).
 CREATE SCHEMA IF NOT EXISTS reco;
 
 -- The views are defined in a function run as its owner (the role that applies this schema,

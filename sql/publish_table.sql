@@ -4,8 +4,9 @@
 -- tables stay as they were and no staging table is left behind.
 --
 -- reco/publishing/publish.py runs, per table: create_staging, COPY into {staging},
--- index_staging; then, once every table is loaded, swap for each, the views
--- (sql/090_contract.sql, which must follow the renamed tables), drop_previous for each.
+-- index_staging; then, once every table is loaded, the swap (reco/publishing/swap.py):
+-- every lock it needs in one bounded wait (sql/publish_swap.sql), then swap for each
+-- table, the views re-pointed (sql/090_contract.sql), drop_previous for each.
 -- {table}, {staging}, {previous}, {key} are the code's own constants, never user input.
 
 -- name: lock
@@ -31,11 +32,11 @@ $$;
 ALTER TABLE reco.{staging} ADD CONSTRAINT {staging}_pkey PRIMARY KEY ({key});
 
 -- name: swap
--- Readers keep reading the old table until the commit; the lock is held for milliseconds
--- (renames), never during the COPY. The new table takes the owner, grants and comments of
--- the one it replaces (sql/080_table_metadata.sql), so a DBA's direct GRANT or COMMENT
--- survives every publish.
-LOCK TABLE reco.{table} IN ACCESS EXCLUSIVE MODE;
+-- Runs with the table already locked ACCESS EXCLUSIVE (lock_for_swap in
+-- sql/publish_swap.sql): readers keep reading the old table until the commit and wait
+-- milliseconds for the renames, never during the COPY. The new table takes the owner,
+-- grants and comments of the one it replaces (sql/080_table_metadata.sql), so a DBA's
+-- direct GRANT or COMMENT survives every publish.
 SELECT reco.copy_table_metadata('reco.{table}', 'reco.{staging}');
 ALTER TABLE reco.{table} RENAME TO {previous};
 ALTER TABLE reco.{previous} RENAME CONSTRAINT {table}_pkey TO {previous}_pkey;

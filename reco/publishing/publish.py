@@ -3,8 +3,9 @@
 Everything happens in ONE transaction: take the publish advisory lock, create a staging
 table per published table (recommendations, similar items, popular items), ``COPY`` the
 rows into them, upsert item titles, then swap staging and live tables by rename
-(``sql/publish_table.sql``), re-point the contract views (``sql/090_contract.sql``) and drop
-the old tables; the new tables take the owner, grants and comments of the ones they
+(``sql/publish_table.sql``; every lock taken up front in the readers' order, each try
+bounded and retried: :mod:`reco.publishing.swap`), re-point the contract views
+(``sql/090_contract.sql``) and drop the old tables; the new tables take the owner, grants and comments of the ones they
 replace (``sql/080_table_metadata.sql``). Readers keep seeing the previous set
 until the commit and the new set after it, never a mix; a failure or a killed process
 rolls everything back, leaving the previous set and no staging table.
@@ -37,7 +38,7 @@ import pyarrow.parquet as pq
 
 from reco import config
 from reco.errors import PipelineError
-from reco.publishing import warehouse
+from reco.publishing import swap, warehouse
 from reco.reporting.timing import timer
 from reco.runs import RunFolder
 from reco.runtime import main_for, read_json, run_dir_arg, run_identity
@@ -164,6 +165,9 @@ def publish_table(
     similar: pa.Table | None = None,
     popular: pa.Table | None = None,
     before_swap: Callable[[], None] | None = None,
+    policy: swap.SwapPolicy | None = None,
+    on_swap: Callable[[swap.SwapOutcome], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> int:
     """Replace ``reco.recommendations`` with ``table`` (and ``reco.similar_items`` with
     ``similar``, ``reco.popular_items`` with ``popular``, when given) in one transaction;
@@ -171,8 +175,10 @@ def publish_table(
 
     Every table is loaded into its staging table first; then all are swapped in, the
     contract views (``sql/090_contract.sql``) are pointed at the new tables and the old
-    ones dropped. ``before_swap`` runs after the loads, inside the transaction (used to
-    observe or interrupt a publish at its most delicate point).
+    ones dropped, under ``policy`` (:mod:`reco.publishing.swap`: bounded lock waits,
+    retried). ``before_swap`` runs after the loads, inside the transaction (used to
+    observe or interrupt a publish at its most delicate point); ``on_swap`` gets what the
+    swap took.
     """
     loads = [(RECOMMENDATIONS, table), (SIMILAR_ITEMS, similar), (POPULAR_ITEMS, popular)]
     loads = [(spec, data) for spec, data in loads if data is not None]
@@ -184,12 +190,19 @@ def publish_table(
             upsert_items(cur, items)
         if before_swap is not None:
             before_swap()
-        for spec, _ in loads:
-            cur.execute(spec.statements()["swap"])
-        # The views followed the renamed tables: re-point them, then drop the old tables.
-        cur.execute("SELECT reco.define_contract_views()")
-        for spec, _ in loads:
-            cur.execute(spec.statements()["drop_previous"])
+
+        def renames() -> None:
+            for spec, _ in loads:
+                cur.execute(spec.statements()["swap"])
+            # The views followed the renamed tables: re-point them, then drop the old ones.
+            cur.execute("SELECT reco.define_contract_views()")
+            for spec, _ in loads:
+                cur.execute(spec.statements()["drop_previous"])
+
+        tables = [f"reco.{spec.name}" for spec, _ in loads]
+        outcome = swap.swap(cur, tables, renames, policy, log)
+        if on_swap is not None:
+            on_swap(outcome)
         return table.num_rows
 
 
@@ -396,9 +409,12 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
                 "attempt": attempt.number,
                 "abandoned": abandoned,
             }
+        swapped: list[swap.SwapOutcome] = []
         try:
             with timer(run_dir, STAGE, "copy_and_swap", rows=table.num_rows):
-                rows = publish_table(url, table, items, similar=similar, popular=popular)
+                rows = publish_table(
+                    url, table, items, similar=similar, popular=popular, on_swap=swapped.append
+                )
         except Exception as exc:
             # The cause is in the error raised below, whether or not the warehouse is still
             # there to record it.
@@ -417,6 +433,7 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
             "attempt": attempt.number,
             "abandoned": abandoned,
             "warehouse": warehouse.describe(url),
+            "swap": swapped[0].summary(),
         }
 
 

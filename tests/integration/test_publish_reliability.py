@@ -67,6 +67,17 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> Non
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def advisory_waiters(url: str) -> int:
+    """Sessions waiting for the publish lock (pg_advisory_xact_lock(PUBLISH_LOCK_KEY))."""
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = %s",
+            (config.PUBLISH_LOCK_KEY,),
+        )
+        return cur.fetchone()[0]
+
+
 def backend(url: str, app: str) -> tuple[str, str | None, str] | None:
     """(state, wait_event_type, query) of the session with this application_name."""
     with warehouse.connection(url) as conn, conn.cursor() as cur:
@@ -138,11 +149,12 @@ def test_readers_during_a_full_publish_see_old_or_new_never_a_mix(
     threads = [threading.Thread(target=reader) for _ in range(8)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    wait_for(lambda: len(answers) >= 200 or bool(errors), "the readers' first answers")
     publishing.set()
     publish_table(warehouse_url, new)
     publishing.clear()
-    time.sleep(0.3)
+    read_before = len(answers)
+    wait_for(lambda: len(answers) >= read_before + 200 or bool(errors), "answers after it")
     done.set()
     for t in threads:
         t.join(timeout=30)
@@ -173,8 +185,10 @@ print("published")
 """
 
 
-def start_publisher(url: str, users: int, app: str) -> subprocess.Popen:
-    env = {**os.environ, "PGAPPNAME": app}
+def start_publisher(
+    url: str, users: int, app: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    env = {**os.environ, "PGAPPNAME": app, **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-c", PUBLISHER, url, str(users)],
         env=env,
@@ -207,17 +221,20 @@ def test_sigkill_during_copy_leaves_the_table_and_no_staging(warehouse_url, v1) 
 def test_sigkill_during_the_swap_leaves_the_table_and_no_staging(warehouse_url, v1) -> None:
     app = "reco-test-kill-swap"
     # A reader in an open transaction holds the table: the swap's ACCESS EXCLUSIVE lock
-    # waits for it, which holds the publisher inside the swap for as long as we need.
+    # waits for it, holding the views it already locked, for as long as we need: the
+    # publisher's lock timeout is long (30 s; its deadlock_timeout raised to allow it), and
+    # the reader's transaction younger than that when the swap looks, so the swap tries.
     reader = psycopg2.connect(warehouse_url)
     rcur = reader.cursor()
     rcur.execute("SELECT count(*) FROM reco.recommendations")
-    proc = start_publisher(warehouse_url, 20_000, app)
+    long_wait = {"PGOPTIONS": "-c deadlock_timeout=60s", "RECO_PUBLISH_LOCK_TIMEOUT_MS": "30000"}
+    proc = start_publisher(warehouse_url, 20_000, app, long_wait)
     try:
 
         def in_swap() -> bool:
             b = backend(warehouse_url, app)
             assert proc.poll() is None, f"publisher ended before the swap: {proc.communicate()}"
-            return b is not None and b[1] == "Lock" and "RENAME TO recommendations_previous" in b[2]
+            return b is not None and b[1] == "Lock" and "define_contract_views" in b[2]
 
         wait_for(in_swap, "the publisher to wait inside the swap")
         proc.send_signal(signal.SIGKILL)
@@ -252,7 +269,11 @@ def test_a_second_publisher_waits_for_the_first_and_never_interleaves(warehouse_
     t = threading.Thread(target=second)
     t.start()
     try:
-        time.sleep(1.0)
+        # The second publisher waits on the publish lock (seen in pg_locks, not timed).
+        wait_for(
+            lambda: advisory_waiters(warehouse_url) == 1 or not t.is_alive(),
+            "the second publish to wait for the publish lock",
+        )
         assert t.is_alive(), f"the second publish did not wait: {result}"
         assert fingerprint(warehouse_url) == v1  # nothing of it is visible meanwhile
     finally:
@@ -498,8 +519,11 @@ def test_a_live_publisher_is_not_marked_abandoned(warehouse_url, v1, tmp_path) -
 
         def in_swap() -> bool:
             assert proc.poll() is None, f"publisher ended before the swap: {proc.communicate()}"
+            # The swap waits between tries while the reader's transaction is open (its
+            # last query the look at who holds the tables), or inside a try for its locks.
             return any(
-                s[1] == "Lock" and "RENAME TO recommendations_previous" in s[2]
+                (s[0] == "idle in transaction" and "FROM pg_locks" in s[2])
+                or (s[1] == "Lock" and "define_contract_views" in s[2])
                 for s in sessions(warehouse_url, app)
             )
 
