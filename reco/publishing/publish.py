@@ -5,10 +5,10 @@ table per published table (recommendations, similar items, popular items), ``COP
 rows into them, upsert item titles, then swap staging and live tables by rename
 (``sql/publish_table.sql``; every lock taken up front in the readers' order, each try
 bounded and retried: :mod:`reco.publishing.swap`), re-point the contract views
-(``sql/090_contract.sql``) and drop the old tables; the new tables take the owner, grants and comments of the ones they
-replace (``sql/080_table_metadata.sql``). Readers keep seeing the previous set
-until the commit and the new set after it, never a mix; a failure or a killed process
-rolls everything back, leaving the previous set and no staging table.
+(``sql/090_contract.sql``) and drop the old tables; the new tables take the owner, grants
+and comments of the ones they replace (``sql/080_table_metadata.sql``). Readers keep
+seeing the previous set until the commit and the new set after it, never a mix; a failure
+or a killed process rolls everything back, leaving the previous set and no staging table.
 
 The run is recorded in ``reco.model_runs``: status ``publishing`` -> ``published``,
 ``rejected`` or ``failed``. While at ``publishing`` the attempt's process holds an advisory
