@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # and Spark driver under var/test/gwN.
 TEST_WORKERS ?= 2
 
-.PHONY: help setup check-java check-browser run test test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish bench-concurrency
+.PHONY: help setup check-java check-browser run test test-deploy test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish bench-concurrency
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,7 +46,11 @@ run:  ## run the whole pipeline (DATASET=path FORMAT=auto TOP_N=10); non-zero ex
 	$(RECO) run $(if $(DATASET),--dataset "$(DATASET)") --format $(FORMAT) --top-n $(TOP_N)
 
 test:  ## run the whole test suite (unit, integration, DAG, end-to-end) on TEST_WORKERS workers
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not deploy" $(PYTEST_ARGS)
+
+test-deploy:  ## start docker-compose.yml in Docker and run ML-100K through it (installs/starts the engine as root)
+	bash docker/engine.sh
+	$(BIN)/pytest tests/deploy -m deploy -s $(PYTEST_ARGS); status=$$?; bash docker/engine.sh --stop; exit $$status
 
 test-fast:  ## unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

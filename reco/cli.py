@@ -125,7 +125,8 @@ def airflow(*argv: str, check: bool = True, capture: bool = False) -> subprocess
 
 
 def init_airflow() -> None:
-    """Migrate the SQLite metadata DB and make sure ``spark_default`` exists (local[*])."""
+    """Migrate the metadata DB and make sure ``spark_default`` (local[*]) and the ``spark``
+    pool exist; what an operator changed in either is kept."""
     config.AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     airflow("db", "migrate", capture=True)
     listed = airflow(
@@ -144,6 +145,15 @@ def init_airflow() -> None:
             "Spark master for the reco jobs: local[*] or spark://HOST:7077",
             capture=True,
         )
+    if airflow("pools", "get", config.SPARK_POOL, check=False, capture=True).returncode != 0:
+        airflow(
+            "pools",
+            "set",
+            config.SPARK_POOL,
+            str(config.SPARK_POOL_SLOTS),
+            "Spark applications the reco DAGs run at once",
+            capture=True,
+        )
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -152,23 +162,38 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     java = check_java()
     print(f"java: {java}")
-    init_airflow()
-    print(f"airflow home: {config.AIRFLOW_HOME} (SQLite metadata, examples off)")
-    url = warehouse.resolve_url()
-    warehouse.apply_schema(url)
-    print(f"warehouse schema applied: {warehouse.describe(url)}")
+    if not args.image:
+        init_airflow()
+        print(f"airflow home: {config.AIRFLOW_HOME} ({metadata_db()} metadata, examples off)")
+        url = warehouse.resolve_url()
+        warehouse.apply_schema(url)
+        print(f"warehouse schema applied: {warehouse.describe(url)}")
     from reco import spark
 
     if spark.cds_enabled() and not spark.CDS_ARCHIVE.exists():
-        print("spark driver class archive: building (about a minute, once) ...", flush=True)
-        built = spark.build_cds_archive()
-        print(
-            f"spark driver class archive: {built}"
-            if built
-            else "spark driver class archive: not built (Spark starts without it, slower)"
-        )
+        if os.access(
+            spark.CDS_ARCHIVE.parent if spark.CDS_ARCHIVE.parent.exists() else sys.prefix, os.W_OK
+        ):
+            print("spark driver class archive: building (about a minute, once) ...", flush=True)
+            built = spark.build_cds_archive()
+            print(
+                f"spark driver class archive: {built}"
+                if built
+                else "spark driver class archive: not built (Spark starts without it, slower)"
+            )
+        else:
+            print(
+                f"spark driver class archive: not built ({sys.prefix} is not writable for this "
+                "user; build it where the environment is installed: reco init --image)"
+            )
     print(f"data docs assets (CSS/JS for offline Data Docs): {data_docs_assets.ensure_vendored()}")
     return 0
+
+
+def metadata_db() -> str:
+    """Which database Airflow's metadata is in, for the summary (never its password)."""
+    url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    return url.split(":", 1)[0].split("+", 1)[0] if url else "SQLite"
 
 
 def check_java() -> str:
@@ -584,9 +609,18 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("db", help="start/stop/status of the embedded PostgreSQL")
     d.add_argument("action", choices=("start", "stop", "status"))
     d.set_defaults(func=cmd_db)
-    sub.add_parser("init", help="prepare Airflow (SQLite) and the warehouse schema").set_defaults(
-        func=cmd_init
+    i = sub.add_parser(
+        "init",
+        help="prepare Airflow (its metadata DB, spark_default, the spark pool) and the "
+        "warehouse schema",
     )
+    i.add_argument(
+        "--image",
+        action="store_true",
+        help="only what a container image carries: the Spark driver's class archive and the "
+        "Data Docs' CSS/JS (no Airflow, no warehouse); docker/Dockerfile runs it",
+    )
+    i.set_defaults(func=cmd_init)
 
     from reco import params as run_params
 

@@ -66,6 +66,10 @@ COL_GENRES = "genres"
 # --- warehouse ----------------------------------------------------------------------------
 WAREHOUSE_CONN_ID = "warehouse"
 SPARK_CONN_ID = "spark_default"
+# The Airflow pool every Spark step takes a slot of: how many Spark applications the DAGs
+# run at once (reco init creates it; an operator may resize it in Admin -> Pools).
+SPARK_POOL = "spark"
+SPARK_POOL_SLOTS = int(os.environ.get("RECO_SPARK_POOL_SLOTS", "1"))
 PUBLISH_LOCK_KEY = 727_001  # pg_advisory_xact_lock key serialising publishes
 # The publish swap under live readers (reco/publishing/swap.py): one attempt waits at most
 # this long for all its locks (kept below the server's deadlock_timeout, so a lock cycle

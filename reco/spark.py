@@ -28,7 +28,7 @@ def get_spark(app_name: str, master: str | None = None) -> SparkSession:
     """Build (or reuse) the session.
 
     Under ``spark-submit`` the master and settings come from the submit command; in an
-    Airflow task (``pipeline.run_spark_step``) and run by hand, the job uses
+    Airflow task on ``local[*]`` (``spark_submit.run_spark_step``) and run by hand, the job uses
     ``SPARK_MASTER`` (the task sets it from the ``spark_default`` connection) or
     ``local[*]``. A session already running in the process is reused: under ``make run``
     the four Spark steps share one. The checkpoint directory is always set: ALS overflows

@@ -7,7 +7,6 @@ called and tested without Airflow. Nothing here imports pyspark or GX at import 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from reco.publishing import warehouse
 from reco.reporting import eventlog
 from reco.reporting.timing import timer
 from reco.runs import RunFolder, run_dir_for, run_key
-from reco.runtime import failure_message, read_error, record_error, write_json
+from reco.runtime import failure_message, record_error, write_json
 from reco.validation import quality
 
 
@@ -306,63 +305,22 @@ def write_champion(url: str, run_dir: Path) -> dict[str, Any] | None:
 
 
 def spark_step(task_id: str, args: list, module: str | None = None) -> Any:
-    """An Airflow task that runs one Spark job (``spark_jobs/<module>.py``) with the driver
-    in the task's own process, on the master of the ``spark_default`` connection
-    (``local[*]`` by default; ``spark://HOST:7077`` for a standalone cluster, in client
-    mode as spark-submit would).
+    """An Airflow task that runs one Spark job (``spark_jobs/<module>.py``): the Spark
+    provider's ``SparkSubmitOperator`` on a cluster, in the task's own process on
+    ``local[*]`` (:mod:`reco.orchestration.spark_submit`).
 
-    Why not ``SparkSubmitOperator``: a spark-submit starts a new JVM per step. Measured on
+    Why in-process on ``local[*]``: a spark-submit starts a new JVM per step. Measured on
     2 cores, a driver JVM costs 9-10 s to a session and its first job (6.5 s + 2.6 s with
-    the class-data-sharing archive), and each step's first Spark jobs run cold. A driver in
-    the task's process is the same client-mode driver, but where tasks share a process
-    (``make run``'s ``dag.test``) the steps share one warm session. Under the scheduler each
-    task is its own process, and so its own session, as before. The same jobs still run
-    under ``spark-submit spark_jobs/<module>.py``.
+    the class-data-sharing archive), and each step's first Spark jobs run cold. Where
+    tasks share a process (``make run``'s ``dag.test``) the steps share one warm session.
     """
-    from airflow.providers.standard.operators.python import PythonOperator
+    from reco.orchestration.spark_submit import SparkStepOperator
 
-    return PythonOperator(
+    return SparkStepOperator(
         task_id=task_id,
-        python_callable=run_spark_step,
-        op_args=[module or task_id, args],
+        module=module or task_id,
+        args=args,
         # Spark jobs are deterministic: a failure is bad input or a bug, and a retry
         # would only repeat it. Spark itself retries lost executor tasks.
         retries=0,
     )
-
-
-def spark_master(conn_id: str = config.SPARK_CONN_ID) -> str:
-    """The Spark master of an Airflow connection (host, plus port when given)."""
-    from airflow.sdk import BaseHook
-
-    conn = BaseHook.get_connection(conn_id)
-    host = (conn.host or "local[*]").strip()
-    if host.startswith("local") or host.startswith("yarn") or host.startswith("k8s"):
-        return host
-    if "://" not in host:
-        host = f"spark://{host}"
-    return f"{host}:{conn.port}" if conn.port else host
-
-
-def run_spark_step(module: str, argv: list[Any]) -> str:
-    """Run ``spark_jobs.<module>.main(argv)`` in this process, on ``spark_default``'s
-    master; a refused input (exit 2) fails the task at once, without retries."""
-    import importlib
-
-    os.environ["SPARK_MASTER"] = spark_master()
-    job = importlib.import_module(f"spark_jobs.{module}")
-    code = job.main([str(a) for a in argv])
-    if code == 0:
-        return "ok"
-    run_dir = next(
-        (Path(str(argv[i + 1])) for i, a in enumerate(argv[:-1]) if a == "--run-dir"), None
-    )
-    error = read_error(run_dir)
-    message = (
-        error["message"] if error else f"spark_jobs.{module} exited with {code}; see the task log"
-    )
-    if code == 2:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"[{module}] {message}")
-    raise RuntimeError(f"[{module}] {message}")

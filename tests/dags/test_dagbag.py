@@ -32,26 +32,53 @@ def test_pipeline_order(dagbag) -> None:
     assert {"validate", "recommend"} <= record.upstream_task_ids
 
 
-def test_spark_steps_run_their_job_on_spark_default(dagbag) -> None:
-    from reco.orchestration import pipeline
+def test_spark_steps_are_spark_submit_operators_of_their_job(dagbag) -> None:
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     dag = dagbag.dags["recommendations"]
     for task_id in ("ingest", "validate", "train", "recommend"):
         op = dag.get_task(task_id)
-        assert op.python_callable is pipeline.run_spark_step
-        assert op.op_args[0] == task_id and "--run-dir" in op.op_args[1]
-        assert op.retries == 0
+        assert isinstance(op, SparkSubmitOperator) and op.module == task_id
+        assert op.application == str(config.SPARK_JOBS_DIR / f"{task_id}.py")
+        assert "--run-dir" in op.application_args
+        assert op.retries == 0 and op.pool == config.SPARK_POOL
 
 
 def test_spark_master_comes_from_the_connection(monkeypatch) -> None:
-    from reco.orchestration import pipeline
+    from reco.orchestration import spark_submit
 
     for uri, master in (
         ("spark://spark-master:7077", "spark://spark-master:7077"),
         ("spark://local%5B%2A%5D", "local[*]"),
     ):
         monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", uri)
-        assert pipeline.spark_master() == master
+        assert spark_submit.spark_master() == master
+
+
+def test_the_connection_extras_size_a_submitted_step() -> None:
+    from reco.orchestration import spark_submit
+
+    extra = {
+        "executor_memory": "2g",
+        "executor_cores": "1",
+        "total_executor_cores": 2,
+        "deploy-mode": "client",  # read by the provider's hook itself
+        "conf": {"spark.sql.shuffle.partitions": 4},
+    }
+    settings = spark_submit.submit_settings(extra)
+    assert settings == {
+        "executor_memory": "2g",
+        "executor_cores": 1,
+        "total_executor_cores": 2,
+        "conf": {"spark.sql.shuffle.partitions": "4"},
+    }
+    conf = spark_submit.submit_conf(settings["conf"])
+    assert conf["spark.sql.shuffle.partitions"] == "4"  # the connection wins
+    assert conf["spark.eventLog.enabled"] == "true"  # the pipeline's own defaults stay
+    with pytest.raises(ValueError, match="extra 'total_executor_cores' is 'all'"):
+        spark_submit.submit_settings({"total_executor_cores": "all"})
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        spark_submit.submit_settings({"conf": ["spark.x=1"]})
 
 
 def test_dag_settings(dagbag) -> None:
@@ -64,14 +91,13 @@ def test_dag_settings(dagbag) -> None:
 
 
 def test_ab_test_analysis_dag(dagbag) -> None:
-    from reco.orchestration import pipeline
 
     dag = dagbag.dags["ab_test_analysis"]
     assert set(dag.task_ids) == {"prepare", "aggregate", "analyse"}
     assert "aggregate" in dag.get_task("prepare").downstream_task_ids
     assert "analyse" in dag.get_task("aggregate").downstream_task_ids
     agg = dag.get_task("aggregate")
-    assert agg.python_callable is pipeline.run_spark_step and agg.op_args[0] == "ab_aggregate"
+    assert agg.module == "ab_aggregate" and agg.pool == config.SPARK_POOL
     assert dag.catchup is False and dag.doc_md
     assert set(dag.params.keys()) >= {
         "experiment",

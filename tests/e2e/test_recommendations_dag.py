@@ -128,7 +128,7 @@ def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
     assert all(d["state"] == "success" and d["try_number"] == 1 for _, d, _ in tasks.values())
     for step in ("ingest", "validate", "train", "recommend"):
         seconds, details, inner = tasks[step]
-        assert details["operator"] == "PythonOperator"
+        assert details["operator"] == "SparkStepOperator"
         assert 0 < inner < seconds  # Airflow's task set-up is outside the job
     report = config.REPORTS_DIR / f"{run_dir_for(good_run).name}.html"
     html = report.read_text()

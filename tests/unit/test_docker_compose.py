@@ -29,7 +29,8 @@ AIRFLOW_SERVICES = {
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
 }
-REQUIRED_SERVICES = {"postgres", "spark-master", "spark-worker", *AIRFLOW_SERVICES}
+SPARK_SERVICES = ("spark-master", "spark-worker-1", "spark-worker-2", "spark-history")
+REQUIRED_SERVICES = {"postgres", *SPARK_SERVICES, *AIRFLOW_SERVICES}
 SECRET_WORDS = ("PASSWORD", "SECRET", "KEY")
 # ${VAR}, ${VAR:-default}, ${VAR:?message}; not $${VAR}, which is escaped for the container.
 VAR_USE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
@@ -90,16 +91,34 @@ def test_compose_file_matches_the_compose_specification(compose: dict[str, Any])
 def test_schema_validation_rejects_a_broken_file(compose: dict[str, Any]) -> None:
     broken = copy.deepcopy(compose)
     broken["services"]["postgres"]["helthcheck"] = {"test": "true"}
-    broken["services"]["spark-worker"]["depends_on"]["spark-master"]["condition"] = "up"
+    broken["services"]["spark-worker-1"]["depends_on"]["spark-master"]["condition"] = "up"
     errors = schema_errors(broken)
     assert any("postgres" in e and "helthcheck" in e for e in errors), errors
-    assert any("spark-worker" in e for e in errors), errors
+    assert any("spark-worker-1" in e for e in errors), errors
 
 
 def test_required_services_exist(services: dict[str, dict[str, Any]]) -> None:
     assert services.keys() >= REQUIRED_SERVICES
-    assert services["postgres"]["image"] == "postgres:18"
-    assert "/docker-entrypoint-initdb.d" in " ".join(services["postgres"]["volumes"])
+    # One image for every service, PostgreSQL included (no registry image to pull).
+    images = {svc["image"] for svc in services.values()}
+    assert images == {"${RECO_IMAGE:-reco-pipeline:local}"}
+    assert "docker/postgres-entrypoint.sh" in " ".join(services["postgres"]["entrypoint"])
+
+
+def test_every_service_runs_unprivileged_and_publishes_on_loopback(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, svc in services.items():
+        assert svc["user"] == "50000:0", name
+        for port in svc.get("ports") or []:
+            assert port.startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {port}"
+
+
+def test_the_data_volume_is_at_one_path_for_drivers_executors_and_history(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in (*AIRFLOW_SERVICES, "airflow-init", *SPARK_SERVICES[1:]):
+        assert "reco-data:/opt/reco-data" in services[name]["volumes"], name
 
 
 def test_long_running_services_have_healthchecks(services: dict[str, dict[str, Any]]) -> None:
@@ -130,17 +149,26 @@ def test_airflow_runs_local_executor_on_postgres(services: dict[str, dict[str, A
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False", name
         assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/reco/dags", name
-        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
-        assert env["WAREHOUSE_URL"].endswith("@postgres:5432/warehouse"), name
-        assert env["AIRFLOW_CONN_SPARK_DEFAULT"] == "spark://spark-master:7077", name
+        # Its own login, not the server's superuser.
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
+            "postgresql+psycopg2://${AIRFLOW_DB_USER}:${AIRFLOW_DB_PASSWORD}@postgres:5432/airflow"
+        )
         assert subcommand in command(services[name]), name
+    init = environment(services["airflow-init"])
+    assert init["RECO_WAREHOUSE_URL"].endswith("@postgres:5432/warehouse")
+    assert init["RECO_SPARK_MASTER"] == "spark://spark-master:7077"
 
 
 def test_spark_services_run_the_standalone_cluster(services: dict[str, dict[str, Any]]) -> None:
-    master, worker = command(services["spark-master"]), command(services["spark-worker"])
+    master = command(services["spark-master"])
     assert "org.apache.spark.deploy.master.Master" in master and "--port 7077" in master
-    assert "org.apache.spark.deploy.worker.Worker" in worker
-    assert "spark://spark-master:7077" in worker
+    for name in ("spark-worker-1", "spark-worker-2"):
+        worker = command(services[name])
+        assert "org.apache.spark.deploy.worker.Worker" in worker
+        assert "spark://spark-master:7077" in worker
+    history = services["spark-history"]
+    assert "org.apache.spark.deploy.history.HistoryServer" in command(history)
+    assert "/opt/reco-data/lake/spark-events" in environment(history)["SPARK_HISTORY_OPTS"]
 
 
 def test_no_literal_secrets(services: dict[str, dict[str, Any]]) -> None:

@@ -76,7 +76,7 @@ def sample(p: RunParam) -> Any:
 
 def step_pairs(dag: Any, step: str) -> dict[str, Any]:
     """The DAG's ``--flag value`` arguments of a step task."""
-    args = dag.get_task(step).op_args[1]
+    args = dag.get_task(step).application_args
     return dict(zip(args[::2], args[1::2], strict=True))
 
 
