@@ -31,7 +31,7 @@ from airflow.sdk import Param, dag, task
 
 from reco import config
 from reco.orchestration import assets
-from reco.orchestration.pipeline import spark_step
+from reco.orchestration.pipeline import dag_settings, spark_step
 
 
 @dag(
@@ -42,7 +42,7 @@ from reco.orchestration.pipeline import spark_step
     max_active_runs=1,
     doc_md=__doc__,
     tags=["reco", "ab-test"],
-    default_args=dict(config.DAG_DEFAULT_ARGS),
+    **dag_settings("ab_test_analysis"),  # failure alerts, dagrun_timeout
     params={
         "experiment": Param(
             "reco-vs-popular",
@@ -92,7 +92,7 @@ from reco.orchestration.pipeline import spark_step
     },
 )
 def ab_test_analysis():
-    @task
+    @task(execution_timeout=config.task_timeout("prepare"))
     def prepare(params=None, run_id=None, dag_run=None) -> dict:
         from reco.orchestration import pipeline
 
@@ -100,7 +100,7 @@ def ab_test_analysis():
         with pipeline.warehouse_task("prepare", run_id) as url:
             return pipeline.prepare_ab_run(dict(params), run_id, url, manual=manual)
 
-    @task
+    @task(execution_timeout=config.task_timeout("analyse"))
     def analyse(run: dict, params=None) -> dict:
         from pathlib import Path
 

@@ -27,6 +27,7 @@ from airflow.sdk import Param, dag, task
 
 from reco import config
 from reco.orchestration import assets
+from reco.orchestration.pipeline import dag_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
     catchup=False,
     doc_md=__doc__,
     tags=["reco", "report"],
-    default_args=dict(config.DAG_DEFAULT_ARGS),
+    **dag_settings("pipeline_report"),  # failure alerts, dagrun_timeout
     params={
         "run_id": Param(
             None,
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
     },
 )
 def pipeline_report():
-    @task(outlets=[assets.RUN_REPORT])
+    @task(outlets=[assets.RUN_REPORT], execution_timeout=config.task_timeout("rebuild"))
     def rebuild(params=None, run_id=None, triggering_asset_events=None, ti=None) -> str:
         from reco.orchestration import pipeline
         from reco.reporting import report as report_job

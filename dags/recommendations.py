@@ -34,7 +34,7 @@ from airflow.sdk import Param, dag, task
 
 from reco import config
 from reco.orchestration import assets
-from reco.orchestration.pipeline import retrain_schedule, spark_step
+from reco.orchestration.pipeline import dag_settings, retrain_schedule, spark_step
 from reco.params import dag_params, step_args
 
 
@@ -45,11 +45,11 @@ from reco.params import dag_params, step_args
     max_active_runs=1,
     doc_md=__doc__,
     tags=["reco"],
-    default_args=dict(config.DAG_DEFAULT_ARGS),
+    **dag_settings("recommendations"),  # failure and deadline alerts, dagrun_timeout
     params=dag_params(Param),  # reco/params.py: every run parameter, defined once
 )
 def recommendations():
-    @task
+    @task(execution_timeout=config.task_timeout("prepare"))
     def prepare(params=None, run_id=None, dag_run=None, triggering_asset_events=None) -> dict:
         from reco.orchestration import pipeline
 
@@ -57,7 +57,7 @@ def recommendations():
         with pipeline.warehouse_task("prepare", run_id) as url:
             return pipeline.prepare_run(params, run_id, dag_run.run_after, url)
 
-    @task(outlets=[assets.RECOMMENDATIONS])
+    @task(outlets=[assets.RECOMMENDATIONS], execution_timeout=config.task_timeout("publish"))
     def publish(run: dict, outlet_events=None) -> dict:
         from pathlib import Path
 
@@ -66,10 +66,10 @@ def recommendations():
 
         with pipeline.warehouse_task("publish", run["run_id"]) as url:
             result = publish_job.run(url, Path(run["run_dir"]), run["run_id"])
-        pipeline.announce_publish(result, outlet_events[assets.RECOMMENDATIONS])
+        pipeline.announce_publish(result, outlet_events[assets.RECOMMENDATIONS], url, run["run_id"])
         return result
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", execution_timeout=config.task_timeout("record_quality"))
     def record_quality(run: dict | None) -> int:
         from pathlib import Path
 
@@ -83,7 +83,7 @@ def recommendations():
         with pipeline.warehouse_task("record_quality", run["run_id"]) as url:
             return quality.record(url, Path(run["run_dir"]), run["run_id"])
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", execution_timeout=config.task_timeout("report"))
     def report(run: dict) -> str:
         from pathlib import Path
 
@@ -113,4 +113,5 @@ def recommendations():
 dag = recommendations()
 
 if __name__ == "__main__":
+    dag.deadline = None  # the scheduler's: dag.test() cannot evaluate Deadline Alerts
     dag.test()

@@ -100,8 +100,10 @@ def cmd_warehouse_url(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from reco.publishing import warehouse
 
-    if os.environ.get("WAREHOUSE_URL") and args.action != "status":
+    if os.environ.get("WAREHOUSE_URL") and args.action in ("start", "stop"):
         print("WAREHOUSE_URL is set: the embedded server is not used", file=sys.stderr)
+    if args.action in ("upgrade", "version"):
+        return cmd_db_schema(args.action, warehouse.resolve_url())
     if args.action == "start":
         url = warehouse.embedded_url()
         warehouse.apply_schema(url)
@@ -114,6 +116,66 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(f"embedded PostgreSQL ({config.PGDATA_DIR}): {'running' if running else 'stopped'}")
         if os.environ.get("WAREHOUSE_URL"):
             print(f"WAREHOUSE_URL in use: {warehouse.describe(os.environ['WAREHOUSE_URL'])}")
+    return 0
+
+
+def cmd_db_schema(action: str, url: str) -> int:
+    """``reco db upgrade``: apply the schema's pending migrations; ``reco db version``: the
+    warehouse's schema version against the code's."""
+    from reco.publishing import migrations, warehouse
+
+    if action == "upgrade":
+        applied = warehouse.apply_schema(url)
+        print(
+            f"{warehouse.describe(url)}: applied {', '.join(applied)}"
+            if applied
+            else f"{warehouse.describe(url)}: already at the code's schema version"
+        )
+    state = migrations.status(url)
+    print(
+        f"schema version: warehouse {state['warehouse_version'] or 'none recorded'}, "
+        f"code {state['code_version']}"
+    )
+    if state["pending"]:
+        print(f"pending (reco db upgrade, or the next run, applies them): {state['pending']}")
+    if state["refused"]:
+        print(f"ERROR: {state['refused']}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from reco.publishing import rollback, warehouse
+
+    url = warehouse.resolve_url(args.warehouse_url)
+    if args.list:
+        rows = rollback.listing(url)
+        if not rows:
+            print("nothing published yet")
+        for r in rows[: args.limit]:
+            state = "current" if r["current"] else ("restorable" if r["restorable"] else "pruned")
+            print(f"{r['published_at'][:19]}  {r['model_version']:40}  {state:10}  {r['run_id']}")
+        return 0
+    done = rollback.rollback(url, args.to, log=print)
+    print(f"[rollback] done: {json.dumps(done, default=str)}")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from reco.maintenance import retention
+    from reco.publishing import warehouse
+
+    url = warehouse.resolve_url(args.warehouse_url)
+    warehouse.apply_schema(url)
+    result = retention.prune(retention.published_run_ids(url), dry_run=args.dry_run, log=print)
+    for key, why in result["kept"].items():
+        print(f"kept {key}: {why}")
+    verb = "would free" if args.dry_run else "freed"
+    print(
+        f"{len(result['pruned'])} runs and {result['event_logs_pruned']} event logs pruned"
+        f"{' (dry run: nothing deleted)' if args.dry_run else ''}; {verb} "
+        f"{result['bytes_freed'] / 2**20:.1f} MiB"
+    )
     return 0
 
 
@@ -243,6 +305,9 @@ def run_dag(conf: dict[str, Any], dag_id: str = "recommendations") -> tuple[str,
     # task times and renders the report again before dag.test() returns
     # (reco/reporting/run_end.py).
     dag = load_dag(dag_id)
+    # Deadline Alerts are the scheduler's (a run in-process has no one to alert): Airflow
+    # 3.3's dag.test() looks them up as if the DAG were serialized and fails on them.
+    dag.deadline = None
     dr = dag.test(run_conf=conf)
     state = str(getattr(dr.state, "value", dr.state)) if dr is not None else "unknown"
     return (dr.run_id if dr is not None else ""), state
@@ -606,8 +671,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("warehouse-url", help="print the warehouse PostgreSQL URL in use").set_defaults(
         func=cmd_warehouse_url
     )
-    d = sub.add_parser("db", help="start/stop/status of the embedded PostgreSQL")
-    d.add_argument("action", choices=("start", "stop", "status"))
+    d = sub.add_parser(
+        "db",
+        help="start/stop/status of the embedded PostgreSQL; upgrade/version of the warehouse "
+        "schema",
+    )
+    d.add_argument(
+        "action",
+        choices=("start", "stop", "status", "upgrade", "version"),
+        help="upgrade: apply the schema migrations the warehouse lacks (every run does it "
+        "too); version: the warehouse's schema version against the code's",
+    )
     d.set_defaults(func=cmd_db)
     i = sub.add_parser(
         "init",
@@ -659,6 +733,37 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind in BUSINESS_INPUTS.items():
         business.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
     ab.set_defaults(func=cmd_ab_test)
+
+    rb = sub.add_parser(
+        "rollback",
+        help="publish an earlier model's lists again (same atomic swap as a publish)",
+        description="Publish an earlier model's recommendations, similar and popular items "
+        "again, through the same atomic swap as a publish (readers see the current lists or "
+        "the restored ones, never a mix). Recorded in reco.model_runs; the champion moves "
+        "with it. A version whose files retention pruned is refused.",
+    )
+    rb.add_argument(
+        "--to",
+        metavar="MODEL_VERSION",
+        default=None,
+        help="the version to restore (default: the one published before the current one)",
+    )
+    rb.add_argument("--list", action="store_true", help="list the published versions instead")
+    rb.add_argument("--limit", type=int, default=20, help="rows of --list (default 20)")
+    rb.add_argument("--warehouse-url", default=None, help="default: $WAREHOUSE_URL, else embedded")
+    rb.set_defaults(func=cmd_rollback)
+
+    pr = sub.add_parser(
+        "prune",
+        help="delete old runs' files (what the daily maintenance DAG does)",
+        description="Delete the run folders, Data Docs, reports and Spark event logs of runs "
+        "that retention does not keep: kept are the newest RECO_RETAIN_RUNS runs, runs younger "
+        "than RECO_RETAIN_DAYS days, the run readers see now and the last "
+        "RECO_RETAIN_PUBLISHED published runs (rollback targets).",
+    )
+    pr.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
+    pr.add_argument("--warehouse-url", default=None, help="default: $WAREHOUSE_URL, else embedded")
+    pr.set_defaults(func=cmd_prune)
 
     rs = sub.add_parser("runs", help="show the latest training runs")
     rs.add_argument("--limit", type=int, default=10)

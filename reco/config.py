@@ -190,7 +190,67 @@ def spark_conf_defaults() -> dict[str, str]:
 # When `recommendations` retrains on its own, besides a new export in RATINGS_INBOX: a cron
 # expression or preset ("@daily", "0 3 * * *"); "none" = only when new data lands.
 RETRAIN_SCHEDULE = os.environ.get("RECO_RETRAIN_SCHEDULE", "@daily")
+# --- retention (reco/maintenance/retention.py, the `maintenance` DAG) ----------------------
+# A run's files (run folder, Data Docs, report) are deleted once it is none of: the newest
+# RETAIN_RUNS runs, younger than RETAIN_DAYS days, the run readers see now, the last
+# RETAIN_PUBLISHED published runs (what `reco rollback` can restore). Measured: one ML-100K
+# run leaves about 10 MiB (bench/retention.py).
+RETAIN_RUNS = int(os.environ.get("RECO_RETAIN_RUNS", "10"))
+RETAIN_DAYS = float(os.environ.get("RECO_RETAIN_DAYS", "7"))
+RETAIN_PUBLISHED = int(os.environ.get("RECO_RETAIN_PUBLISHED", "5"))
+MAINTENANCE_SCHEDULE = os.environ.get("RECO_MAINTENANCE_SCHEDULE", "@daily")
 SCHEDULE_TIMEZONE = os.environ.get("RECO_SCHEDULE_TIMEZONE", "UTC")
+
+# --- alerts (reco/orchestration/alerts.py) ------------------------------------------------
+# The connections of the alert channels: e-mail (type smtp, extras `to`, `from_email`) and a
+# webhook (type http: the URL a JSON alert is POSTed to). Without them, alerts go to the log.
+ALERT_EMAIL_CONN_ID = "reco_alerts_email"
+ALERT_WEBHOOK_CONN_ID = "reco_alerts_webhook"
+# A run that finds the published recommendations older than this alerts (0 = never).
+ALERT_STALE_HOURS = float(os.environ.get("RECO_ALERT_STALE_HOURS", "48"))
+# A `recommendations` run not finished this long after it was queued alerts (Airflow's
+# Deadline Alerts); dagrun_timeout fails it after RUN_TIMEOUT.
+RUN_DEADLINE = timedelta(minutes=float(os.environ.get("RECO_RUN_DEADLINE_MINUTES", "240")))
+RUN_TIMEOUT = timedelta(minutes=float(os.environ.get("RECO_RUN_TIMEOUT_MINUTES", "720")))
+
+# --- timeouts per task --------------------------------------------------------------------
+# Measured (2 cores): ML-100K steps take 1-50 s; the 20M-rating shape took ingest 81 s,
+# validate 30 s, train 363 s, recommend 93 s. These give each step about 10x its 20M time,
+# for a cluster that is busier or data that grew; RECO_TASK_TIMEOUTS overrides any of them
+# in minutes, e.g. '{"train": 480}'. A step past its timeout fails (and is retried).
+TASK_TIMEOUT_MINUTES = {
+    "prepare": 15,
+    "ingest": 60,
+    "validate": 60,
+    "train": 240,
+    "recommend": 120,
+    "publish": 60,
+    "record_quality": 15,
+    "report": 30,
+    "aggregate": 60,
+    "analyse": 30,
+    "rebuild": 60,  # pipeline_report: waits for the publishing run to end (up to 30 min)
+    "prune": 30,  # maintenance: deletes files (seconds here)
+    "rollback": 60,  # a publish of stored lists (ML-100K: about 1 s)
+}
+
+
+def task_timeout(task_id: str) -> timedelta:
+    """``execution_timeout`` of a task: TASK_TIMEOUT_MINUTES, overridden per task by the
+    JSON object in RECO_TASK_TIMEOUTS (minutes)."""
+    import json
+
+    raw = os.environ.get("RECO_TASK_TIMEOUTS", "").strip()
+    try:
+        overrides = json.loads(raw) if raw else {}
+        minutes = float(overrides.get(task_id, TASK_TIMEOUT_MINUTES.get(task_id, 60)))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError(
+            f"RECO_TASK_TIMEOUTS must be a JSON object of minutes per task, e.g. "
+            f'{{"train": 480}}; got {raw!r}'
+        ) from None
+    return timedelta(minutes=minutes)
+
 
 DAG_DEFAULT_ARGS = {
     "owner": "reco",

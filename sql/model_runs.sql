@@ -78,3 +78,37 @@ FROM reco.model_runs
 WHERE status = 'published'
 ORDER BY finished_at DESC NULLS LAST
 LIMIT 1;
+
+-- name: rejected_in_a_row
+-- How many of the latest outcomes, newest first, are rejections (failed and abandoned
+-- attempts neither break nor extend the streak: they published nothing either way).
+SELECT count(*)
+FROM (
+    SELECT status,
+           count(*) FILTER (WHERE status = %(published)s)
+               OVER (ORDER BY started_at DESC ROWS UNBOUNDED PRECEDING) AS published_since
+    FROM reco.model_runs
+    WHERE status IN (%(published)s, %(rejected)s)
+) outcomes
+WHERE status = %(rejected)s AND published_since = 0;
+
+-- name: published_at
+-- The version readers see now, and when it was published.
+SELECT model_version, finished_at
+FROM reco.model_runs
+WHERE status = %(published)s
+ORDER BY finished_at DESC NULLS LAST
+LIMIT 1;
+
+-- name: published_history
+-- Every published attempt, the one readers see now first, with the run whose folder holds
+-- its lists: the run itself, or for a rollback the run it restored (restored_from).
+SELECT run_id, model_version, COALESCE(restored_from, run_id) AS source_run, finished_at
+FROM reco.model_runs
+WHERE status = %(published)s
+ORDER BY finished_at DESC NULLS LAST, started_at DESC;
+
+-- name: mark_restored
+-- A rollback's attempt: which run's lists it publishes again.
+UPDATE reco.model_runs SET restored_from = %(source)s
+WHERE run_id = %(run_id)s AND attempt = %(attempt)s;

@@ -19,6 +19,7 @@ from reco import config
 from reco.data import formats
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.errors import PipelineError
+from reco.orchestration import timeouts
 from reco.publishing import warehouse
 from reco.reporting import eventlog
 from reco.reporting.timing import timer
@@ -73,6 +74,10 @@ def task_errors(stage: str, run_id: str) -> Iterator[None]:
                 file=sys.stderr,
                 flush=True,
             )
+        raise
+    except BaseException as exc:  # AirflowTaskTimeout is not an Exception
+        if timeouts.is_timeout(exc):
+            timeouts.on_timeout(stage, run_dir_for(run_id), exc, config.task_timeout(stage))
         raise
 
 
@@ -134,6 +139,12 @@ def prepare_run(
             "previous_rows": str(quality.previous_accepted_rows(warehouse_url, run_id) or 0),
         }
         write_json(RunFolder(run_dir).run_info, info)
+    try:
+        from reco.orchestration import alerts
+
+        alerts.check_freshness(warehouse_url, run_id)
+    except Exception as exc:  # an alert must never stop a run
+        print(f"freshness check skipped: {type(exc).__name__}: {exc}", flush=True)
     return info
 
 
@@ -215,11 +226,24 @@ def wait_for_run_end(
         time.sleep(poll)
 
 
-def announce_publish(result: dict[str, Any], outlet_event: Any) -> None:
+def announce_publish(
+    result: dict[str, Any], outlet_event: Any, warehouse_url: str, run_id: str
+) -> None:
     """Describe the new ``reco.recommendations`` in its Asset event; when the model was
-    rejected, skip the task instead, so no event says the table changed."""
+    rejected, alert (why, how many runs in a row) and skip the task instead, so no event
+    says the table changed."""
     if result.get("status") == "rejected":
         from airflow.sdk.exceptions import AirflowSkipException
+
+        from reco.orchestration import alerts
+
+        try:
+            in_a_row = alerts.rejected_in_a_row(warehouse_url)
+        except Exception:  # the count is for the alert; the alert goes out without it
+            in_a_row = 1
+        alerts.model_rejected(
+            run_id, str(result.get("reason")), in_a_row, result.get("model_version")
+        )
 
         raise AirflowSkipException(
             f"not published: {result.get('reason')}. reco.recommendations is unchanged; "
@@ -304,6 +328,50 @@ def write_champion(url: str, run_dir: Path) -> dict[str, Any] | None:
     return champion
 
 
+def prune_task(run_id: str, dry_run: bool = False) -> dict[str, Any]:
+    """The ``maintenance`` DAG's task: delete the files of runs retention does not keep
+    (:mod:`reco.maintenance.retention`), keeping every published run a rollback may need."""
+    from reco.maintenance import retention
+
+    with warehouse_task("prune", run_id) as url:
+        warehouse.apply_schema(url)
+        result = retention.prune(
+            retention.published_run_ids(url), dry_run=dry_run, log=lambda m: print(m, flush=True)
+        )
+        print(
+            f"{'would prune' if dry_run else 'pruned'} {len(result['pruned'])} runs and "
+            f"{result['event_logs_pruned']} event logs ({result['bytes_freed'] / 2**20:.1f} "
+            f"MiB); kept {len(result['kept'])}: "
+            + ", ".join(f"{k} ({why})" for k, why in result["kept"].items()),
+            flush=True,
+        )
+        return {k: v for k, v in result.items() if k != "kept"} | {"kept": list(result["kept"])}
+
+
+def rollback_task(run_id: str, model_version: str | None) -> dict[str, Any]:
+    """The ``rollback`` DAG's task: publish an earlier version's lists again
+    (:mod:`reco.publishing.rollback`)."""
+    from reco.publishing import rollback
+
+    with warehouse_task("rollback", run_id) as url:
+        return rollback.rollback(url, model_version, log=lambda m: print(m, flush=True))
+
+
+def dag_settings(dag_id: str) -> dict[str, Any]:
+    """What every DAG of the pipeline sets beside its schedule and params: default_args
+    with the failure alert (reco/orchestration/alerts.py), a dagrun_timeout, and for
+    ``recommendations`` the Deadline Alert of a run that is late."""
+    from reco.orchestration import alerts
+
+    settings: dict[str, Any] = {
+        "default_args": {**config.DAG_DEFAULT_ARGS, "on_failure_callback": alerts.task_failed},
+        "dagrun_timeout": config.RUN_TIMEOUT,
+    }
+    if dag_id == "recommendations":
+        settings["deadline"] = alerts.deadline_alert()
+    return settings
+
+
 def spark_step(task_id: str, args: list, module: str | None = None) -> Any:
     """An Airflow task that runs one Spark job (``spark_jobs/<module>.py``): the Spark
     provider's ``SparkSubmitOperator`` on a cluster, in the task's own process on
@@ -320,7 +388,7 @@ def spark_step(task_id: str, args: list, module: str | None = None) -> Any:
         task_id=task_id,
         module=module or task_id,
         args=args,
-        # Spark jobs are deterministic: a failure is bad input or a bug, and a retry
-        # would only repeat it. Spark itself retries lost executor tasks.
-        retries=0,
+        # Retried (default_args) on what a retry can mend: a lost executor or driver, a
+        # refused connection, a timeout. Refused input fails at once (AirflowFailException).
+        execution_timeout=config.task_timeout(task_id),
     )

@@ -30,6 +30,7 @@ from typing import Any
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 from reco import config
+from reco.orchestration import timeouts
 from reco.runtime import read_error
 
 # The connection extras this module reads (the hook itself reads deploy-mode and queue).
@@ -109,13 +110,15 @@ def run_spark_step(module: str, argv: list[Any]) -> str:
     return "ok"
 
 
+def run_dir_of(argv: list[Any]) -> Path | None:
+    """The ``--run-dir`` of a step's arguments."""
+    return next((Path(str(argv[i + 1])) for i, a in enumerate(argv[:-1]) if a == "--run-dir"), None)
+
+
 def step_failure(module: str, argv: list[Any], code: int | None) -> Exception:
     """The task's error for a step that exited with ``code``: the step's own message from
     the run folder; exit code 2 (refused input) fails at once, without retries."""
-    run_dir = next(
-        (Path(str(argv[i + 1])) for i, a in enumerate(argv[:-1]) if a == "--run-dir"), None
-    )
-    error = read_error(run_dir)
+    error = read_error(run_dir_of(argv))
     message = (
         error["message"] if error else f"spark_jobs.{module} exited with {code}; see the task log"
     )
@@ -144,8 +147,19 @@ class SparkStepOperator(SparkSubmitOperator):
         self.module = module
 
     def execute(self, context: Any) -> str:
-        master = spark_master(self._conn_id)
         argv = [str(a) for a in self.application_args or []]
+        try:
+            return self.run_step(context, argv)
+        except BaseException as exc:  # AirflowTaskTimeout is not an Exception
+            if timeouts.is_timeout(exc):
+                run_dir = run_dir_of(argv)
+                timeouts.on_timeout(self.task_id, run_dir, exc, self.execution_timeout)
+                if self._hook is not None:  # a spark-submit: stop its driver too
+                    self.on_kill()
+            raise
+
+    def run_step(self, context: Any, argv: list[str]) -> str:
+        master = spark_master(self._conn_id)
         if is_local(master):
             return run_spark_step(self.module, argv)
         from airflow.sdk import BaseHook

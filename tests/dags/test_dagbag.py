@@ -41,7 +41,11 @@ def test_spark_steps_are_spark_submit_operators_of_their_job(dagbag) -> None:
         assert isinstance(op, SparkSubmitOperator) and op.module == task_id
         assert op.application == str(config.SPARK_JOBS_DIR / f"{task_id}.py")
         assert "--run-dir" in op.application_args
-        assert op.retries == 0 and op.pool == config.SPARK_POOL
+        assert op.pool == config.SPARK_POOL
+        # Retried on what a retry mends (refused input fails at once: AirflowFailException),
+        # and bounded in time.
+        assert op.retries == config.DAG_DEFAULT_ARGS["retries"] == 2
+        assert op.execution_timeout == config.task_timeout(task_id)
 
 
 def test_spark_master_comes_from_the_connection(monkeypatch) -> None:
@@ -86,7 +90,11 @@ def test_dag_settings(dagbag) -> None:
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert set(dag.params.keys()) >= {"dataset", "format", "top_n"}
     assert dag.params["top_n"] == config.DEFAULT_TOP_N
-    assert dag.default_args["retries"] >= 1
+    assert dag.default_args["retries"] == 2
+    assert dag.default_args["max_retry_delay"].total_seconds() == 120
+    assert dag.dagrun_timeout == config.RUN_TIMEOUT
+    assert all(t.execution_timeout is not None for t in dag.tasks)
+    assert dag.default_args["on_failure_callback"].__name__ == "task_failed"
     assert dag.doc_md and "reco.recommendations" in dag.doc_md
 
 

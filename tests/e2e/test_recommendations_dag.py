@@ -1,5 +1,8 @@
 """One full run of the `recommendations` DAG (``dag.test()``) on small synthetic data,
-then a run on a broken batch that must fail and leave the published table unchanged."""
+then a run on a broken batch that must fail and leave the published table unchanged.
+
+The alert channels point at a real SMTP server and an HTTP receiver on loopback for the
+whole module: the healthy run sends nothing, each failure kind sends its alert."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.publishing import warehouse
 from reco.runs import RunFolder, run_dir_for
 from reco.runtime import run_identity
+from tests.support.alert_receivers import TO, Inbox, alert_receivers
 
 TOP_N = 6
 QUICK = {
@@ -40,7 +44,16 @@ def dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def good_run(dataset: Path, warehouse_url: str) -> str:
+def inbox() -> Inbox:
+    """Alerts of this module's runs arrive here (the connections exist from its start)."""
+    with alert_receivers() as (received, env), pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        yield received
+
+
+@pytest.fixture(scope="module")
+def good_run(dataset: Path, warehouse_url: str, inbox: Inbox) -> str:
     """A CV run that publishes. An earlier module may have published a model on the same
     data; on 120 users the CV's pick can score a little below it on the held-out part, so
     this run allows 10% (the gate itself is tested by the weak-model run below)."""
@@ -49,6 +62,10 @@ def good_run(dataset: Path, warehouse_url: str) -> str:
     run_id, state = cli.run_dag(conf)
     assert state == "success", f"DAG run {run_id} ended {state}"
     return run_id
+
+
+def test_a_healthy_run_sends_no_alert(good_run, inbox: Inbox) -> None:
+    assert inbox.emails == [] and inbox.posts == []
 
 
 def test_published_table_holds_top_n_for_every_user(good_run, dataset, warehouse_url) -> None:
@@ -149,7 +166,9 @@ def test_data_quality_recorded_with_data_docs(good_run, warehouse_url) -> None:
     assert docs.exists() and "recommendations" in docs.read_text()
 
 
-def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehouse_url) -> None:
+def test_broken_batch_fails_and_keeps_published_rows(
+    good_run, tmp_path, warehouse_url, inbox: Inbox
+) -> None:
     before = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -175,6 +194,15 @@ def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehou
         )
     )
     assert states["validate"] == "failed" and states["ingest"] == "success"
+    # Refused data is never retried: one try, though the task has two retries for failures
+    # a retry can mend.
+    [[tries]] = query(
+        warehouse_url,
+        "SELECT details->>'try_number' FROM reco.stage_timings "
+        "WHERE run_id = %s AND stage = 'validate' AND phase = 'airflow_task'",
+        (run_id,),
+    )
+    assert tries == "1"
     for never_ran in ("train", "recommend", "publish", "report"):
         assert states.get(never_ran, "upstream_failed") == "upstream_failed", never_ran
     [(success, failed)] = query(
@@ -185,9 +213,19 @@ def test_broken_batch_fails_and_keeps_published_rows(good_run, tmp_path, warehou
     )
     assert success is False
     assert any("expect_column_mean_to_be_between(column=rating)" in f for f in failed)
+    # The operator is told: which checks failed, and where the Data Docs are.
+    mail, post = inbox.wait_for(run_id, "data_quality")
+    check = "expect_column_mean_to_be_between(column=rating)"
+    assert check in post["fields"]["failed checks"] and post["fields"]["step"] == "validate"
+    docs = post["links"]["data docs"]
+    assert docs.endswith(f"/reco-reports/data_docs/{run_dir_for(run_id).name}/index.html")
+    assert post["links"]["log"].endswith("/tasks/validate")
+    assert mail["to"] == TO and check in mail["body"] and docs in mail["body"]
 
 
-def test_worse_model_is_rejected_and_table_unchanged(good_run, dataset, warehouse_url) -> None:
+def test_worse_model_is_rejected_and_table_unchanged(
+    good_run, dataset, warehouse_url, inbox: Inbox
+) -> None:
     """Same data, a deliberately weak configuration: the gate compares it with the
     champion (the published configuration refit on the same split) and rejects it."""
     before = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
@@ -212,6 +250,44 @@ def test_worse_model_is_rejected_and_table_unchanged(good_run, dataset, warehous
     assert metrics["cv_folds"] == 0 and metrics["rating"]["cv_results"] == []  # no search
     after = query(warehouse_url, "SELECT * FROM reco.recommendations ORDER BY user_id, rank")
     assert after == before
+    # Rejected runs end green: the alert is what tells the operator, with the streak.
+    mail, post = inbox.wait_for(run_id, "model_rejected")
+    assert post["fields"]["reason"] == reason
+    [[streak]] = query(
+        warehouse_url,
+        "SELECT count(*) FROM reco.model_runs WHERE status = 'rejected' AND started_at > "
+        "(SELECT max(started_at) FROM reco.model_runs WHERE status = 'published')",
+    )
+    assert post["fields"]["rejected in a row"] == streak >= 1
+    assert reason in mail["body"] and f"{streak} run" in mail["subject"]
+
+
+def test_a_failed_step_alerts_with_its_cause_and_links(good_run, tmp_path, inbox) -> None:
+    missing = tmp_path / "no-such-export"
+    run_id, state = cli.run_dag({"dataset": str(missing), "top_n": TOP_N, **FIXED})
+    assert state == "failed"
+    mail, post = inbox.wait_for(run_id, "task_failed")
+    assert post["fields"]["step"] == "prepare" and post["fields"]["run"] == run_id
+    assert str(missing) in post["fields"]["cause"] and "\n" not in post["fields"]["cause"]
+    assert post["links"]["log"].endswith("/tasks/prepare")
+    assert post["links"]["report"].endswith(f"/reco-reports/{run_dir_for(run_id).name}.html")
+    assert str(missing) in mail["body"] and "prepare" in mail["subject"]
+
+
+def test_stale_recommendations_alert(good_run, warehouse_url, inbox: Inbox) -> None:
+    """What every run's prepare checks: the published version older than the limit."""
+    from reco.orchestration import alerts
+
+    assert not alerts.check_freshness(warehouse_url, "freshness-probe", hours=48)
+    assert alerts.check_freshness(warehouse_url, "freshness-probe", hours=1e-6)
+    mail, post = inbox.wait_for("freshness-probe", "stale")
+    [[version]] = query(
+        warehouse_url,
+        "SELECT model_version FROM reco.model_runs WHERE status = 'published' "
+        "ORDER BY finished_at DESC LIMIT 1",
+    )
+    assert post["fields"]["published version"] == version
+    assert post["fields"]["limit hours"] == 1e-6 and version in mail["body"]
 
 
 def test_a_dislike_removes_the_item_from_the_next_published_list(

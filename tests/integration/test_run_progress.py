@@ -164,7 +164,10 @@ def test_the_terminal_view_under_a_pseudo_terminal(
 ) -> None:
     code, frames = run_in_pty([RECO, "run", "--dataset", str(dataset), *QUICK])
     final = frames[-1].text
-    during = next((f for f in frames if re.search(r"train .* CV fits [1-3]/4", f.text)), None)
+    # A frame is the screen after each chunk read from the terminal, so some catch a redraw
+    # halfway: the screen during train is the first one drawn whole (its footer included).
+    in_train = [f for f in frames if re.search(r"train .* CV fits [1-3]/4", f.text)]
+    during = next((f for f in in_train if "step 4/8" in f.text), in_train[0] if in_train else None)
     SCREENS.mkdir(parents=True, exist_ok=True)
     shown = [("during train", during), ("at the end", frames[-1])]
     captured = "\n\n".join(

@@ -14,6 +14,7 @@ import httpx
 from reco import config
 from reco.publishing import warehouse
 from reco.runs import RunFolder
+from tests.support.alert_receivers import Inbox
 from tests.support.servers import wait_for
 
 N_USERS = 120
@@ -33,6 +34,7 @@ class Stack:
     base: str
     inbox: Path  # the watched ratings inbox of this stack
     logs: list[Path]
+    alerts: Inbox  # where the stack's alert channels deliver
 
 
 class Api:

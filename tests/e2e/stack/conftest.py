@@ -32,6 +32,7 @@ from tests.support.airflow_stack import (
     trigger_from_form,
     watch_run_in_grid,
 )
+from tests.support.alert_receivers import alert_receivers
 from tests.support.servers import background, free_port, stop_airflow, wait_for
 
 
@@ -61,6 +62,11 @@ def airflow_stack(tmp_path_factory, vendored_data_docs_assets) -> Iterator[Stack
         "RECO_RATINGS_INBOX": str(inbox),
         "RECO_RATINGS_INBOX_POLL_SECONDS": "2",
     }
+    # The alert channels point at receivers on loopback; a run late by 15 s is "late",
+    # so the Deadline Alert fires during every run of this stack.
+    receivers = alert_receivers()
+    alerts, alert_env = receivers.__enter__()
+    env.update({**alert_env, "RECO_RUN_DEADLINE_MINUTES": "0.25"})
     airflow = str(Path(sys.executable).parent / "airflow")
     names = ("api", "scheduler", "dags", "triggerer")
     api_log, sched_log, proc_log, trig_log = (logs / f"{n}.log" for n in names)
@@ -82,11 +88,12 @@ def airflow_stack(tmp_path_factory, vendored_data_docs_assets) -> Iterator[Stack
                 "the api-server",
                 all_logs,
             )
-            yield Stack(base, inbox, all_logs)
+            yield Stack(base, inbox, all_logs, alerts)
     finally:
         # Nothing of the stack may outlive it: a scheduler left on this metadata database
         # would run the tasks of later in-process dag.test runs.
         left = stop_airflow(config.AIRFLOW_HOME, sessions)
+        receivers.__exit__(None, None, None)
         print(f"stopped the Airflow stack: {len(left)} processes")
 
 

@@ -12,8 +12,10 @@ import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
+import psutil
 import pyspark
 import pytest
 
@@ -49,6 +51,17 @@ def airflow_base(airflow_stack: Stack) -> str:
 def local_run(form_run) -> tuple[str, dict[str, list[tuple]]]:
     """The run triggered from the Trigger form (see conftest), on local[*]."""
     return form_run
+
+
+def test_a_run_past_its_deadline_alerts_from_the_triggerer(local_run, airflow_stack) -> None:
+    """The stack's deadline is 15 s after a run is queued; the form run took longer, so
+    Airflow's Deadline Alert called the pipeline's callback in the triggerer."""
+    run_id, _ = local_run
+    mail, post = airflow_stack.alerts.wait_for(run_id, "deadline", timeout=120)
+    assert post["fields"]["run"] == run_id and post["fields"]["dag"] == "recommendations"
+    assert post["fields"]["deadline"] == "0:00:15"
+    assert post["links"]["run"].endswith(f"/dags/recommendations/runs/{quote(run_id, safe='')}")
+    assert "not finished within 0:00:15" in mail["subject"]
 
 
 def test_login_is_required(airflow_base: str) -> None:
@@ -147,7 +160,22 @@ def spark_cluster(tmp_path_factory) -> Iterator[tuple[str, int]]:
             yield master_url, ui_port
 
 
-def test_same_dag_on_a_spark_cluster_matches_local_mode(
+def train_driver(master_url: str) -> psutil.Process | None:
+    """The spark-submit JVM (the driver) of a running train step, once its application is
+    running on the cluster."""
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "org.apache.spark.deploy.SparkSubmit" in cmd and "spark_jobs/train.py" in cmd:
+            return proc
+    return None
+
+
+def lists(tables: dict[str, list[tuple]], table: str) -> list[tuple]:
+    """(key, item, rank) of every published row: the lists, without version and time."""
+    return sorted(row[:3] for row in tables[table])
+
+
+def test_same_dag_on_a_spark_cluster_matches_local_mode_and_survives_a_killed_driver(
     api, local_run, spark_cluster, dataset, warehouse_url
 ) -> None:
     master_url, ui_port = spark_cluster
@@ -160,20 +188,37 @@ def test_same_dag_on_a_spark_cluster_matches_local_mode(
         # The one change, as an operator makes it in Admin -> Connections.
         assert api.call("PATCH", conn_path, json=body).status_code == 200
         run_id = api.trigger({"dataset": str(dataset), **CONF})
+
+        # The train step's driver dies mid-step (kill -9, as the OOM killer would): the
+        # task fails and Airflow's retry runs the step again.
+        def training_on_the_cluster() -> bool:
+            running = [a["name"] for a in master_state(ui_port)["activeapps"]]
+            return "reco-train" in running and train_driver(master_url) is not None
+
+        wait_for(training_on_the_cluster, 300, "the train step's application")
+        killed = train_driver(master_url)
+        killed.kill()
         assert api.wait(run_id) == "success"
     finally:
         api.call("PATCH", conn_path, json={**body, "host": "local[*]"})
     on_cluster = published(warehouse_url)
 
+    tries = {
+        t["task_id"]: t["try_number"]
+        for t in api.call("GET", f"/dags/recommendations/dagRuns/{run_id}/taskInstances").json()[
+            "task_instances"
+        ]
+    }
+    assert tries["train"] == 2 and tries["ingest"] == tries["recommend"] == 1, tries
     apps = master_state(ui_port)["completedapps"]
     assert sorted(app["name"] for app in apps) == [
         "reco-ingest",
         "reco-recommend",
         "reco-train",
+        "reco-train",
         "reco-validate",
     ]
-    assert all(app["state"] == "FINISHED" for app in apps)
     assert attempts(warehouse_url, run_id) == [(1, "published")]
-    # Same users, same N per user, as the local-mode run on the same data and seed.
-    assert per_user(on_cluster["reco.recommendations"]) == per_user(local["reco.recommendations"])
-    assert per_user(on_cluster["reco.similar_items"]) == per_user(local["reco.similar_items"])
+    # The same lists as the local-mode run on the same data and parameters.
+    for table in ("reco.recommendations", "reco.similar_items"):
+        assert lists(on_cluster, table) == lists(local, table), table
