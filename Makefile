@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # and Spark driver under var/test/gwN.
 TEST_WORKERS ?= 2
 
-.PHONY: help setup check-java check-browser run test test-deploy test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish bench-concurrency
+.PHONY: help setup check-java check-browser run test test-deploy test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish bench-concurrency bench-retention
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ bench-publish:  ## publish throughput vs psql \copy, pandas.to_sql, Spark JDBC (
 
 bench-concurrency:  ## whole ML-100K publishes under readers of every path, and a 60 s open transaction (not a test; ~4 min)
 	$(BIN)/python -m bench.publish_concurrency
+
+bench-retention:  ## disk use over 30 simulated daily runs of ML-100K, with retention and without (not a test; ~1 min)
+	$(BIN)/python -m bench.retention
 
 psql:  ## open psql on the warehouse
 	psql "$$($(RECO) warehouse-url)"

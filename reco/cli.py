@@ -122,7 +122,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_db_schema(action: str, url: str) -> int:
     """``reco db upgrade``: apply the schema's pending migrations; ``reco db version``: the
     warehouse's schema version against the code's."""
-    from reco.publishing import migrations, warehouse
+    from reco.publishing import warehouse
 
     if action == "upgrade":
         applied = warehouse.apply_schema(url)
@@ -131,7 +131,7 @@ def cmd_db_schema(action: str, url: str) -> int:
             if applied
             else f"{warehouse.describe(url)}: already at the code's schema version"
         )
-    state = migrations.status(url)
+    state = warehouse.schema_status(url)
     print(
         f"schema version: warehouse {state['warehouse_version'] or 'none recorded'}, "
         f"code {state['code_version']}"

@@ -21,6 +21,7 @@ import psycopg2.extensions
 
 from reco import config
 from reco.errors import PipelineError
+from reco.publishing import migrations
 
 CONNECT_TIMEOUT_S = 10
 
@@ -147,14 +148,62 @@ def named_statements(name: str) -> dict[str, str]:
     return sections
 
 
-def apply_schema(url: str) -> list[str]:
-    """Apply every ``sql/NNN_*.sql`` DDL file in order (each is idempotent)."""
-    applied = []
-    files = sorted(p for p in config.SQL_DIR.glob("[0-9][0-9][0-9]_*.sql"))
+SCHEMA_LOCK_KEY = config.PUBLISH_LOCK_KEY + 1  # serialises schema upgrades
+
+
+def read_applied(cur: psycopg2.extensions.cursor) -> list[migrations.Applied]:
+    """The rows of ``reco.schema_migrations`` (none before versions were kept)."""
+    cur.execute("SELECT to_regclass('reco.schema_migrations') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        return []
+    cur.execute(named_statements("schema_migrations.sql")["applied"])
+    return [migrations.Applied(int(v), n, c, t) for v, n, c, t in cur.fetchall()]
+
+
+def apply_schema(url: str, *, reapply: bool = False) -> list[str]:
+    """Bring the warehouse's schema to the code's version (:mod:`reco.publishing.migrations`):
+    the numbered ``sql/NNN_*.sql`` files it lacks or has in an older text, in order, in one
+    transaction, recorded in ``reco.schema_migrations``; returns the files applied, none
+    (and no DDL run) when it is there already. A warehouse newer than the code is refused.
+    ``reapply`` applies every file again (each is idempotent): a repair."""
+    code = migrations.known()
+    statements = named_statements("schema_migrations.sql")
     with connection(url) as conn, conn.cursor() as cur:
-        # Serialise concurrent schema application (two tasks starting at once).
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (config.PUBLISH_LOCK_KEY + 1,))
-        for path in files:
-            cur.execute(path.read_text(encoding="utf-8"))
-            applied.append(path.name)
-    return applied
+        # The usual case, read without a lock: already at this version.
+        if not reapply and not migrations.pending(code, read_applied(cur)):
+            return []
+        conn.rollback()
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+        cur.execute(statements["create"])
+        todo = code if reapply else migrations.pending(code, read_applied(cur))
+        for m in todo:
+            try:
+                cur.execute(m.text)
+            except Exception as exc:
+                raise PipelineError(
+                    f"applying {m.path} to {describe(url)} failed, and nothing of this "
+                    f"upgrade was kept: {type(exc).__name__}: {str(exc).strip()}"
+                ) from exc
+            cur.execute(
+                statements["record"],
+                {"version": m.version, "name": m.name, "checksum": m.checksum},
+            )
+        return [m.name for m in todo]
+
+
+def schema_status(url: str) -> dict[str, object]:
+    """The warehouse's schema version, the code's, and what an upgrade would apply."""
+    code = migrations.known()
+    with connection(url) as conn, conn.cursor() as cur:
+        applied = read_applied(cur)
+    try:
+        todo, refused = [m.name for m in migrations.pending(code, applied)], None
+    except PipelineError as exc:
+        todo, refused = [], str(exc)
+    return {
+        "warehouse": describe(url),
+        "warehouse_version": max((a.version for a in applied), default=None),
+        "code_version": code[-1].version if code else None,
+        "pending": todo,
+        "refused": refused,
+    }

@@ -124,6 +124,24 @@ def test_pipeline_report_dag(dagbag) -> None:
     assert "run_id" in dag.params and dag.doc_md and dag.catchup is False
 
 
+def test_maintenance_and_rollback_dags(dagbag) -> None:
+    from airflow.sdk import CronTriggerTimetable
+
+    maintenance = dagbag.dags["maintenance"]
+    assert maintenance.task_ids == ["prune"] and maintenance.params["dry_run"] is False
+    daily = CronTriggerTimetable(config.MAINTENANCE_SCHEDULE, timezone=config.SCHEDULE_TIMEZONE)
+    assert maintenance.timetable.expression == daily.expression
+    rollback = dagbag.dags["rollback"]
+    assert rollback.task_ids == ["rollback"] and rollback.schedule is None
+    assert rollback.params["model_version"] is None  # empty: the version before the current
+    for dag in (maintenance, rollback):
+        assert dag.max_active_runs == 1 and dag.catchup is False and dag.doc_md
+        assert dag.dagrun_timeout == config.RUN_TIMEOUT
+        assert dag.default_args["on_failure_callback"].__name__ == "task_failed"
+        [task] = dag.tasks
+        assert task.execution_timeout == config.task_timeout(task.task_id)
+
+
 def test_reports_plugin_adds_a_reports_menu() -> None:
     from airflow import plugins_manager
 
@@ -133,7 +151,9 @@ def test_reports_plugin_adds_a_reports_menu() -> None:
     assert [a["url_prefix"] for a in plugin.fastapi_apps] == ["/reco-reports"]
 
 
-@pytest.mark.parametrize("dag_id", ["recommendations", "ab_test_analysis", "pipeline_report"])
+@pytest.mark.parametrize(
+    "dag_id", ["recommendations", "ab_test_analysis", "pipeline_report", "maintenance", "rollback"]
+)
 def test_the_trigger_form_defaults_are_valid_and_nothing_is_required(dagbag, dag_id) -> None:
     """What the UI's Trigger form submits untouched: every default passes its own schema,
     and an optional text field is nullable (an empty required string blocks the button)."""

@@ -132,8 +132,8 @@ def test_item_titles_are_upserted(warehouse_url: str) -> None:
 
 
 def test_schema_is_idempotent(warehouse_url: str, published_v1) -> None:
-    warehouse.apply_schema(warehouse_url)
-    warehouse.apply_schema(warehouse_url)
+    warehouse.apply_schema(warehouse_url, reapply=True)
+    assert warehouse.apply_schema(warehouse_url) == []
     assert live(warehouse_url) == published_v1
 
 
@@ -342,18 +342,18 @@ def test_our_table_comments_are_set_once_and_a_dbas_own_is_kept(
 
     try:
         set_comments(None)  # as on a fresh install
-        warehouse.apply_schema(warehouse_url)
+        warehouse.apply_schema(warehouse_url, reapply=True)
         assert comments() == ours
         publish_table(
             warehouse_url, recs(range(1, 3), 2, "c1"), similar=similar(range(1, 3), 1, "c1")
         )
         assert comments() == ours
         set_comments("DBA: ours now")
-        warehouse.apply_schema(warehouse_url)
+        warehouse.apply_schema(warehouse_url, reapply=True)
         publish_table(
             warehouse_url, recs(range(1, 3), 2, "c2"), similar=similar(range(1, 3), 1, "c2")
         )
         assert comments() == dict.fromkeys(ours, "DBA: ours now")
     finally:
         set_comments(None)
-        warehouse.apply_schema(warehouse_url)
+        warehouse.apply_schema(warehouse_url, reapply=True)

@@ -112,14 +112,20 @@ def wait_for_text(page: Any, pattern: str, timeout: float = 60) -> None:
         ) from None
 
 
-def new_run(api: Api, before: set[str], timeout: float = 60, run_type: str | None = None) -> dict:
+def new_run(
+    api: Api,
+    before: set[str],
+    timeout: float = 60,
+    run_type: str | None = None,
+    dag_id: str = "recommendations",
+) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        fresh = [r for r in api.runs() if r["dag_run_id"] not in before]
+        fresh = [r for r in api.runs(dag_id) if r["dag_run_id"] not in before]
         if fresh and (run_type is None or fresh[-1]["run_type"] == run_type):
             return fresh[-1]
         time.sleep(1)
-    raise AssertionError(f"no new {run_type or ''} run of recommendations in {timeout:.0f}s")
+    raise AssertionError(f"no new {run_type or ''} run of {dag_id} in {timeout:.0f}s")
 
 
 def stop_after_prepare(api: Api, run_id: str, timeout: float = 180) -> dict:
@@ -136,9 +142,11 @@ def stop_after_prepare(api: Api, run_id: str, timeout: float = 180) -> dict:
     return json.loads(path.read_text())
 
 
-def trigger_from_form(page: Any, fields: dict[str, str], name: str) -> None:
-    """Open `recommendations`, click Trigger, fill ``fields``, submit."""
-    page.goto(f"{page.base}/dags/recommendations")
+def trigger_from_form(
+    page: Any, fields: dict[str, str], name: str, dag_id: str = "recommendations"
+) -> None:
+    """Open the DAG's page, click Trigger, fill ``fields``, submit."""
+    page.goto(f"{page.base}/dags/{dag_id}")
     page.get_by_test_id("trigger-dag-button").click()
     for field, value in fields.items():
         # Text fields carry the param's name as their id; number fields are named by their
@@ -157,7 +165,7 @@ def trigger_from_form(page: Any, fields: dict[str, str], name: str) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        with page.expect_response(_is_trigger_post, timeout=30_000):
+        with page.expect_response(lambda r: _is_trigger_post(r, dag_id), timeout=30_000):
             submit.click()
     except PlaywrightTimeout:
         path = shot(page, f"{name}-no-request")
@@ -171,16 +179,18 @@ def trigger_from_form(page: Any, fields: dict[str, str], name: str) -> None:
         ) from None
 
 
-def _is_trigger_post(response: Any) -> bool:
+def _is_trigger_post(response: Any, dag_id: str) -> bool:
     return response.request.method == "POST" and response.url.split("?")[0].endswith(
-        "/api/v2/dags/recommendations/dagRuns"
+        f"/api/v2/dags/{dag_id}/dagRuns"
     )
 
 
-def watch_run_in_grid(page: Any, api: Api, run_id: str, name: str) -> None:
+def watch_run_in_grid(
+    page: Any, api: Api, run_id: str, name: str, dag_id: str = "recommendations"
+) -> None:
     """Open the run in the grid while it runs; once it ends, the UI must say it succeeded."""
-    page.goto(f"{page.base}/dags/recommendations/runs/{run_id}")
-    state = api.wait(run_id, RUN_TIMEOUT)
+    page.goto(f"{page.base}/dags/{dag_id}/runs/{run_id}")
+    state = api.wait(run_id, RUN_TIMEOUT, dag_id)
     page.reload()
     wait_for_text(page, r"Logical Date")
     shot(page, name)

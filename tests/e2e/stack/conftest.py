@@ -111,7 +111,7 @@ def api(airflow_stack: Stack) -> Api:
     )
     assert resp.status_code == 201, resp.text
     client = Api(base, resp.json()["access_token"])
-    for dag_id in ("recommendations", "pipeline_report", "ab_test_analysis"):
+    for dag_id in ("recommendations", "pipeline_report", "ab_test_analysis", "rollback"):
         wait_for(
             lambda dag_id=dag_id: client.call("GET", f"/dags/{dag_id}").status_code == 200,
             180,

@@ -2,8 +2,9 @@
 Playwright): log in, open `recommendations`, trigger it from the form with its defaults
 (prepare picks the built-in data) and then with a dataset path, watch that run succeed in
 the grid and start `pipeline_report` through its Asset, open the report from the
-**Reports** menu, follow its Data Docs link with the network off, see the Asset lineage,
-and drop a file in the watched inbox to start a run without a click.
+**Reports** menu, follow its Data Docs link with the network off, roll back to that run's
+model from the `rollback` DAG's form, see the Asset lineage, and drop a file in the
+watched inbox to start a run without a click.
 
 Each step saves a screenshot under ``var/test[/gwN]/screenshots/airflow-ui/`` (what the user saw
 when a step fails)."""
@@ -19,15 +20,19 @@ from urllib.parse import urlparse
 from playwright.sync_api import expect
 
 from reco import config
+from reco.publishing import publish, warehouse
 from reco.runs import RunFolder
 from tests.support.airflow_stack import (
     Api,
     new_run,
+    published,
     shot,
     stop_after_prepare,
     trigger_from_form,
     wait_for_text,
+    watch_run_in_grid,
 )
+from tests.support.published import write_run
 
 # The Data Docs route of the reports app, not the Airflow page that frames it.
 DATA_DOCS_INDEX = re.compile(r"/reco-reports/data_docs/[^/]+/index\.html")
@@ -129,6 +134,32 @@ def test_the_report_opens_from_the_reports_menu_and_links_styled_data_docs(page,
     assert navbar_display == "flex", "Bootstrap's CSS did not load: the navbar is not a flex box"
     assert frame.evaluate("() => typeof window.jQuery") == "function"
     assert not [u for u in page.offsite if "data_docs" in u]  # nothing it needs is remote
+
+
+def test_a_rollback_triggered_from_its_form_restores_the_earlier_lists(
+    page, api: Api, form_run, warehouse_url: str
+) -> None:
+    """A model published after the form's run turns out bad: the operator triggers the
+    `rollback` DAG with the form run's version, and its lists come back exactly."""
+    _, tables = form_run
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT model_version FROM reco.recommendations")
+        [(good,)] = cur.fetchall()
+    bad = write_run(config.RUNS_DIR / "ui-rollback-bad", 1)
+    try:
+        publish.run(warehouse_url, bad.path, "ui-rollback-bad")
+        assert published(warehouse_url) != tables
+        before = {r["dag_run_id"] for r in api.runs("rollback")}
+        trigger_from_form(page, {"model_version": good}, "12-rollback-form", dag_id="rollback")
+        run = new_run(api, before, dag_id="rollback")
+        assert run["conf"]["model_version"] == good
+        watch_run_in_grid(page, api, run["dag_run_id"], "13-rollback-success", "rollback")
+        assert published(warehouse_url) == tables  # every row, score and generated_at
+        with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+            cur.execute(warehouse.named_statements("model_runs.sql")["champion"])
+            assert cur.fetchone()[0] == good
+    finally:
+        shutil.rmtree(bad.path, ignore_errors=True)
 
 
 def test_the_assets_view_links_ratings_to_recommendations_to_the_report(page) -> None:

@@ -1,0 +1,1 @@
+"""Keeping a long-running deployment tidy: retention of old runs' files."""

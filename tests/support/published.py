@@ -1,0 +1,144 @@
+"""Numbered versions of every published table, each list naming its version, and run folders
+holding them as the recommend step leaves them: for the publish, rollback and retention
+tests. Version k's lists: user u gets items u*100 + rank + k, item i's neighbours
+i*100 + rank + k, the popular list 1000*k + rank."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reco.data.synthetic import PUBLISHED_AT, published_rows
+from reco.runs import RunFolder
+
+USERS = 400
+ITEMS = 300
+POPULAR = 20
+USER_PATHS = ("recommend()", "v1_recommendations", "recommendations")
+KEYS = {
+    "recommend()": list(range(1, USERS + 1)),
+    "v1_recommendations": list(range(1, USERS + 1)),
+    "v1_similar_items": list(range(1, ITEMS + 1)),
+    "v1_popular_items": [1],
+    "recommendations": list(range(1, USERS + 1)),
+}
+
+
+def version(k: int, name: str | None = None) -> dict[str, pa.Table]:
+    """Version k of every published table (model_version ``name``, default ``vk``)."""
+    tag = name or f"v{k}"
+    stamp = pa.array([PUBLISHED_AT] * (ITEMS * 10), pa.timestamp("us", tz="UTC"))
+    item = pa.array([i for i in range(1, ITEMS + 1) for _ in range(10)], pa.int64())
+    rank = pa.array(list(range(1, 11)) * ITEMS, pa.int32())
+    similar = pa.table(
+        {
+            "item_id": item,
+            "similar_item_id": pa.array(
+                [i * 100 + r + k for i, r in zip(item.to_pylist(), rank.to_pylist(), strict=True)],
+                pa.int64(),
+            ),
+            "rank": rank,
+            "score": pa.array([1.0 / r for r in rank.to_pylist()]),
+            "model_version": pa.array([tag] * (ITEMS * 10)),
+            "generated_at": stamp,
+        }
+    )
+    popular = pa.table(
+        {
+            "genre": pa.array([""] * POPULAR),
+            "rank": pa.array(list(range(1, POPULAR + 1)), pa.int32()),
+            "item_id": pa.array([1000 * k + r for r in range(1, POPULAR + 1)], pa.int64()),
+            "score": pa.array([float(POPULAR - r) for r in range(POPULAR)]),
+            "model_version": pa.array([tag] * POPULAR),
+            "generated_at": pa.array([PUBLISHED_AT] * POPULAR, pa.timestamp("us", tz="UTC")),
+        }
+    )
+    return {
+        "table": published_rows(USERS, tag, offset=k),
+        "similar": similar,
+        "popular": popular,
+    }
+
+
+def expected(path: str, key: int, model_version: str) -> tuple[int, ...]:
+    """The list version ``vk`` (or ``als-vk``) published for ``key`` on a read path."""
+    k = int(model_version.rsplit("v", 1)[-1])
+    if path in USER_PATHS or path == "v1_similar_items":
+        return tuple(key * 100 + r + k for r in range(1, 11))
+    return tuple(1000 * k + r for r in range(1, 11))  # v1_popular_items
+
+
+def write_run(path: Path, k: int, *, modified: float | None = None) -> RunFolder:
+    """A run folder as a run that published version k leaves it (model version
+    ``als-vk``): run.json, manifest, metrics and the three lists, ready for ``reco publish``;
+    ``modified`` backdates it (the retention tests' days)."""
+    folder = RunFolder(path)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    tables = version(k, f"als-v{k}")
+    pq.write_table(tables["table"], folder.recommendations)
+    pq.write_table(tables["similar"], folder.similar_items)
+    pq.write_table(tables["popular"], folder.popular_items)
+    folder.run_info.write_text(
+        json.dumps(
+            {
+                "run_id": path.name,
+                "model_version": f"als-v{k}",
+                "version_stamp": f"v{k}",
+                "generated_at": PUBLISHED_AT.isoformat(),
+            }
+        )
+    )
+    folder.manifest.write_text(
+        json.dumps(
+            {
+                "source": {"ratings_path": f"synthetic/{path.name}", "format": "parquet"},
+                "n_ratings": USERS * 20,
+                "n_users": USERS,
+                "n_items": ITEMS,
+            }
+        )
+    )
+    quality = {"rmse": 0.91, "mae": 0.72, "mpe": 0.1, "ndcg_at_k": 0.48, "precision_at_k": 0.42}
+    folder.metrics.write_text(
+        json.dumps(
+            {
+                "model_family": "als",
+                "best_params": {"rank": 8 + k, "reg_param": 0.1},
+                "cv_folds": 0,
+                "seed": 42,
+                "holdout_fraction": 0.2,
+                "ranking": {"ndcg": 0.48, "params": {"rank": 8 + k}},
+                "rating": {"rmse": 0.91, "params": {"rank": 8 + k}},
+                **quality,
+                "baselines": {"most_popular": {"ndcg": 0.25}},
+                "gate": {"publish": True, "reason": "beats every baseline"},
+            }
+        )
+    )
+    if modified is not None:
+        os.utime(folder.path, (modified, modified))
+    return folder
+
+
+def live(url: str) -> dict[str, list[tuple]]:
+    """Every published table, whole and sorted (to compare what readers get exactly)."""
+    from reco.publishing import warehouse
+
+    queries = {
+        "recommendations": "SELECT user_id, item_id, rank, score, model_version, generated_at "
+        "FROM reco.recommendations",
+        "similar_items": "SELECT item_id, similar_item_id, rank, score, model_version, "
+        "generated_at FROM reco.similar_items",
+        "popular_items": "SELECT genre, rank, item_id, score, model_version, generated_at "
+        "FROM reco.popular_items",
+    }
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        out = {}
+        for name, sql in queries.items():
+            cur.execute(sql)
+            out[name] = sorted(cur.fetchall())
+        return out
