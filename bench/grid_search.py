@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 from bench.protocols import ROOT, SEED, K, load, split_data, stratified_split
+from reco.instrumentation.timing import read_timings
 from reco.modeling import ranking, train
 from reco.modeling.ranking import Candidate
-from reco.reporting.timing import read_timings
 
 STAGE1 = {"rank": [32], "regParam": [0.05, 0.1, 0.2, 0.3, 0.5], "alpha": [0.25, 0.5, 1.0, 2.0]}
 STAGE2 = {"rank": [16, 32, 64], "maxIter": [5, 8, 12]}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reco.errors import PipelineError
-from reco.reporting.timing import timer
+from reco.instrumentation.timing import timer
 from reco.runs import RunFolder
 
 Step = Callable[[argparse.Namespace], dict[str, Any]]

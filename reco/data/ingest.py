@@ -18,7 +18,7 @@ from reco import config
 from reco.data import feedback, formats
 from reco.data.transforms import deduplicate_latest, split_rejected
 from reco.errors import PipelineError
-from reco.reporting.timing import timer
+from reco.instrumentation.timing import timer
 from reco.runs import RunFolder
 from reco.runtime import run_dir_arg, write_json
 

@@ -2,7 +2,7 @@
 experiment's own page ``var/reports/ab_<experiment>.html``.
 
 Both come from the templates ``ab_section.html.j2`` and ``ab_page.html.j2`` in
-``reco/reporting/templates/``, rendered (autoescaped) by :mod:`reco.reporting.pages`;
+``reco/templates/``, rendered (autoescaped) by :mod:`reco.pages`;
 this module only turns the rows of ``reco.ab_test_results`` into their context.
 """
 
@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reco import config
-from reco.reporting import pages
+from reco import config, pages
 
 
 def lift_chart_png(rows: list[dict[str, Any]]) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,10 @@ from reco import config
 from reco.data.transforms import require_columns
 from reco.modeling import metrics
 from reco.modeling.scoring import ItemSide, top_n
+
+if TYPE_CHECKING:
+    from pyspark.ml.recommendation import ALSModel
+    from pyspark.sql import DataFrame, SparkSession
 
 USR, ITM, RAT = config.COL_USER, config.COL_ITEM, config.COL_RATING
 MIN_RATINGS_FOR_HOLDOUT = 5
@@ -59,7 +63,7 @@ def als_blocks(n_ratings: int, parallelism: int) -> int:
 # ----------------------------------------------------------------------------------------
 # splits
 # ----------------------------------------------------------------------------------------
-def split_by_user(ratings: Any, fraction: float, seed: int) -> tuple[Any, Any]:
+def split_by_user(ratings: DataFrame, fraction: float, seed: int) -> tuple[DataFrame, DataFrame]:
     """Per-user stratified split: each user with >= 5 ratings gives ``fraction`` of them
     (chosen by a seeded hash) to the second frame."""
     from pyspark.sql import Window
@@ -75,7 +79,7 @@ def split_by_user(ratings: Any, fraction: float, seed: int) -> tuple[Any, Any]:
     return (ranked.where(~held).drop("_pr", "_n"), ranked.where(held).drop("_pr", "_n"))
 
 
-def with_folds(ratings: Any, k: int, seed: int) -> Any:
+def with_folds(ratings: DataFrame, k: int, seed: int) -> DataFrame:
     from pyspark.sql import functions as F
 
     return ratings.withColumn(
@@ -89,14 +93,14 @@ def with_folds(ratings: Any, k: int, seed: int) -> Any:
 @dataclass
 class RatingModel:
     mu: float
-    user_bias: Any  # Spark DataFrame (user_id, bu)
-    item_bias: Any  # Spark DataFrame (item_id, bi)
-    plain: Any  # ALSModel on ratings
-    residual: Any  # ALSModel on rating - baseline
+    user_bias: DataFrame  # (user_id, bu)
+    item_bias: DataFrame  # (item_id, bi)
+    plain: ALSModel  # on ratings
+    residual: ALSModel  # on rating - baseline
     scale: tuple[float, float]
 
 
-def fit_biases(train: Any) -> tuple[float, Any, Any]:
+def fit_biases(train: DataFrame) -> tuple[float, DataFrame, DataFrame]:
     """Regularised user and item biases (Surprise BaselineOnly, ALS variant)."""
     from pyspark.sql import functions as F
 
@@ -123,7 +127,7 @@ def fit_biases(train: Any) -> tuple[float, Any, Any]:
     return mu, bu, bi
 
 
-def with_baseline(df: Any, mu: float, bu: Any, bi: Any) -> Any:
+def with_baseline(df: DataFrame, mu: float, bu: Any, bi: Any) -> DataFrame:
     from pyspark.sql import functions as F
 
     return (
@@ -162,12 +166,12 @@ def als(
 
 
 def fit_rating_model(
-    train: Any,
+    train: DataFrame,
     params: dict[str, Any],
     seed: int,
     scale: tuple[float, float],
     blocks: int,
-    biases: tuple[float, Any, Any] | None = None,
+    biases: tuple[float, DataFrame, DataFrame] | None = None,
 ) -> RatingModel:
     """The blend, fitted on ``train`` (``biases``: already fitted on the same frame)."""
     from pyspark.sql import functions as F
@@ -189,7 +193,7 @@ def fit_rating_model(
     return RatingModel(mu, bu, bi, plain, residual, scale)
 
 
-def predict_ratings(model: RatingModel, df: Any) -> Any:
+def predict_ratings(model: RatingModel, df: DataFrame) -> DataFrame:
     """``df`` + ``prediction``: the blend, clipped to the scale; unknown users/items fall
     back to the bias baseline."""
     from pyspark.sql import functions as F
@@ -212,7 +216,7 @@ def clip_column(col: Any, scale: tuple[float, float]) -> Any:
     return F.least(F.greatest(col, F.lit(scale[0])), F.lit(scale[1]))
 
 
-def spark_rating_metrics(df: Any, prediction: Any) -> dict[str, float]:
+def spark_rating_metrics(df: DataFrame, prediction: Any) -> dict[str, float]:
     """RMSE, MAE, MPE of ``prediction`` (a Column) against ``rating`` (same definitions as
     :mod:`reco.modeling.metrics`), computed in Spark."""
     from pyspark.sql import functions as F
@@ -235,7 +239,7 @@ def spark_rating_metrics(df: Any, prediction: Any) -> dict[str, float]:
 # ----------------------------------------------------------------------------------------
 # ranking model and top-N
 # ----------------------------------------------------------------------------------------
-def fit_ranking_model(train: Any, params: dict[str, Any], seed: int, blocks: int) -> Any:
+def fit_ranking_model(train: DataFrame, params: dict[str, Any], seed: int, blocks: int) -> Any:
     """Implicit ALS; confidence ``1 + alpha * rating``."""
     return als(seed, blocks, implicitPrefs=True, **params).fit(train)
 
@@ -253,7 +257,9 @@ def als_factors(model: Any) -> tuple[Any, np.ndarray, np.ndarray]:
     )
 
 
-def most_popular_top_n(spark: Any, train: Any, users: Any, n: int) -> Any:
+def most_popular_top_n(
+    spark: SparkSession, train: DataFrame, users: DataFrame, n: int
+) -> DataFrame:
     """Most-popular baseline: items by number of ratings, rated items excluded."""
     from pyspark.sql import functions as F
 
@@ -271,7 +277,9 @@ def most_popular_top_n(spark: Any, train: Any, users: Any, n: int) -> Any:
     return top_n(spark, user_vecs, side, train, n)
 
 
-def ranking_metrics_spark(recs: Any, holdout: Any, k: int, n_catalogue: int) -> dict[str, float]:
+def ranking_metrics_spark(
+    recs: DataFrame, holdout: DataFrame, k: int, n_catalogue: int
+) -> dict[str, float]:
     truth = holdout.select(USR, ITM).toPandas()
     got = recs.select(USR, ITM, config.COL_RANK).toPandas()
     return metrics.ranking_metrics(truth, got, k, n_catalogue=n_catalogue)

@@ -37,17 +37,20 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from reco import config
 from reco.errors import PipelineError
+from reco.instrumentation.timing import timer
 from reco.modeling import metrics, models
 from reco.modeling.scoring import ItemSide, top_n
-from reco.reporting.timing import timer
 from reco.runs import MODEL_META
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 USR, ITM, RAT = config.COL_USER, config.COL_ITEM, config.COL_RATING
 FAMILIES = ("als", "ease")
@@ -111,7 +114,7 @@ class Ranker:
     family: str
     params: dict[str, Any]
 
-    def user_inputs(self, signals: Any) -> Any:  # pragma: no cover - interface
+    def user_inputs(self, signals: DataFrame) -> DataFrame:  # pragma: no cover - interface
         raise NotImplementedError
 
     def item_side(self) -> ItemSide:  # pragma: no cover - interface
@@ -123,7 +126,14 @@ class Ranker:
     def save(self, path: Path) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def recommend(self, spark: Any, signals: Any, seen: Any, n: int, users: Any = None) -> Any:
+    def recommend(
+        self,
+        spark: SparkSession,
+        signals: DataFrame,
+        seen: DataFrame,
+        n: int,
+        users: DataFrame | None = None,
+    ) -> DataFrame:
         """Top-``n`` per user of ``signals`` (or of ``users``, a frame with user_id)."""
         inputs = self.user_inputs(signals)
         if users is not None:
@@ -144,13 +154,13 @@ class AlsRanker(Ranker):
 
     @classmethod
     def fit(
-        cls, signals: Any, params: dict[str, Any], seed: int, blocks: int, share: float = 1.0
+        cls, signals: DataFrame, params: dict[str, Any], seed: int, blocks: int, share: float = 1.0
     ) -> AlsRanker:
         """Fit on ``signals``, which hold ``share`` of the ratings the parameters are for."""
         fitted = {**params, "regParam": float(params["regParam"]) / share}
         return cls(models.fit_ranking_model(signals, fitted, seed, blocks=blocks), params)
 
-    def user_inputs(self, signals: Any) -> Any:
+    def user_inputs(self, signals: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F
 
         return self.model.userFactors.select(F.col("id").cast("long").alias(USR), "features")
@@ -195,7 +205,7 @@ class EaseRanker(Ranker):
     def fit(cls, gram: EaseGram, lam: float) -> EaseRanker:
         return cls(gram.item_ids, ease_weights(gram.matrix, lam), gram.matrix, {"lambda": lam})
 
-    def user_inputs(self, signals: Any) -> Any:
+    def user_inputs(self, signals: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F
 
         return (
@@ -236,7 +246,7 @@ class EaseGram:
     matrix: np.ndarray  # float64, items x items
 
 
-def ease_catalogue(signals: Any, max_items: int = EASE_MAX_ITEMS) -> np.ndarray:
+def ease_catalogue(signals: DataFrame, max_items: int = EASE_MAX_ITEMS) -> np.ndarray:
     """The ids EASE scores: the ``max_items`` most-rated items (ties: lower id), sorted."""
     from pyspark.sql import functions as F
 
@@ -250,7 +260,7 @@ def ease_catalogue(signals: Any, max_items: int = EASE_MAX_ITEMS) -> np.ndarray:
     return np.sort(top[ITM].to_numpy(dtype=np.int64))
 
 
-def ease_gram(spark: Any, signals: Any, max_items: int = EASE_MAX_ITEMS) -> EaseGram:
+def ease_gram(spark: SparkSession, signals: DataFrame, max_items: int = EASE_MAX_ITEMS) -> EaseGram:
     """``X^T X`` of the binary user x item matrix over the EASE catalogue, by Spark."""
     from pyspark.mllib.linalg import SparseVector
     from pyspark.mllib.linalg.distributed import RowMatrix
@@ -308,8 +318,8 @@ def load(path: Path) -> Ranker:
 
 
 def fit(
-    spark: Any,
-    signals: Any,
+    spark: SparkSession,
+    signals: DataFrame,
     cand: Candidate,
     seed: int,
     blocks: int,
@@ -326,13 +336,13 @@ def fit(
 
 
 def evaluate(
-    spark: Any,
+    spark: SparkSession,
     ranker: Ranker,
-    signals: Any,
+    signals: DataFrame,
     truth: pd.DataFrame,
     k: int,
     n_catalogue: int,
-    users: Any = None,
+    users: DataFrame | None = None,
 ) -> dict[str, float]:
     """Ranking metrics of ``ranker``'s top-``k`` against held-out ``truth`` pairs; items in
     ``signals`` (what it was fitted on) are excluded."""
@@ -347,21 +357,21 @@ def evaluate(
 @dataclass
 class Fold:
     index: int
-    fit_part: Any  # cached Spark frame
+    fit_part: DataFrame  # cached
     share: float  # of the ratings the candidates' parameters are for
     truth: pd.DataFrame  # held-out (user, item) pairs of the fold
-    users: Any  # Spark frame of the fold's held-out users
+    users: DataFrame  # the fold's held-out users
     _gram: EaseGram | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def gram(self, spark: Any) -> EaseGram:
+    def gram(self, spark: SparkSession) -> EaseGram:
         with self._lock:
             if self._gram is None:
                 self._gram = ease_gram(spark, self.fit_part)
             return self._gram
 
 
-def make_folds(train: Any, k: int, seed: int, n_total: int | None = None) -> list[Fold]:
+def make_folds(train: DataFrame, k: int, seed: int, n_total: int | None = None) -> list[Fold]:
     """Per-user hash folds of ``train``, each part cached once; ``n_total``: the ratings
     the candidates' parameters are for (default: ``train``'s)."""
     from pyspark.sql import functions as F
@@ -380,8 +390,8 @@ def make_folds(train: Any, k: int, seed: int, n_total: int | None = None) -> lis
 
 
 def cross_validate(
-    spark: Any,
-    train: Any,
+    spark: SparkSession,
+    train: DataFrame,
     candidates: list[Candidate],
     folds: int,
     seed: int,

@@ -19,23 +19,26 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reco import config
 from reco.data import feedback
 from reco.data.transforms import recommendation_summary
 from reco.errors import PipelineError
+from reco.instrumentation.timing import timer
 from reco.modeling import ranking, scoring
-from reco.reporting.timing import timer
 from reco.runs import RunFolder
 from reco.runtime import read_json, run_dir_arg, run_identity, write_json
 from reco.validation import quality
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 STAGE = "recommend"
 
 
 def run(
-    spark: Any, run_dir: Path, top_n: int, similar_k: int = config.DEFAULT_SIMILAR_K
+    spark: SparkSession, run_dir: Path, top_n: int, similar_k: int = config.DEFAULT_SIMILAR_K
 ) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
@@ -119,7 +122,7 @@ REC_OUTPUT = (
 )
 
 
-def liked_items(signals: Any) -> Any:
+def liked_items(signals: DataFrame) -> DataFrame:
     """Per user, the items they rated at or above their own mean rating (with feedback
     applied): what "because you liked X" may name. Spark: ``user_id, liked``."""
     from pyspark.sql import Window
@@ -134,7 +137,9 @@ def liked_items(signals: Any) -> Any:
     )
 
 
-def because_frame(spark: Any, ranker: ranking.Ranker, recs: Any, signals: Any) -> Any:
+def because_frame(
+    spark: SparkSession, ranker: ranking.Ranker, recs: DataFrame, signals: DataFrame
+) -> DataFrame:
     """Each recommendation's reason: the user's liked item closest to it by the model's
     item-item cosine (the same similarity as ``reco.similar_items``). Costs one grouping of
     the ratings and, per user, a (liked x N) block of cosines."""
@@ -157,7 +162,9 @@ def because_frame(spark: Any, ranker: ranking.Ranker, recs: Any, signals: Any) -
     return lists.mapInPandas(body, scoring.BECAUSE_SCHEMA)
 
 
-def popular_frame(spark: Any, run_dir: Path, signals: Any, n: int = config.POPULAR_N) -> Any:
+def popular_frame(
+    spark: SparkSession, run_dir: Path, signals: DataFrame, n: int = config.POPULAR_N
+) -> DataFrame:
     """The fallback lists for users without personalised ones: the ``n`` most-rated items
     of the batch (feedback applied, dislikes removed) overall (genre ``POPULAR_ALL``) and
     per genre when the dataset names genres; ties by item id. Spark: ``genre, rank,
@@ -194,7 +201,7 @@ def popular_frame(spark: Any, run_dir: Path, signals: Any, n: int = config.POPUL
     )
 
 
-def similar_frame(spark: Any, ranker: ranking.Ranker, k: int) -> Any:
+def similar_frame(spark: SparkSession, ranker: ranking.Ranker, k: int) -> DataFrame:
     """Each item's ``k`` nearest items for the published model (Spark frame)."""
     import pandas as pd
 
@@ -207,7 +214,7 @@ def similar_frame(spark: Any, ranker: ranking.Ranker, k: int) -> Any:
     )
 
 
-def seen_pairs(spark: Any, run_dir: Path) -> Any:
+def seen_pairs(spark: SparkSession, run_dir: Path) -> DataFrame:
     """(user, item) pairs never to recommend: rated, watched or disliked."""
     ratings = spark.read.parquet(str(RunFolder(run_dir).ratings)).select(
         config.COL_USER, config.COL_ITEM
@@ -218,7 +225,9 @@ def seen_pairs(spark: Any, run_dir: Path) -> Any:
     return ratings.unionByName(feedback.excluded_pairs(events)).distinct()
 
 
-def validate_output(spark: Any, run_dir: Path, item_ids: Any, top_n: int) -> dict[str, Any]:
+def validate_output(
+    spark: SparkSession, run_dir: Path, item_ids: Any, top_n: int
+) -> dict[str, Any]:
     """Run the recommendations suite on the written output; raise if any check fails."""
     import pandas as pd
 

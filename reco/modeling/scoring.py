@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from reco import config
 from reco.data.transforms import select_top_n
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 USR, ITM = config.COL_USER, config.COL_ITEM
 USERS_PER_BLOCK = 512
@@ -84,7 +87,9 @@ def score_batches(
             yield out[out[ITM] >= 0]
 
 
-def top_n(spark: Any, users: Any, side: ItemSide, seen: Any, n: int) -> Any:
+def top_n(
+    spark: SparkSession, users: DataFrame, side: ItemSide, seen: DataFrame, n: int
+) -> DataFrame:
     """Top-``n`` per user of ``users`` (Spark: user_id, features) against ``side``,
     excluding each user's items in ``seen`` (Spark: user_id, item_id)."""
     from pyspark.sql import functions as F
@@ -99,7 +104,9 @@ def top_n(spark: Any, users: Any, side: ItemSide, seen: Any, n: int) -> Any:
     return joined.mapInPandas(body, TOP_N_SCHEMA)
 
 
-def similar_items(spark: Any, item_ids: np.ndarray, item_vecs: np.ndarray, k: int) -> Any:
+def similar_items(
+    spark: SparkSession, item_ids: np.ndarray, item_vecs: np.ndarray, k: int
+) -> DataFrame:
     """Top-``k`` neighbours per item by cosine similarity of ``item_vecs`` rows (self
     excluded): Spark frame ``item_id, similar_item_id, rank, score``. Reuses the top-N
     scorer with the unit-length vectors on both sides."""
@@ -197,7 +204,7 @@ class ItemCosine:
             return self.matrix[a] @ self.matrix[b].T
         return self.matrix[np.ix_(a, b)]
 
-    def closest(self, liked: Any, recommended: Any) -> tuple[np.ndarray, np.ndarray]:
+    def closest(self, liked: DataFrame, recommended: DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """For each recommended item, the liked item closest to it and their cosine;
         ``-1`` / ``nan`` where the user has no liked item the model knows."""
         liked_ids = np.asarray(liked if liked is not None else [], dtype=np.int64)

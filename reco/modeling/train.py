@@ -31,17 +31,20 @@ import statistics
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reco import config
 from reco.data import feedback
 from reco.data.transforms import to_als_types
 from reco.errors import PipelineError
+from reco.instrumentation.timing import timer
 from reco.modeling import gate, models, ranking
 from reco.modeling.ranking import Candidate
-from reco.reporting.timing import timer
 from reco.runs import RunFolder
 from reco.runtime import read_json, run_dir_arg, write_json
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 STAGE = "train"
 GRID_KEYS = ("rank", "regParam", "residualRegParam", "maxIter")
@@ -151,14 +154,14 @@ def plan(params: config.TrainParams) -> Plan:
 class Ratings:
     """The run's ratings as read (a cached Spark frame), and how fits on them are sized."""
 
-    frame: Any
+    frame: DataFrame
     n: int
     scale: tuple[float, float]
     blocks: int  # ALS user and item blocks of every fit
     cores: int
 
     @classmethod
-    def sized(cls, frame: Any, n: int, scale: tuple[float, float], cores: int) -> Ratings:
+    def sized(cls, frame: DataFrame, n: int, scale: tuple[float, float], cores: int) -> Ratings:
         return cls(frame, n, scale, models.als_blocks(n, cores), cores)
 
 
@@ -167,9 +170,9 @@ class Data:
     """Every model is fitted on ``train`` and scored on ``holdout``; ``ratings`` (all of
     them) feed the final refit."""
 
-    ratings: Any
-    train: Any
-    holdout: Any
+    ratings: DataFrame
+    train: DataFrame
+    holdout: DataFrame
     n: int
     n_train: int
     n_holdout: int
@@ -183,7 +186,7 @@ class Data:
             df.unpersist()
 
 
-def read_ratings(spark: Any, run_dir: Path) -> Ratings:
+def read_ratings(spark: SparkSession, run_dir: Path) -> Ratings:
     """The run's ratings, cached; the shuffle partitions and ALS blocks sized to them."""
     from reco.spark import parallelism, size_shuffle
 
@@ -215,7 +218,7 @@ def split_holdout(r: Ratings, fraction: float, seed: int, run_dir: Path | None) 
     return d
 
 
-def holdout_data(r: Ratings, train: Any, holdout: Any) -> Data:
+def holdout_data(r: Ratings, train: DataFrame, holdout: DataFrame) -> Data:
     """``r`` split into ``train`` and ``holdout`` (cached frames), with their sizes."""
     n_train, n_holdout = train.count(), holdout.count()
     n_catalogue = train.select(config.COL_ITEM).distinct().count()
@@ -225,7 +228,7 @@ def holdout_data(r: Ratings, train: Any, holdout: Any) -> Data:
 
 
 def rating_baselines(
-    train: Any, holdout: Any, scale: tuple[float, float]
+    train: DataFrame, holdout: DataFrame, scale: tuple[float, float]
 ) -> tuple[dict[str, dict], tuple]:
     """Global mean and user+item bias, fitted on ``train``, scored on ``holdout``; the
     fitted biases, which the rating model reuses."""
@@ -241,7 +244,7 @@ def rating_baselines(
 
 
 def popularity_baseline(
-    spark: Any, train: Any, holdout: Any, k: int, n_catalogue: int
+    spark: SparkSession, train: DataFrame, holdout: DataFrame, k: int, n_catalogue: int
 ) -> dict[str, float]:
     """Most-popular top-``k`` (items by ratings in ``train``, seen ones excluded), scored
     on ``holdout``."""
@@ -249,7 +252,7 @@ def popularity_baseline(
     return models.ranking_metrics_spark(recs, holdout, k, n_catalogue)
 
 
-def baselines(spark: Any, run_dir: Path | None, d: Data, k: int) -> tuple[dict, tuple]:
+def baselines(spark: SparkSession, run_dir: Path | None, d: Data, k: int) -> tuple[dict, tuple]:
     """The three baselines on the held-out part; the fitted biases."""
     with timer(run_dir, STAGE, "baselines"):
         scores, biases = rating_baselines(d.train, d.holdout, d.scale)
@@ -258,8 +261,8 @@ def baselines(spark: Any, run_dir: Path | None, d: Data, k: int) -> tuple[dict, 
 
 
 def rating_holdout(
-    train: Any,
-    holdout: Any,
+    train: DataFrame,
+    holdout: DataFrame,
     point: dict,
     seed: int,
     scale: tuple[float, float],
@@ -342,14 +345,14 @@ def rating_model(
 
 
 def baselines_and_rating(
-    spark: Any, d: Data, plan_: Plan, params: config.TrainParams, run_dir: Path
+    spark: SparkSession, d: Data, plan_: Plan, params: config.TrainParams, run_dir: Path
 ) -> tuple[dict, tuple, dict]:
     """The baselines, then the rating model on their fitted biases."""
     base, biases = baselines(spark, run_dir, d, params.top_k)
     return base, biases, rating_model(d, plan_.rating_points, params, biases, run_dir)
 
 
-def ranking_holdout(spark: Any, d: Data, cand: Candidate, seed: int, k: int) -> dict:
+def ranking_holdout(spark: SparkSession, d: Data, cand: Candidate, seed: int, k: int) -> dict:
     """``cand`` fitted on the train part, scored on the held-out part."""
     ranker = ranking.fit(spark, d.train, cand, seed, d.blocks, share=d.n_train / d.n)
     truth = d.holdout.select(config.COL_USER, config.COL_ITEM).toPandas()
@@ -357,7 +360,7 @@ def ranking_holdout(spark: Any, d: Data, cand: Candidate, seed: int, k: int) -> 
 
 
 def ranking_cv(
-    spark: Any,
+    spark: SparkSession,
     d: Data,
     candidates: list[Candidate],
     folds: int,
@@ -385,7 +388,7 @@ def ranking_cv(
 
 
 def search_ranking(
-    spark: Any, d: Data, plan_: Plan, params: config.TrainParams, run_dir: Path | None
+    spark: SparkSession, d: Data, plan_: Plan, params: config.TrainParams, run_dir: Path | None
 ) -> tuple[Candidate, str, list[dict]]:
     """The ranking candidate to publish, why, and the CV behind it (none when fixed)."""
     if plan_.fixed:
@@ -397,7 +400,7 @@ def search_ranking(
 
 
 def select_ranking(
-    spark: Any, d: Data, plan_: Plan, params: config.TrainParams, run_dir: Path
+    spark: SparkSession, d: Data, plan_: Plan, params: config.TrainParams, run_dir: Path
 ) -> dict:
     """k-fold CV over the candidates (unless fixed), then the winner refit on the train
     part and scored on the held-out part."""
@@ -432,7 +435,7 @@ def choice_reason(cv: list[dict], best: Candidate, folds: int, k: int) -> str:
 
 
 def champion_scores(
-    spark: Any,
+    spark: SparkSession,
     d: Data,
     run_dir: Path,
     params: config.TrainParams,
@@ -502,7 +505,7 @@ def metrics_record(
     }
 
 
-def final_refit(spark: Any, d: Data, best: Candidate, seed: int, run_dir: Path) -> None:
+def final_refit(spark: SparkSession, d: Data, best: Candidate, seed: int, run_dir: Path) -> None:
     """The chosen model refit on all ratings, adjusted by the run's feedback; saved."""
     with timer(run_dir, STAGE, "final_refit", **best.as_dict()) as t:
         signals = feedback.ranking_signals(spark, run_dir, d.ratings, d.scale)
@@ -527,7 +530,7 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(spark: Any, run_dir: Path, params: config.TrainParams) -> dict[str, Any]:
+def run(spark: SparkSession, run_dir: Path, params: config.TrainParams) -> dict[str, Any]:
     """Train, judge and save the run's models (the steps of the module doc, in order)."""
     plan_ = plan(params)  # bad parameters fail here, before any Spark work
     ratings = read_ratings(spark, run_dir)

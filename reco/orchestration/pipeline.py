@@ -19,10 +19,10 @@ from reco import config
 from reco.data import formats
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.errors import PipelineError
+from reco.instrumentation import eventlog
+from reco.instrumentation.timing import timer
 from reco.orchestration import timeouts
 from reco.publishing import warehouse
-from reco.reporting import eventlog
-from reco.reporting.timing import timer
 from reco.runs import RunFolder, run_dir_for, run_key
 from reco.runtime import failure_message, record_error, write_json
 from reco.validation import quality

@@ -8,8 +8,8 @@ manager: the only one its in-process runner calls); the first call names the run
 its folder, where the log file moves. Tasks the run never started (``upstream_failed``)
 have no such call: :meth:`Watch.finish` reads the run's final task states from the
 metadata DB. The rest is Airflow-free: the state and its poller
-(``reco/reporting/progress.py``), the views (``progress_view.py``) and the log file
-(``run_log.py``).
+(``reco/console/run_state.py``), the views (``reco/console/view.py``) and the log file
+(``reco/console/run_log.py``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 import pluggy
 
 from reco import config
-from reco.reporting.progress import Plan, Poller, RunProgress
-from reco.reporting.progress_view import make_view
-from reco.reporting.run_log import LogCapture
+from reco.console.run_log import LogCapture
+from reco.console.run_state import Plan, Poller, RunProgress
+from reco.console.view import make_view
 from reco.runs import RunFolder, run_dir_for
 
 # Where a run's log starts, before Airflow has named the run (then it moves to its folder).

@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 
 from reco import config
 from reco.errors import PipelineError
+from reco.instrumentation.timing import timer
 from reco.publishing import swap, warehouse
-from reco.reporting.timing import timer
 from reco.runs import RunFolder
 from reco.runtime import main_for, read_json, run_dir_arg, run_identity
 

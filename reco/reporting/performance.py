@@ -5,7 +5,7 @@ Loads the Spark event-log metrics of a run's applications into ``reco.spark_stag
 warehouse holds: each stage's seconds run by run, the average and p90 seconds per stage
 over the last runs (beside this run's), trends across runs of wall time, data volume, RMSE
 and nDCG, and the slowest Spark stages. The HTML is the template ``performance.html.j2``
-(included by the run report), rendered by :mod:`reco.reporting.pages`.
+(included by the run report), rendered by :mod:`reco.pages`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from reco.instrumentation import eventlog
+from reco.pages import png_base64, render
 from reco.publishing import warehouse
-from reco.reporting import eventlog
-from reco.reporting.pages import png_base64, render
 
 HISTORY_RUNS = 20
 SLOWEST_STAGES = 10

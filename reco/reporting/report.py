@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from reco import config
+from reco import config, pages
 from reco.errors import PipelineError
 from reco.experiments import page as ab_page
 from reco.experiments import store as ab_store
+from reco.instrumentation import eventlog
+from reco.instrumentation.timing import read_timings, timer
 from reco.publishing import warehouse
-from reco.reporting import eventlog, pages, performance, task_timings
-from reco.reporting.timing import read_timings, timer
+from reco.reporting import performance, task_timings
 from reco.runs import RunFolder, run_dir_for
 from reco.runtime import main_for, read_json, run_dir_arg
 from reco.validation import quality

@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reco import config
-from reco.reporting import pages
+from reco import config, pages
 
 REPORT_NAME = re.compile(r"[A-Za-z0-9_.+-]+\.html")
 # The only files served under data_docs/, with their content types.

@@ -21,7 +21,7 @@ from typing import Any
 
 from reco import config
 from reco.errors import PipelineError
-from reco.reporting.timing import timer
+from reco.instrumentation.timing import timer
 from reco.runs import RunFolder
 from reco.runtime import read_json, run_dir_arg, write_json
 from reco.validation import quality

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
@@ -13,22 +12,12 @@ import pytest
 
 from reco.publishing import warehouse
 from reco.publishing.publish import publish_table
-
-GENERATED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+from tests.support.published import GENERATED, ranked
 
 
 def recs(users: range, n: int, version: str, score=lambda u, r: 10.0 - r) -> pa.Table:
     rows = [(u, 1000 + u * 10 + r, r, score(u, r)) for u in users for r in range(1, n + 1)]
-    return pa.table(
-        {
-            "user_id": pa.array([r[0] for r in rows], pa.int64()),
-            "item_id": pa.array([r[1] for r in rows], pa.int64()),
-            "rank": pa.array([r[2] for r in rows], pa.int32()),
-            "score": pa.array([r[3] for r in rows], pa.float64()),
-            "model_version": pa.array([version] * len(rows)),
-            "generated_at": pa.array([GENERATED] * len(rows), pa.timestamp("us", tz="UTC")),
-        }
-    )
+    return ranked("user_id", "item_id", rows, version)
 
 
 def live(url: str) -> list[tuple]:
@@ -139,16 +128,7 @@ def test_schema_is_idempotent(warehouse_url: str, published_v1) -> None:
 
 def similar(items: range, k: int, version: str) -> pa.Table:
     rows = [(i, i + r, r, 1.0 - r / 10) for i in items for r in range(1, k + 1)]
-    return pa.table(
-        {
-            "item_id": pa.array([r[0] for r in rows], pa.int64()),
-            "similar_item_id": pa.array([r[1] for r in rows], pa.int64()),
-            "rank": pa.array([r[2] for r in rows], pa.int32()),
-            "score": pa.array([r[3] for r in rows], pa.float64()),
-            "model_version": pa.array([version] * len(rows)),
-            "generated_at": pa.array([GENERATED] * len(rows), pa.timestamp("us", tz="UTC")),
-        }
-    )
+    return ranked("item_id", "similar_item_id", rows, version)
 
 
 def similar_live(url: str) -> list[tuple]:
@@ -254,6 +234,7 @@ def dba_roles(warehouse_url: str) -> Iterator[None]:
         for name in names:
             cur.execute(f"DROP OWNED BY {name}")  # grants (it owns nothing any more)
             cur.execute(f"DROP ROLE {name}")
+    warehouse.apply_schema(warehouse_url, reapply=True)  # our comments on score, again
 
 
 def test_every_grant_and_comment_of_the_live_tables_carries_over(

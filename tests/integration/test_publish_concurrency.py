@@ -14,64 +14,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg2
-import pyarrow as pa
 import pytest
 
 from reco import config
-from reco.data.synthetic import PUBLISHED_AT, published_rows
 from reco.errors import PipelineError
 from reco.publishing import swap, warehouse
 from reco.publishing.publish import publish_table
 from reco.publishing.swap import SwapOutcome, SwapPolicy
 from tests.support.psql import login_url
-from tests.support.readers import USER_PATHS, Readers, tally
+from tests.support.published import KEYS, USERS, expected, version
+from tests.support.readers import Readers, tally
 
-USERS = 400
-ITEMS = 300
-POPULAR = 20
 ANALYST = "reco-test-analyst"
-
-
-def version(k: int) -> dict[str, pa.Table]:
-    """Version k of every published table: each list's items name the version."""
-    stamp = pa.array([PUBLISHED_AT] * (ITEMS * 10), pa.timestamp("us", tz="UTC"))
-    item = pa.array([i for i in range(1, ITEMS + 1) for _ in range(10)], pa.int64())
-    rank = pa.array(list(range(1, 11)) * ITEMS, pa.int32())
-    similar = pa.table(
-        {
-            "item_id": item,
-            "similar_item_id": pa.array(
-                [i * 100 + r + k for i, r in zip(item.to_pylist(), rank.to_pylist(), strict=True)],
-                pa.int64(),
-            ),
-            "rank": rank,
-            "score": pa.array([1.0 / r for r in rank.to_pylist()]),
-            "model_version": pa.array([f"v{k}"] * (ITEMS * 10)),
-            "generated_at": stamp,
-        }
-    )
-    popular = pa.table(
-        {
-            "genre": pa.array([""] * POPULAR),
-            "rank": pa.array(list(range(1, POPULAR + 1)), pa.int32()),
-            "item_id": pa.array([1000 * k + r for r in range(1, POPULAR + 1)], pa.int64()),
-            "score": pa.array([float(POPULAR - r) for r in range(POPULAR)]),
-            "model_version": pa.array([f"v{k}"] * POPULAR),
-            "generated_at": pa.array([PUBLISHED_AT] * POPULAR, pa.timestamp("us", tz="UTC")),
-        }
-    )
-    return {
-        "table": published_rows(USERS, f"v{k}", offset=k),
-        "similar": similar,
-        "popular": popular,
-    }
-
-
-def expected(path: str, key: int, model_version: str) -> tuple[int, ...]:
-    k = int(model_version.removeprefix("v"))
-    if path in USER_PATHS or path == "v1_similar_items":
-        return tuple(key * 100 + r + k for r in range(1, 11))
-    return tuple(1000 * k + r for r in range(1, 11))  # v1_popular_items
 
 
 def publish(url: str, k: int, **kwargs: Any) -> SwapOutcome:
@@ -90,15 +44,6 @@ def live_versions(url: str) -> set[str]:
             "SELECT model_version FROM reco.popular_items"
         )
         return {r[0] for r in cur.fetchall()}
-
-
-KEYS = {
-    "recommend()": list(range(1, USERS + 1)),
-    "v1_recommendations": list(range(1, USERS + 1)),
-    "v1_similar_items": list(range(1, ITEMS + 1)),
-    "v1_popular_items": [1],
-    "recommendations": list(range(1, USERS + 1)),
-}
 
 
 @pytest.fixture()

@@ -6,7 +6,6 @@ login)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import psycopg2
 import pyarrow as pa
@@ -17,6 +16,7 @@ from reco.data.synthetic import published_rows as big_recs
 from reco.publishing import warehouse
 from reco.publishing.publish import publish_table
 from tests.support.psql import login_url, psql
+from tests.support.published import ranked
 
 APP = "reco_test_app"
 ANALYST = "reco_test_analyst"  # a login outside reco_reader, granted on the tables directly
@@ -97,17 +97,7 @@ def test_app_cannot_write_or_read_beyond_the_published_tables(
 def similar_rows(version: str) -> pa.Table:
     """Three neighbours for each of items 1..4."""
     rows = [(i, 100 + i * 10 + r, r, 1.0 - r / 10) for i in range(1, 5) for r in range(1, 4)]
-    at = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-    return pa.table(
-        {
-            "item_id": pa.array([r[0] for r in rows], pa.int64()),
-            "similar_item_id": pa.array([r[1] for r in rows], pa.int64()),
-            "rank": pa.array([r[2] for r in rows], pa.int32()),
-            "score": pa.array([r[3] for r in rows], pa.float64()),
-            "model_version": pa.array([version] * len(rows)),
-            "generated_at": pa.array([at] * len(rows), pa.timestamp("us", tz="UTC")),
-        }
-    )
+    return ranked("item_id", "similar_item_id", rows, version)
 
 
 DBA_COMMENTS = {
@@ -127,15 +117,20 @@ def analyst(warehouse_url: str) -> Iterator[str]:
         cur.execute(f"GRANT SELECT ON reco.recommendations, reco.similar_items TO {ANALYST}")
         before = {}
         for table, (table_comment, score_comment) in DBA_COMMENTS.items():
-            cur.execute("SELECT obj_description(%s::regclass, 'pg_class')", (table,))
-            before[table] = cur.fetchone()[0]
+            cur.execute(
+                "SELECT obj_description(%s::regclass, 'pg_class'), col_description("
+                "%s::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = "
+                "%s::regclass AND attname = 'score'))",
+                (table, table, table),
+            )
+            before[table] = cur.fetchone()
             cur.execute(f"COMMENT ON TABLE {table} IS %s", (table_comment,))
             cur.execute(f"COMMENT ON COLUMN {table}.score IS %s", (score_comment,))
     yield login_url(warehouse_url, ANALYST, ANALYST_PASSWORD)
     with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
-        for table, comment in before.items():
+        for table, (comment, score_comment) in before.items():  # ours, put back
             cur.execute(f"COMMENT ON TABLE {table} IS %s", (comment,))
-            cur.execute(f"COMMENT ON COLUMN {table}.score IS NULL")
+            cur.execute(f"COMMENT ON COLUMN {table}.score IS %s", (score_comment,))
         cur.execute(f"DROP OWNED BY {ANALYST}")  # its grants
         cur.execute(f"DROP ROLE {ANALYST}")
 

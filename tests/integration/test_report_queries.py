@@ -134,7 +134,7 @@ def test_two_loads_of_one_runs_timings_at_once_both_succeed(warehouse_url, tmp_p
     run's timings at the same moment: the second waits for the first, nothing collides."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from reco.reporting.timing import timer
+    from reco.instrumentation.timing import timer
 
     run_id = "rq-concurrent"
     for stage in ("prepare", "ingest", "validate", "train", "recommend", "publish"):

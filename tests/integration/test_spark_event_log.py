@@ -7,8 +7,8 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from reco import config
-from reco.reporting import eventlog
-from reco.reporting.timing import timer
+from reco.instrumentation import eventlog
+from reco.instrumentation.timing import timer
 
 
 def test_phase_metrics_come_from_the_real_event_log(spark, run_dir: Path) -> None:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from reco import cli
+from reco.console import summary
 from reco.modeling import train
 from reco.runs import RunFolder, run_dir_for
 from reco.runtime import execute, read_error
@@ -52,7 +52,7 @@ def test_a_corrupt_ratings_file_fails_train_naming_the_file_and_the_cause(
     assert f"ERROR [train]: {message}" in err
     assert str(folder.error) in err.strip().splitlines()[-1]
 
-    cli.summarize(run_id, "failed")
+    summary.summarize(run_id, "failed")
     out = capsys.readouterr().out
     assert f"failed at train: {message}" in out
     assert f"traceback        : {folder.error}" in out

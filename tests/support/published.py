@@ -1,12 +1,14 @@
 """Numbered versions of every published table, each list naming its version, and run folders
 holding them as the recommend step leaves them: for the publish, rollback and retention
 tests. Version k's lists: user u gets items u*100 + rank + k, item i's neighbours
-i*100 + rank + k, the popular list 1000*k + rank."""
+i*100 + rank + k, the popular list 1000*k + rank. And :func:`ranked`, any small ranked
+table of (key, item, rank, score) rows."""
 
 from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,11 +16,11 @@ import pyarrow.parquet as pq
 
 from reco.data.synthetic import PUBLISHED_AT, published_rows
 from reco.runs import RunFolder
+from tests.support.readers import USER_PATHS
 
 USERS = 400
 ITEMS = 300
 POPULAR = 20
-USER_PATHS = ("recommend()", "v1_recommendations", "recommendations")
 KEYS = {
     "recommend()": list(range(1, USERS + 1)),
     "v1_recommendations": list(range(1, USERS + 1)),
@@ -28,24 +30,40 @@ KEYS = {
 }
 
 
+GENERATED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def ranked(
+    key: str,
+    item: str,
+    rows: list[tuple[int, int, int, float]],
+    model_version: str,
+    generated_at: datetime = GENERATED,
+) -> pa.Table:
+    """A published list table from (key, item, rank, score) rows: ``ranked("user_id",
+    "item_id", ...)`` is reco.recommendations' shape, ``ranked("item_id",
+    "similar_item_id", ...)`` reco.similar_items'."""
+    return pa.table(
+        {
+            key: pa.array([r[0] for r in rows], pa.int64()),
+            item: pa.array([r[1] for r in rows], pa.int64()),
+            "rank": pa.array([r[2] for r in rows], pa.int32()),
+            "score": pa.array([r[3] for r in rows], pa.float64()),
+            "model_version": pa.array([model_version] * len(rows)),
+            "generated_at": pa.array([generated_at] * len(rows), pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
 def version(k: int, name: str | None = None) -> dict[str, pa.Table]:
     """Version k of every published table (model_version ``name``, default ``vk``)."""
     tag = name or f"v{k}"
-    stamp = pa.array([PUBLISHED_AT] * (ITEMS * 10), pa.timestamp("us", tz="UTC"))
-    item = pa.array([i for i in range(1, ITEMS + 1) for _ in range(10)], pa.int64())
-    rank = pa.array(list(range(1, 11)) * ITEMS, pa.int32())
-    similar = pa.table(
-        {
-            "item_id": item,
-            "similar_item_id": pa.array(
-                [i * 100 + r + k for i, r in zip(item.to_pylist(), rank.to_pylist(), strict=True)],
-                pa.int64(),
-            ),
-            "rank": rank,
-            "score": pa.array([1.0 / r for r in rank.to_pylist()]),
-            "model_version": pa.array([tag] * (ITEMS * 10)),
-            "generated_at": stamp,
-        }
+    similar = ranked(
+        "item_id",
+        "similar_item_id",
+        [(i, i * 100 + r + k, r, 1.0 / r) for i in range(1, ITEMS + 1) for r in range(1, 11)],
+        tag,
+        PUBLISHED_AT,
     )
     popular = pa.table(
         {

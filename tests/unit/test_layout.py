@@ -19,7 +19,7 @@ SPARK_JOB_MAX_LINES = 60
 def graph() -> grimp.ImportGraph:
     # Every import counts, also those inside functions: a cycle dodged by a late import is
     # still a cycle.
-    return grimp.build_graph("reco", "spark_jobs", include_external_packages=True)
+    return grimp.build_graph("reco", "spark_jobs", include_external_packages=True, cache_dir=None)
 
 
 def test_no_module_of_the_library_is_in_an_import_cycle(graph: grimp.ImportGraph) -> None:
@@ -31,6 +31,67 @@ def test_no_module_of_the_library_is_in_an_import_cycle(graph: grimp.ImportGraph
     assert not cycles, "import cycles (each ends where it began):\n" + "\n".join(
         " -> ".join(c) for c in cycles
     )
+
+
+# The library's floors, from the ground up: a package imports only packages of floors below
+# its own (instrumentation any step may use is low; what reports on the steps is above them).
+LAYERS: list[tuple[str, ...]] = [
+    ("reco.config", "reco.errors"),  # settings and the error every layer raises
+    ("reco.params", "reco.runs", "reco.spark", "reco.pages"),  # vocabulary of a run
+    ("reco.instrumentation",),  # timing and Spark event logs, for every step
+    ("reco.runtime",),  # how a step runs and fails
+    ("reco.publishing",),  # the warehouse
+    ("reco.data", "reco.validation", "reco.experiments", "reco.maintenance"),  # steps
+    ("reco.modeling",),  # the model steps, on data the steps above read and checked
+    ("reco.reporting", "reco.console"),  # the report on the steps; the terminal's view
+    ("reco.orchestration",),  # Airflow
+    ("reco.cli",),  # the `reco` command
+]
+
+
+def package_of(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def package_imports(graph: grimp.ImportGraph) -> set[tuple[str, str, str, str]]:
+    """(importing package, imported package, importing module, imported module) for every
+    import between two packages of ``reco``."""
+    return {
+        (package_of(m), package_of(i), m, i)
+        for m in graph.modules
+        if m.startswith("reco.")
+        for i in graph.find_modules_directly_imported_by(m)
+        if i.startswith("reco.") and package_of(i) != package_of(m)
+    }
+
+
+def test_every_package_has_a_floor_and_imports_only_floors_below(
+    graph: grimp.ImportGraph,
+) -> None:
+    floor = {pkg: n for n, layer in enumerate(LAYERS) for pkg in layer}
+    packages = {package_of(m) for m in graph.modules if m.startswith("reco.")}
+    assert not packages - set(floor), f"packages without a floor in LAYERS: {packages - set(floor)}"
+    upward = sorted(
+        f"{m} -> {i} (floor {floor[a] + 1} imports floor {floor[b] + 1})"
+        for a, b, m, i in package_imports(graph)
+        if floor[b] >= floor[a]
+    )
+    assert not upward, "imports that run up or sideways between floors:\n" + "\n".join(upward)
+
+
+def test_no_package_of_the_library_is_in_an_import_cycle(graph: grimp.ImportGraph) -> None:
+    edges: dict[str, set[str]] = {}
+    for a, b, _, _ in package_imports(graph):
+        edges.setdefault(a, set()).add(b)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(a for a in edges if reaches(a, a, {a}))
+    assert not cycles, f"packages in an import cycle: {cycles}"
 
 
 def test_only_orchestration_imports_airflow(graph: grimp.ImportGraph) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reco.errors import PipelineError
-from reco.reporting.timing import timer
+from reco.instrumentation.timing import timer
 from reco.runs import RunFolder
 from reco.runtime import cause_of, execute, failure_message, read_error
 

@@ -4,7 +4,6 @@ templates' HTML out, every value escaped."""
 from __future__ import annotations
 
 import math
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from reco import config
 from reco.experiments import page
 from reco.experiments.stats import ArmCounts, BusinessInputs, analyse, business_impact
 from reco.experiments.store import RESULT_COLUMNS
+from tests.support.html_tables import Tables
 
 EXPERIMENT = "reco<vs>popular"
 
@@ -41,32 +41,6 @@ def fetched_rows(experiment: str = EXPERIMENT) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
-
-
-class Tables(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self.tags: list[str] = []
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][-1].append("".join(self._cell).strip())
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from reco.console.run_state import Plan, RunProgress
 from reco.orchestration import progress
-from reco.reporting.progress import Plan, RunProgress
 
 QUICK = {
     "folds": 2,

@@ -3,9 +3,8 @@ published and why, and the CV as one compact table."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 from reco.reporting import report
+from tests.support.html_tables import Tables
 
 METRICS = {
     "cv_folds": 3,
@@ -69,32 +68,6 @@ MANIFEST = {
     "n_users": 50,
     "n_items": 80,
 }
-
-
-class Tables(HTMLParser):
-    """Every table of a page as rows of cell texts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][-1].append("".join(self._cell).strip())
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
 
 
 def test_model_section_names_the_published_family_and_the_cv_table() -> None:

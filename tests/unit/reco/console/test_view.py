@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from reco.reporting import progress_view
-from reco.reporting.progress import (
+from reco.console import view as progress_view
+from reco.console.run_state import (
     Estimate,
     Plan,
     RunProgress,

@@ -2,7 +2,7 @@
 
 The run report (``run_report.html.j2`` with ``performance.html.j2``), the A/B page and
 section (``ab_page.html.j2``, ``ab_section.html.j2``) and the index of the reports folder
-(``reports_index.html.j2``) are templates in ``reco/reporting/templates/``, rendered here:
+(``reports_index.html.j2``) are templates in ``reco/templates/``, rendered here:
 autoescaped (a value is text unless it is ``Markup``), strict about undefined names. Charts
 go into the pages as base64 PNG (:func:`png_base64`).
 """

@@ -1,4 +1,4 @@
-"""The two faces of a run in progress (``reco/reporting/progress.py``'s state).
+"""The two faces of a run in progress (``reco/console/run_state.py``'s state).
 
 * :class:`LiveView`, on a terminal (Rich): one line per step as it ends (state, seconds,
   what it did), and under them a live block redrawn four times a second: the running step
@@ -17,7 +17,7 @@ import re
 import time
 from typing import Any, TextIO
 
-from reco.reporting.progress import Event, RunProgress, Snapshot, TaskState, fmt_seconds
+from reco.console.run_state import Event, RunProgress, Snapshot, TaskState, fmt_seconds
 
 # How each ended state is drawn: (symbol, ASCII symbol, Rich style).
 MARKS = {

@@ -5,7 +5,7 @@ got, about how long is left, and where Airflow's and Spark's own lines went.
 task events (``reco/orchestration/progress.py`` listens to them in-process) and the stage
 timings every step appends to ``timings.jsonl`` as each phase ends (:class:`TimingsTail`,
 read by :class:`Poller`). Earlier runs' timings give the estimate (:func:`estimate`).
-The views that draw it are in ``progress_view.py``; the log file that takes Airflow's and
+The views that draw it are in ``view.py``; the log file that takes Airflow's and
 Spark's own lines meanwhile is ``run_log.py``'s. Nothing here imports Airflow.
 """
 

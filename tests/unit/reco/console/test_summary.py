@@ -8,6 +8,7 @@ import json
 import pytest
 
 from reco import cli
+from reco.console import summary
 from reco.runs import RunFolder
 
 A = "2026-11-27T09:12:29.879910Z"
@@ -41,7 +42,7 @@ def test_a_failure_without_a_message_quotes_the_failed_steps_errors_from_the_log
             "\tat org.apache.spark.ml.recommendation.ALS.train(ALS.scala:1)",
         )
     )
-    assert cli.summarize(run_id, "failed") == 1
+    assert summary.summarize(run_id, "failed") == 1
     out = capsys.readouterr().out
     assert "see the task logs above" not in out
     assert (
@@ -67,7 +68,7 @@ def test_the_message_is_not_repeated_from_the_log(capsys: pytest.CaptureFixture[
             f"airflow.sdk.exceptions.AirflowFailException: [ingest] {message}",
         )
     )
-    cli.summarize(run_id, "failed")
+    summary.summarize(run_id, "failed")
     out = capsys.readouterr().out
     assert f"  failed at ingest: {message}\n" in out
     assert f"  traceback        : {folder.error} (and in the log)\n" in out
@@ -80,14 +81,14 @@ def test_a_run_that_never_got_a_folder_points_to_where_its_log_is(
 ) -> None:
     log = tmp_path / "reco-run-1.log"
     log.write_text("ImportError: cannot import name 'dag' from 'recommendations'\n")
-    cli.summarize("", "unknown", log=log)
+    summary.summarize("", "unknown", log=log)
     out = capsys.readouterr().out
     assert "    ImportError: cannot import name 'dag' from 'recommendations'\n" in out
     assert f"  log              : {log}\n" in out
 
 
 def test_verbose_keeps_the_task_logs_on_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    cli.summarize("manual__summary-verbose", "failed")
+    summary.summarize("manual__summary-verbose", "failed")
     out = capsys.readouterr().out
     assert "see the task logs above for the cause" in out and "log  " not in out
 

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from reco.reporting.run_log import error_lines, failed_task, meaningful, read_log
+from reco.console.run_log import error_lines, failed_task, meaningful, read_log
 
 # What the failed step wrote in error.json (the summary's "failed at" line).
 MESSAGE = (
@@ -110,7 +110,7 @@ def test_capture_sends_the_process_and_its_children_to_the_log_and_gives_the_ter
         f"""
         import atexit, subprocess, sys
         from pathlib import Path
-        from reco.reporting.run_log import LogCapture
+        from reco.console.run_log import LogCapture
 
         atexit.register(lambda: print("at exit"))  # registered earlier, as py4j's is
         capture = LogCapture(Path({str(log)!r}))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reco.reporting.timing import read_timings, timer
+from reco.instrumentation.timing import read_timings, timer
 
 
 def test_timer_records_phases_and_failures(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reco.reporting import eventlog
+from reco.instrumentation import eventlog
 
 
 def event(kind: str, **fields) -> str:
@@ -107,7 +107,7 @@ def test_apps_noted_once_per_run(tmp_path) -> None:
 def test_prune_removes_only_old_finished_logs(tmp_path: Path) -> None:
     import os
 
-    from reco.reporting.eventlog import prune
+    from reco.instrumentation.eventlog import prune
 
     now = 1_800_000_000.0
     old, fresh, running = (tmp_path / n for n in ("local-1", "local-2", "local-3.inprogress"))

@@ -1,4 +1,4 @@
-"""The one Jinja2 environment of the pages (reco.reporting.pages): autoescaped, strict,
+"""The one Jinja2 environment of the pages (reco.pages): autoescaped, strict,
 with the number filters the templates use."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from reco.reporting import pages
+from reco import pages
 
 
 def test_one_environment_autoescaped_and_strict() -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reco.reporting import eventlog
+from reco.instrumentation import eventlog
 from reco.runs import RunFolder
 
 

@@ -1,0 +1,3 @@
+"""What a person sees in the terminal: the live view of a run (``run_state`` follows the
+tasks, ``view`` draws them, ``run_log`` keeps the run's log and finds its errors) and the
+summary ``reco run`` prints at the end (``summary``)."""
