@@ -79,6 +79,31 @@ def driver_process() -> subprocess.Popen | None:
     return getattr(gateway, "proc", None)
 
 
+SPARK_PROCESS = ("org.apache.spark", "spark-submit", "spark-class", "pyspark.daemon")
+
+
+def stop_local_drivers() -> list[int]:
+    """Kill every Spark process this process started (the driver JVM, one still starting
+    up, its launcher and its Python workers) and forget the session; the ids killed.
+
+    A step stopped half-way (its ``execution_timeout``) may have interrupted PySpark while it
+    launched the driver: that JVM never gets its gateway, and lives on after this process
+    without one (PySpark's handle on it is lost), so the recorded driver is not enough."""
+    import psutil
+
+    ours = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(mark in " ".join(child.cmdline()) for mark in SPARK_PROCESS):
+                ours.append(child)
+    for child in ours:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(ours, timeout=30)
+    forget_dead_driver()
+    return [c.pid for c in ours]
+
+
 def forget_dead_driver() -> DeadDriver | None:
     """Drop PySpark's handles on a driver JVM that has exited, so the next session starts
     a new one; the dead driver, or None when there was none.

@@ -31,15 +31,13 @@ def timeout_message(stage: str, timeout: Any) -> str:
 
 def on_timeout(stage: str, run_dir: Path | None, exc: BaseException, timeout: Any) -> None:
     """A task past its execution_timeout: keep a message that says so, and end the Spark
-    driver this process started, if any. The timeout interrupted its Py4J call half-way,
-    which leaves that session unusable; the retry starts a new one."""
+    processes this process started, if any (:func:`reco.spark.stop_local_drivers`). The
+    timeout interrupted a Py4J call, or the driver's launch, half-way: that session is
+    unusable, and a driver caught starting would outlive the task; the retry starts anew."""
     from reco import spark
 
-    driver = spark.driver_process()
-    if driver is not None and driver.poll() is None:
-        driver.kill()
-        driver.wait(timeout=30)
-        spark.forget_dead_driver()
+    if not spark.launched_by_spark_submit():
+        spark.stop_local_drivers()
     record_error(run_dir, stage, timeout_message(stage, timeout), exc)
     print(f"ERROR [{stage}]: {timeout_message(stage, timeout)}", file=sys.stderr, flush=True)
 

@@ -10,14 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from reco import config
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.publishing import warehouse
 from reco.runs import RunFolder
+from reco.spark import SPARK_PROCESS
 from tests.support.alert_receivers import Inbox, alert_receivers
 
+# 0.3 s: train is stopped while its Spark driver is still starting up.
+TIMEOUTS = '{"train": 0.005}'
 FIXED = {
     "folds": 0,
     "grid": json.dumps({"rank": [8], "regParam": [0.3], "maxIter": [8]}),
@@ -45,7 +49,7 @@ def test_a_step_past_its_timeout_is_retried_then_fails_saying_so(
     data = tmp_path / "data"
     write_dataset(data, SyntheticSpec(n_users=80, n_items=120, mean_ratings_per_user=20, seed=5))
     before = published(warehouse_url)
-    monkeypatch.setenv("RECO_TASK_TIMEOUTS", '{"train": 0.02}')  # 1.2 s: training takes longer
+    monkeypatch.setenv("RECO_TASK_TIMEOUTS", TIMEOUTS)
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in FIXED.items()]
     done = subprocess.run(
         [str(Path(sys.executable).parent / "reco"), "run", "--dataset", str(data),
@@ -53,12 +57,12 @@ def test_a_step_past_its_timeout_is_retried_then_fails_saying_so(
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode != 0, done.stdout[-2000:]
-    assert "train ran past its execution_timeout of 1.2 s" in done.stdout + done.stderr
+    assert "train ran past its execution_timeout of 0.3 s" in done.stdout + done.stderr
     run_dir = max(config.RUNS_DIR.glob("*/error.json"), key=lambda p: p.stat().st_mtime).parent
     run_id = json.loads(RunFolder(run_dir).run_info.read_text())["run_id"]
     error = json.loads(RunFolder(run_dir).error.read_text())
     assert error["stage"] == "train"
-    assert error["message"].startswith("train ran past its execution_timeout of 1.2 s")
+    assert error["message"].startswith("train ran past its execution_timeout of 0.3 s")
     assert "RECO_TASK_TIMEOUTS" in error["message"]
     # Retried as an infrastructure failure: three tries, each alerted with that message.
     with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
@@ -72,3 +76,14 @@ def test_a_step_past_its_timeout_is_retried_then_fails_saying_so(
     assert post["fields"]["step"] == "train"
     assert post["fields"]["cause"].startswith("train ran past its execution_timeout")
     assert published(warehouse_url) == before
+    # No Spark process of the run outlives it: not the drivers the timeouts stopped, not
+    # one caught while it was starting up.
+    left = [p for p in psutil.process_iter(["cmdline", "environ"]) if run_spark_process(p)]
+    assert not left, [(p.pid, " ".join(p.info["cmdline"])[:200]) for p in left]
+
+
+def run_spark_process(p: psutil.Process) -> bool:
+    """A Spark process started by the run above (it carries that run's timeout setting)."""
+    env = p.info.get("environ") or {}
+    cmd = " ".join(p.info.get("cmdline") or [])
+    return env.get("RECO_TASK_TIMEOUTS") == TIMEOUTS and any(m in cmd for m in SPARK_PROCESS)
