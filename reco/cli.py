@@ -440,27 +440,12 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
 
 def cmd_airflow_ui(args: argparse.Namespace) -> int:
-    """``airflow standalone`` with the project's DAGs; prints the URL and the login.
-
-    Standalone runs in a session of its own (Ctrl-C and a service manager's SIGTERM reach
-    only this process) and this process stops that whole session, on a signal and when
-    standalone exits: otherwise its scheduler, triggerer, api-server, dag-processor and
-    executor workers outlive it.
-    """
-    import contextlib
-    import signal
-    import time
-
+    """``airflow standalone`` with the project's DAGs; prints the URL and the login, and
+    stops every process of it on Ctrl-C, SIGTERM or SIGHUP (:mod:`reco.orchestration.
+    standalone`)."""
     from reco.orchestration import standalone
 
-    received: list[int] = []
-
-    def on_signal(signum: int, frame: Any) -> None:
-        received.append(signum)
-
-    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
-    try:
+    with standalone.stop_signals() as received:
         check_java()
         apply_project_env()
         standalone.stop_stale(received)
@@ -471,55 +456,7 @@ def cmd_airflow_ui(args: argparse.Namespace) -> int:
         env = project_env()
         env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
         env.setdefault("AIRFLOW__API__PORT", str(args.port))
-        env[standalone.MARKER] = str(config.AIRFLOW_HOME)
-        password_file = config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
-        exe = Path(sys.executable).parent / "airflow"
-        proc = subprocess.Popen([str(exe), "standalone"], env=env, start_new_session=True)
-        pid_file = standalone.pid_file()
-        try:
-            pid_file.write_text(f"{proc.pid}\n")
-            deadline = time.monotonic() + 180
-            shown = False
-            while not received and proc.poll() is None:
-                if (
-                    not shown
-                    and time.monotonic() < deadline
-                    and password_file.exists()
-                    and password_file.stat().st_size > 2
-                ):
-                    logins = json.loads(password_file.read_text())
-                    print("\n" + "=" * 72, flush=True)
-                    print(f"Airflow UI: http://localhost:{env['AIRFLOW__API__PORT']}", flush=True)
-                    for user, password in logins.items():
-                        print(f"  login: {user}   password: {password}", flush=True)
-                    print(f"  (generated; kept in {password_file})", flush=True)
-                    print(
-                        "  trigger the `recommendations` DAG from the UI; Ctrl-C stops Airflow",
-                        flush=True,
-                    )
-                    print("=" * 72 + "\n", flush=True)
-                    shown = True
-                time.sleep(0.2)
-        finally:
-            found, killed = standalone.stop(proc.pid, leader=proc, received=received, patience=1)
-            proc.wait()
-            # unless a newer `reco airflow-ui` has taken the file over
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if int(pid_file.read_text().split()[0]) == proc.pid:
-                    pid_file.unlink()
-            why = f"on {signal.Signals(received[0]).name}" if received else "standalone exited"
-            how = f", {killed} with SIGKILL after {standalone.STOP_TIMEOUT:.0f} s" if killed else ""
-            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-                print(
-                    f"Airflow stopped ({why}; {found} processes of group {proc.pid} ended{how})",
-                    flush=True,
-                )
-        if received:
-            return 0
-        return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        return standalone.serve(env, received)
 
 
 def cmd_step(name: str, argv: list[str]) -> int:
@@ -530,12 +467,25 @@ def cmd_step(name: str, argv: list[str]) -> int:
     return int(module.main(argv))
 
 
+WAREHOUSE_URL_HELP = "default: $WAREHOUSE_URL, else embedded"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reco", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (add_data_commands, add_run_commands, add_ab_commands, add_operator_commands):
+        add(sub)
+    for name in STEP_MODULES:
+        sub.add_parser(
+            name, help=f"run the {name} step by hand (see reco {name} --help)", add_help=False
+        )
+    return parser
 
+
+def add_data_commands(sub: Any) -> None:
+    """generate, warehouse-url, db, init."""
     g = sub.add_parser("generate", help="write a deterministic synthetic ratings dataset")
     g.add_argument("--out", default=str(config.SYNTHETIC_DIR), help="output folder")
     g.add_argument("--users", type=int, default=600)
@@ -573,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.set_defaults(func=cmd_init)
 
+
+def add_run_commands(sub: Any) -> None:
+    """run: the DAG's trigger parameters as flags."""
     from reco import params as run_params
 
     r = sub.add_parser(
@@ -590,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=cmd_run)
 
+
+def add_ab_commands(sub: Any) -> None:
+    """simulate-ab, ab-test."""
     sa = sub.add_parser(
         "simulate-ab",
         help="write a seeded A/B experiment with a known lift (assignments.csv, events.csv)",
@@ -611,6 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
         business.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
     ab.set_defaults(func=cmd_ab_test)
 
+
+def add_operator_commands(sub: Any) -> None:
+    """rollback, prune, runs, airflow, airflow-ui."""
     rb = sub.add_parser(
         "rollback",
         help="publish an earlier model's lists again (same atomic swap as a publish)",
@@ -627,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rb.add_argument("--list", action="store_true", help="list the published versions instead")
     rb.add_argument("--limit", type=int, default=20, help="rows of --list (default 20)")
-    rb.add_argument("--warehouse-url", default=None, help="default: $WAREHOUSE_URL, else embedded")
+    rb.add_argument("--warehouse-url", default=None, help=WAREHOUSE_URL_HELP)
     rb.set_defaults(func=cmd_rollback)
 
     pr = sub.add_parser(
@@ -639,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
         "RECO_RETAIN_PUBLISHED published runs (rollback targets).",
     )
     pr.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
-    pr.add_argument("--warehouse-url", default=None, help="default: $WAREHOUSE_URL, else embedded")
+    pr.add_argument("--warehouse-url", default=None, help=WAREHOUSE_URL_HELP)
     pr.set_defaults(func=cmd_prune)
 
     rs = sub.add_parser("runs", help="show the latest training runs")
@@ -655,12 +614,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ui.add_argument("--port", type=int, default=8080)
     ui.set_defaults(func=cmd_airflow_ui)
-
-    for name in STEP_MODULES:
-        sub.add_parser(
-            name, help=f"run the {name} step by hand (see reco {name} --help)", add_help=False
-        )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,47 +55,65 @@ def print_log_errors(log: Path, stage: str | None, known: str | None) -> bool:
 
 def summarize(run_id: str, state: str, log: Path | None = None) -> int:
     """The run's outcome for a person; ``log``: where the run's log started, in case the
-    run never got a folder to move it to."""
-    from reco.publishing import warehouse
+    run never got a folder to move it to. The exit code: 0 on success, else 1."""
     from reco.runs import run_dir_for
-    from reco.runtime import read_error, run_identity
 
     run_dir = run_dir_for(run_id) if run_id else None
     log = run_log(run_dir, log)
     print("\n" + "=" * 72)
     if state != "success":
-        print(
-            f"recommendations run {run_id or '?'} FAILED (state: {state}); nothing new was "
-            "published, the previous recommendations are unchanged."
-        )
-        info = read_error(run_dir)
-        if info:
-            print(f"  failed at {info['stage']}: {info['message']}")
-            if info.get("traceback"):
-                where = "and in the log" if log else "and the task log above"
-                print(f"  traceback        : {RunFolder(run_dir).error} ({where})")
-        elif not log:
-            print("  see the task logs above for the cause")
-        if log:
-            quoted = print_log_errors(log, info and info["stage"], info and info["message"])
-            if not info and not quoted:
-                print("  see the log below for the cause")
-        print_data_quality(run_dir)
-        if log:
-            print(f"  log              : {log}")
-        print("=" * 72)
-        return 1
-    manifest = json.loads((RunFolder(run_dir).manifest).read_text())
-    metrics = json.loads((RunFolder(run_dir).metrics).read_text())
-    model_version, _ = run_identity(run_dir)
-    url = warehouse.resolve_url()
-    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        print_failure(run_id, state, run_dir, log)
+    else:
+        print_success(run_id, run_dir, log)
+    print("=" * 72)
+    return 0 if state == "success" else 1
+
+
+def print_failure(run_id: str, state: str, run_dir: Path | None, log: Path | None) -> None:
+    from reco.runtime import read_error
+
+    print(
+        f"recommendations run {run_id or '?'} FAILED (state: {state}); nothing new was "
+        "published, the previous recommendations are unchanged."
+    )
+    info = read_error(run_dir)
+    if info:
+        print(f"  failed at {info['stage']}: {info['message']}")
+        if info.get("traceback"):
+            where = "and in the log" if log else "and the task log above"
+            print(f"  traceback        : {RunFolder(run_dir).error} ({where})")
+    elif not log:
+        print("  see the task logs above for the cause")
+    if log:
+        quoted = print_log_errors(log, info and info["stage"], info and info["message"])
+        if not info and not quoted:
+            print("  see the log below for the cause")
+    print_data_quality(run_dir)
+    if log:
+        print(f"  log              : {log}")
+
+
+def published_rows(model_version: str) -> tuple[int, int]:
+    """Rows and users of ``model_version`` in the warehouse's reco.recommendations."""
+    from reco.publishing import warehouse
+
+    with warehouse.connection(warehouse.resolve_url()) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT count(*), count(DISTINCT user_id) FROM reco.recommendations "
             "WHERE model_version = %s",
             (model_version,),
         )
         rows, users = cur.fetchone()
+    return rows, users
+
+
+def print_success(run_id: str, run_dir: Path, log: Path | None) -> None:
+    from reco.runtime import run_identity
+
+    manifest = json.loads((RunFolder(run_dir).manifest).read_text())
+    metrics = json.loads((RunFolder(run_dir).metrics).read_text())
+    model_version, _ = run_identity(run_dir)
+    rows, users = published_rows(model_version)
     base = metrics["baselines"]
     k = metrics["ranking"]["k"]
     decision = metrics.get("gate") or {"publish": True, "reason": ""}
@@ -130,5 +148,3 @@ def summarize(run_id: str, state: str, log: Path | None = None) -> int:
         '  query            : psql "$(.venv/bin/reco warehouse-url)" -c "SELECT rank, title, '
         'source, because_title FROM reco.recommend(1, 10)"'
     )
-    print("=" * 72)
-    return 0

@@ -267,92 +267,20 @@ def detect_source(
             "(e.g. ../shared/datasets/ml-100k), or run `reco generate` for a synthetic one"
         )
     p = p.resolve()
-    folder = p if p.is_dir() else p.parent
-
-    def pick(name: str) -> Path | None:
-        if p.is_dir():
-            return (p / name) if (p / name).is_file() else None
-        return p if p.name == name else None
-
     if fmt == "auto":
-        if pick("u.data"):
-            fmt = "ml-100k"
-        elif pick("ratings.dat"):
-            fmt = "ml-1m"
-        elif (cand := pick("ratings.csv")) or (
-            p.is_file() and p.suffix.lower() in (".csv", ".tsv")
-        ):
-            target = cand or p
-            _check_nonempty(target)
-            header = [h.strip() for h in _first_line(target).split(delimiter or ",")]
-            fmt = "ml-latest" if set(ML_LATEST_HEADER) <= set(header) else "csv"
-            known = [h for h in ML_LATEST_HEADER if h in header]
-            if fmt == "csv" and not columns and len(known) >= 2:
-                raise _lacking_columns_error(target, _ml_latest_header_problem(header), header)
-        elif p.suffix == ".parquet" or (p.is_dir() and any(p.glob("*.parquet"))):
-            fmt = "parquet"
-        else:
-            found = sorted(x.name for x in p.iterdir())[:10] if p.is_dir() else [p.name]
-            raise PipelineError(
-                f"cannot tell the format of {p}: expected u.data (ml-100k), ratings.dat (ml-1m), "
-                f"ratings.csv (ml-latest) or *.csv/*.parquet with --format and --columns; "
-                f"found {found}"
-            )
-
-    notes: list[str] = []
-    manifest_scale, manifest_notes = _manifest_scale(folder, rating_scale)
-    notes += manifest_notes
-
+        fmt = detect_format(p, columns, delimiter)
+    manifest_scale, notes = _manifest_scale(p if p.is_dir() else p.parent, rating_scale)
+    scale = rating_scale or manifest_scale
     if fmt in RATINGS_FILE:  # a MovieLens layout
-        name = RATINGS_FILE[fmt]
-        ratings = pick(name)
-        if ratings is None and p.is_dir():
-            raise PipelineError(
-                f"{p} has no {name}: the {fmt} ratings file is required. Pass the folder that "
-                f"holds {name}, the ratings file itself, or the right --format"
-            )
-        ratings = ratings or p
-        _check_nonempty(ratings)
-        if fmt == "ml-latest":
-            header = [h.strip() for h in _first_line(ratings).split(",")]
-            if lacking := _ml_latest_header_problem(header):
-                raise _lacking_columns_error(ratings, lacking, header)
-        items = folder / TITLES_FILE[fmt]
-        src = Source(
-            fmt,
-            ratings,
-            items if items.is_file() else None,
-            rating_scale or manifest_scale or LAYOUT_SCALE[fmt],
-            {"ml-100k": "\t", "ml-1m": "::", "ml-latest": ","}[fmt],
-            fmt == "ml-latest",
-            notes=tuple(notes),
-        )
+        src = _movielens_source(p, fmt, scale, tuple(notes))
     elif fmt == "csv":
-        ratings = pick("ratings.csv") or p
-        if ratings.is_dir():
-            csvs = sorted(ratings.glob("*.csv"))
-            if len(csvs) != 1:
-                raise PipelineError(
-                    f"{ratings} holds {len(csvs)} .csv files: pass the ratings file itself"
-                )
-            ratings = csvs[0]
-        mapping = columns or {}
-        src = Source(
-            fmt,
-            ratings,
-            None,
-            rating_scale or manifest_scale or config.DEFAULT_RATING_SCALE,
-            delimiter or ",",
-            True,
-            _complete_mapping(mapping, ratings),
-            notes=tuple(notes),
-        )
+        src = _csv_source(p, columns, scale, delimiter, tuple(notes))
     else:  # parquet
         src = Source(
             fmt,
             p,
             None,
-            rating_scale or manifest_scale or config.DEFAULT_RATING_SCALE,
+            scale or config.DEFAULT_RATING_SCALE,
             ",",
             True,
             _complete_mapping(columns or {}, p),
@@ -360,6 +288,93 @@ def detect_source(
         )
     _check_nonempty(src.ratings_path)
     return src
+
+
+def _pick(p: Path, name: str) -> Path | None:
+    """``name`` in the folder ``p``, or ``p`` itself when it is that file."""
+    if p.is_dir():
+        return (p / name) if (p / name).is_file() else None
+    return p if p.name == name else None
+
+
+def detect_format(p: Path, columns: dict[str, str] | None, delimiter: str | None) -> str:
+    """The format of ``p`` from the files it holds (or is), for ``--format auto``."""
+    if _pick(p, "u.data"):
+        return "ml-100k"
+    if _pick(p, "ratings.dat"):
+        return "ml-1m"
+    if (cand := _pick(p, "ratings.csv")) or (p.is_file() and p.suffix.lower() in (".csv", ".tsv")):
+        target = cand or p
+        _check_nonempty(target)
+        header = [h.strip() for h in _first_line(target).split(delimiter or ",")]
+        fmt = "ml-latest" if set(ML_LATEST_HEADER) <= set(header) else "csv"
+        known = [h for h in ML_LATEST_HEADER if h in header]
+        if fmt == "csv" and not columns and len(known) >= 2:
+            raise _lacking_columns_error(target, _ml_latest_header_problem(header), header)
+        return fmt
+    if p.suffix == ".parquet" or (p.is_dir() and any(p.glob("*.parquet"))):
+        return "parquet"
+    found = sorted(x.name for x in p.iterdir())[:10] if p.is_dir() else [p.name]
+    raise PipelineError(
+        f"cannot tell the format of {p}: expected u.data (ml-100k), ratings.dat (ml-1m), "
+        f"ratings.csv (ml-latest) or *.csv/*.parquet with --format and --columns; "
+        f"found {found}"
+    )
+
+
+def _movielens_source(
+    p: Path, fmt: str, scale: tuple[float, float] | None, notes: tuple[str, ...]
+) -> Source:
+    name = RATINGS_FILE[fmt]
+    ratings = _pick(p, name)
+    if ratings is None and p.is_dir():
+        raise PipelineError(
+            f"{p} has no {name}: the {fmt} ratings file is required. Pass the folder that "
+            f"holds {name}, the ratings file itself, or the right --format"
+        )
+    ratings = ratings or p
+    _check_nonempty(ratings)
+    if fmt == "ml-latest":
+        header = [h.strip() for h in _first_line(ratings).split(",")]
+        if lacking := _ml_latest_header_problem(header):
+            raise _lacking_columns_error(ratings, lacking, header)
+    items = (p if p.is_dir() else p.parent) / TITLES_FILE[fmt]
+    return Source(
+        fmt,
+        ratings,
+        items if items.is_file() else None,
+        scale or LAYOUT_SCALE[fmt],
+        {"ml-100k": "\t", "ml-1m": "::", "ml-latest": ","}[fmt],
+        fmt == "ml-latest",
+        notes=notes,
+    )
+
+
+def _csv_source(
+    p: Path,
+    columns: dict[str, str] | None,
+    scale: tuple[float, float] | None,
+    delimiter: str | None,
+    notes: tuple[str, ...],
+) -> Source:
+    ratings = _pick(p, "ratings.csv") or p
+    if ratings.is_dir():
+        csvs = sorted(ratings.glob("*.csv"))
+        if len(csvs) != 1:
+            raise PipelineError(
+                f"{ratings} holds {len(csvs)} .csv files: pass the ratings file itself"
+            )
+        ratings = csvs[0]
+    return Source(
+        "csv",
+        ratings,
+        None,
+        scale or config.DEFAULT_RATING_SCALE,
+        delimiter or ",",
+        True,
+        _complete_mapping(columns or {}, ratings),
+        notes=notes,
+    )
 
 
 def _complete_mapping(mapping: dict[str, str], path: Path) -> dict[str, str]:
@@ -378,85 +393,99 @@ def read_ratings(spark: SparkSession, src: Source) -> DataFrame:
     ``reason`` is null for a usable row and a reason code otherwise; nothing is dropped
     except blank lines and the header line.
     """
-    from pyspark.sql import functions as F
-
     if src.format in ("ml-100k", "ml-1m", "ml-latest"):
-        lines = spark.read.text(str(src.ratings_path))
-        # Lines end at LF, CRLF or a lone CR (Hadoop's reader) and the file's BOM is
-        # skipped; a BOM starting a later line (files concatenated) is dropped too.
-        value = F.regexp_replace(F.col("value"), "^\ufeff|\r$", "")
-        all_lines = lines.select(value.alias("raw"))
-        df = all_lines.where(F.trim(F.col("raw")) != "")
-        # ml-latest names its columns: extra columns after a schema change are ignored.
-        pos = [0, 1, 2, 3]
-        expected_fields = 4
-        if src.has_header:
-            # The header as Spark decoded it (bytes that are not UTF-8 decode as Spark
-            # does), so the comparison below finds it; repeated headers (exports
-            # concatenated) are skipped as well.
-            first = all_lines.first()
-            header_line = first["raw"] if first else ""
-            df = df.where(F.col("raw") != header_line)
-            header = [h.strip() for h in header_line.split(src.delimiter)]
-            if lacking := _ml_latest_header_problem(header):
-                raise _lacking_columns_error(src.ratings_path, lacking, header)
-            pos = [header.index(h) for h in ML_LATEST_HEADER]
-            expected_fields = len(header)
-        sep = {"\t": r"\t", "::": "::", ",": ","}[src.delimiter]
-        parts = F.split(F.col("raw"), sep, -1)
-        typed = df.select(
-            "raw",
-            F.size(parts).alias("_n"),
-            F.trim(F.get(parts, pos[0])).try_cast("bigint").alias(config.COL_USER),
-            F.trim(F.get(parts, pos[1])).try_cast("bigint").alias(config.COL_ITEM),
-            _decimal(F.trim(F.get(parts, pos[2]))).alias(config.COL_RATING),
-            F.trim(F.get(parts, pos[3])).try_cast("bigint").alias(config.COL_TIMESTAMP),
-        )
+        typed, expected_fields = _movielens_lines(spark, src)
         ts_required = True
     else:
-        if src.format == "csv":
-            raw_df = (
-                spark.read.option("header", True)
-                .option("sep", src.delimiter)
-                .option("mode", "PERMISSIVE")
-                .option("inferSchema", False)
-                .csv(str(src.ratings_path))
-            )
-        else:
-            raw_df = spark.read.parquet(str(src.ratings_path))
-        missing = [
-            f"{canon} (column {col!r})"
-            for canon, col in src.columns.items()
-            if col not in raw_df.columns and canon != config.COL_TIMESTAMP
-        ]
-        if missing:
-            raise PipelineError(
-                f"{src.ratings_path} lacks required column(s) {', '.join(missing)}; its columns "
-                f"are {raw_df.columns}. Map them with --columns user=...,item=...,rating=..."
-            )
-        ts_col = src.columns.get(config.COL_TIMESTAMP)
-        ts_required = bool(ts_col and ts_col in raw_df.columns)
-        all_cols = [F.col(f"`{c}`").cast("string") for c in raw_df.columns]
-        typed = raw_df.select(
-            F.concat_ws(src.delimiter, *[F.coalesce(c, F.lit("")) for c in all_cols]).alias("raw"),
-            F.lit(len(raw_df.columns)).alias("_n"),
-            *[
-                F.col(f"`{src.columns[c]}`").cast("string").try_cast("bigint").alias(c)
-                for c in (config.COL_USER, config.COL_ITEM)
-            ],
-            _decimal(F.trim(F.col(f"`{src.columns[config.COL_RATING]}`").cast("string"))).alias(
-                config.COL_RATING
-            ),
-            (
-                F.col(f"`{ts_col}`").cast("string").try_cast("bigint")
-                if ts_required
-                else F.lit(None).cast("bigint")
-            ).alias(config.COL_TIMESTAMP),
-        )
-        expected_fields = len(raw_df.columns)
+        typed, expected_fields, ts_required = _table_rows(spark, src)
     return with_reason(
         typed, src.rating_scale, expected_fields=expected_fields, timestamp_required=ts_required
     )
+
+
+def _movielens_lines(spark: SparkSession, src: Source) -> tuple[DataFrame, int]:
+    """A MovieLens layout's lines split into typed fields; the fields a line should have."""
+    from pyspark.sql import functions as F
+
+    lines = spark.read.text(str(src.ratings_path))
+    # Lines end at LF, CRLF or a lone CR (Hadoop's reader) and the file's BOM is
+    # skipped; a BOM starting a later line (files concatenated) is dropped too.
+    value = F.regexp_replace(F.col("value"), "^\ufeff|\r$", "")
+    all_lines = lines.select(value.alias("raw"))
+    df = all_lines.where(F.trim(F.col("raw")) != "")
+    # ml-latest names its columns: extra columns after a schema change are ignored.
+    pos = [0, 1, 2, 3]
+    expected_fields = 4
+    if src.has_header:
+        # The header as Spark decoded it (bytes that are not UTF-8 decode as Spark
+        # does), so the comparison below finds it; repeated headers (exports
+        # concatenated) are skipped as well.
+        first = all_lines.first()
+        header_line = first["raw"] if first else ""
+        df = df.where(F.col("raw") != header_line)
+        header = [h.strip() for h in header_line.split(src.delimiter)]
+        if lacking := _ml_latest_header_problem(header):
+            raise _lacking_columns_error(src.ratings_path, lacking, header)
+        pos = [header.index(h) for h in ML_LATEST_HEADER]
+        expected_fields = len(header)
+    sep = {"\t": r"\t", "::": "::", ",": ","}[src.delimiter]
+    parts = F.split(F.col("raw"), sep, -1)
+    typed = df.select(
+        "raw",
+        F.size(parts).alias("_n"),
+        F.trim(F.get(parts, pos[0])).try_cast("bigint").alias(config.COL_USER),
+        F.trim(F.get(parts, pos[1])).try_cast("bigint").alias(config.COL_ITEM),
+        _decimal(F.trim(F.get(parts, pos[2]))).alias(config.COL_RATING),
+        F.trim(F.get(parts, pos[3])).try_cast("bigint").alias(config.COL_TIMESTAMP),
+    )
+    return typed, expected_fields
+
+
+def _table_rows(spark: SparkSession, src: Source) -> tuple[DataFrame, int, bool]:
+    """A CSV or Parquet table's rows typed through the column mapping; its column count,
+    and whether it has the mapped timestamp column."""
+    from pyspark.sql import functions as F
+
+    if src.format == "csv":
+        raw_df = (
+            spark.read.option("header", True)
+            .option("sep", src.delimiter)
+            .option("mode", "PERMISSIVE")
+            .option("inferSchema", False)
+            .csv(str(src.ratings_path))
+        )
+    else:
+        raw_df = spark.read.parquet(str(src.ratings_path))
+    missing = [
+        f"{canon} (column {col!r})"
+        for canon, col in src.columns.items()
+        if col not in raw_df.columns and canon != config.COL_TIMESTAMP
+    ]
+    if missing:
+        raise PipelineError(
+            f"{src.ratings_path} lacks required column(s) {', '.join(missing)}; its columns "
+            f"are {raw_df.columns}. Map them with --columns user=...,item=...,rating=..."
+        )
+    ts_col = src.columns.get(config.COL_TIMESTAMP)
+    ts_required = bool(ts_col and ts_col in raw_df.columns)
+    all_cols = [F.col(f"`{c}`").cast("string") for c in raw_df.columns]
+    typed = raw_df.select(
+        F.concat_ws(src.delimiter, *[F.coalesce(c, F.lit("")) for c in all_cols]).alias("raw"),
+        F.lit(len(raw_df.columns)).alias("_n"),
+        *[
+            F.col(f"`{src.columns[c]}`").cast("string").try_cast("bigint").alias(c)
+            for c in (config.COL_USER, config.COL_ITEM)
+        ],
+        _decimal(F.trim(F.col(f"`{src.columns[config.COL_RATING]}`").cast("string"))).alias(
+            config.COL_RATING
+        ),
+        (
+            F.col(f"`{ts_col}`").cast("string").try_cast("bigint")
+            if ts_required
+            else F.lit(None).cast("bigint")
+        ).alias(config.COL_TIMESTAMP),
+    )
+    return typed, len(raw_df.columns), ts_required
 
 
 def _decimal(text: Column) -> Column:

@@ -31,6 +31,31 @@ EVENTS = ("impression", "click")
 
 def aggregate(spark: Any, input_dir: Path) -> dict[str, Any]:
     """Per-arm users/impressions/clicks, plus counts of the rows that could not be used."""
+    assign, events = read_inputs(spark, input_dir)
+    clean, conflicting, rejected = assignments(assign)
+    tagged = tag_events(events, clean, conflicting).cache()
+    try:
+        for row in tagged.where("reason IS NOT NULL").groupBy("reason").count().collect():
+            rejected[row["reason"]] = row["count"]
+        arms = arm_counts(tagged.where("reason IS NULL"), clean)
+    finally:
+        tagged.unpersist()
+    bad_clicks = [a["arm"] for a in arms if a["clicks"] > a["impressions"]]
+    if bad_clicks:
+        raise PipelineError(
+            f"arms {bad_clicks} have more clicks than impressions: the events file is "
+            "missing impressions; check the export"
+        )
+    return {
+        "input": str(input_dir),
+        "arms": arms,
+        "rejected": {k: int(v) for k, v in rejected.items() if v},
+    }
+
+
+def read_inputs(spark: Any, input_dir: Path) -> tuple[Any, Any]:
+    """``assignments.csv`` as (user_id, arm) and ``events.csv`` as (user_id, event), typed
+    and trimmed; an id that is no integer becomes NULL."""
     from pyspark.sql import functions as F
 
     assign_path, events_path = input_dir / "assignments.csv", input_dir / "events.csv"
@@ -48,6 +73,13 @@ def aggregate(spark: Any, input_dir: Path) -> dict[str, Any]:
         F.trim("user_id").try_cast("bigint").alias("user_id"),
         F.lower(F.trim("event")).alias("event"),
     )
+    return assign, events
+
+
+def assignments(assign: Any) -> tuple[Any, Any, dict[str, int]]:
+    """Users in exactly one arm, users in several, and the rejected assignment counts."""
+    from pyspark.sql import functions as F
+
     arms_per_user = (
         assign.where("user_id IS NOT NULL AND arm IS NOT NULL")
         .groupBy("user_id")
@@ -59,6 +91,13 @@ def aggregate(spark: Any, input_dir: Path) -> dict[str, Any]:
         "invalid_assignment": assign.where("user_id IS NULL OR arm IS NULL").count(),
         "conflicting_assignment": conflicting.count(),
     }
+    return clean, conflicting, rejected
+
+
+def tag_events(events: Any, clean: Any, conflicting: Any) -> Any:
+    """Each event with its user's arm and ``reason``: why it cannot be used, or NULL."""
+    from pyspark.sql import functions as F
+
     tagged = events.join(clean, "user_id", "left").join(
         conflicting.withColumn("_conflict", F.lit(True)), "user_id", "left"
     )
@@ -68,10 +107,13 @@ def aggregate(spark: Any, input_dir: Path) -> dict[str, Any]:
         .when(F.col("_conflict"), "conflicting_assignment_event")
         .when(F.col("arm").isNull(), "unassigned_user")
     )
-    tagged = tagged.withColumn("reason", reason).cache()
-    for row in tagged.where("reason IS NOT NULL").groupBy("reason").count().collect():
-        rejected[row["reason"]] = row["count"]
-    good = tagged.where("reason IS NULL")
+    return tagged.withColumn("reason", reason)
+
+
+def arm_counts(good: Any, clean: Any) -> list[dict[str, Any]]:
+    """Users, impressions and clicks per arm, arms in name order."""
+    from pyspark.sql import functions as F
+
     per_arm = {
         r["arm"]: r
         for r in good.groupBy("arm")
@@ -82,8 +124,7 @@ def aggregate(spark: Any, input_dir: Path) -> dict[str, Any]:
         .collect()
     }
     users = {r["arm"]: r["count"] for r in clean.groupBy("arm").count().collect()}
-    tagged.unpersist()
-    arms = [
+    return [
         asdict(
             ArmCounts(
                 arm=arm,
@@ -94,17 +135,6 @@ def aggregate(spark: Any, input_dir: Path) -> dict[str, Any]:
         )
         for arm in sorted(users)
     ]
-    bad_clicks = [a["arm"] for a in arms if a["clicks"] > a["impressions"]]
-    if bad_clicks:
-        raise PipelineError(
-            f"arms {bad_clicks} have more clicks than impressions: the events file is "
-            "missing impressions; check the export"
-        )
-    return {
-        "input": str(input_dir),
-        "arms": arms,
-        "rejected": {k: int(v) for k, v in rejected.items() if v},
-    }
 
 
 def build_parser() -> argparse.ArgumentParser:

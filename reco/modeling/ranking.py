@@ -440,6 +440,14 @@ def cross_validate(
         for fold in fold_list:
             fold.fit_part.unpersist()
             fold.users.unpersist()
+    return cv_table(candidates, folds, scores)
+
+
+def cv_table(
+    candidates: list[Candidate], folds: int, scores: dict[tuple[int, int], dict[str, float]]
+) -> list[dict[str, Any]]:
+    """Each candidate's parameters with its mean, spread and per-fold nDCG and precision,
+    from ``scores`` keyed by (candidate, fold)."""
     results = []
     for i, cand in enumerate(candidates):
         ndcgs = [scores[(i, f)]["ndcg"] for f in range(folds)]

@@ -18,6 +18,7 @@ model's item factors or, for EASE, of the items' co-occurrence ("because you wat
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +41,13 @@ STAGE = "recommend"
 def run(
     spark: SparkSession, run_dir: Path, top_n: int, similar_k: int = config.DEFAULT_SIMILAR_K
 ) -> dict[str, Any]:
-    from pyspark.sql import functions as F
-
     from reco.data.transforms import to_als_types
     from reco.spark import size_shuffle
 
     if top_n < 1:
         raise PipelineError(f"top-N must be at least 1, got {top_n}")
-    model_version, generated_at = run_identity(run_dir)
+    identity = run_identity(run_dir)  # (model_version, generated_at), once for every list
+    model_version = identity[0]
     with timer(run_dir, STAGE, "load", source=RunFolder(run_dir).model) as t:
         ranker = ranking.load(RunFolder(run_dir).model)
         manifest = read_json(RunFolder(run_dir).manifest)
@@ -66,13 +66,43 @@ def run(
     with timer(run_dir, STAGE, "because") as t:
         reasons = because_frame(spark, ranker, recs, signals).cache()
         t["rows"] = reasons.count()
+    stats = write_recommendations(spark, run_dir, recs.join(reasons, REC_KEY, "left"), identity)
+    reasons.unpersist()
+    recs.unpersist()
+    validate_output(spark, run_dir, side.item_ids, top_n)
+    similar_rows = write_lists(spark, run_dir, (ranker, signals), similar_k, identity)
+    return {
+        "similar_items": similar_rows,
+        "rows": stats["rows"],
+        "users": stats["users"],
+        "top_n": top_n,
+        "model_version": model_version,
+    }
+
+
+def stamped(frame: DataFrame, identity: tuple[str, datetime]) -> DataFrame:
+    """``frame`` with the run's ``model_version`` and ``generated_at`` columns."""
+    from pyspark.sql import functions as F
+
+    model_version, generated_at = identity
+    return frame.select(
+        "*",
+        F.lit(model_version).alias("model_version"),
+        F.lit(generated_at).cast("timestamp").alias("generated_at"),
+    )
+
+
+def write_recommendations(
+    spark: SparkSession, run_dir: Path, recs: DataFrame, identity: tuple[str, datetime]
+) -> Any:
+    """``recommendations.parquet``; its rows, users and rows with a reason."""
+    from pyspark.sql import functions as F
+
     with timer(run_dir, STAGE, "write") as t:
         out = RunFolder(run_dir).recommendations
-        recs.join(reasons, [config.COL_USER, config.COL_ITEM], "left").select(
-            *REC_OUTPUT,
-            F.lit(model_version).alias("model_version"),
-            F.lit(generated_at).cast("timestamp").alias("generated_at"),
-        ).coalesce(2).write.mode("overwrite").parquet(str(out))
+        stamped(recs.select(*REC_OUTPUT), identity).coalesce(2).write.mode("overwrite").parquet(
+            str(out)
+        )
         stats = (
             spark.read.parquet(str(out))
             .agg(
@@ -83,35 +113,35 @@ def run(
             .first()
         )
         t.update(rows=stats["rows"], with_reason=stats["with_reason"])
-    reasons.unpersist()
-    recs.unpersist()
-    validate_output(spark, run_dir, side.item_ids, top_n)
+    return stats
+
+
+def write_lists(
+    spark: SparkSession,
+    run_dir: Path,
+    model: tuple[ranking.Ranker, DataFrame],
+    k: int,
+    identity: tuple[str, datetime],
+) -> int:
+    """``popular_items.parquet`` (from the ranking signals) and ``similar_items.parquet``
+    (from the ranker); the similar items' rows."""
+    ranker, signals = model
     with timer(run_dir, STAGE, "popular_items", n=config.POPULAR_N) as t:
         out = RunFolder(run_dir).popular_items
-        popular_frame(spark, run_dir, signals).select(
-            "*",
-            F.lit(model_version).alias("model_version"),
-            F.lit(generated_at).cast("timestamp").alias("generated_at"),
-        ).coalesce(1).write.mode("overwrite").parquet(str(out))
+        stamped(popular_frame(spark, run_dir, signals), identity).coalesce(1).write.mode(
+            "overwrite"
+        ).parquet(str(out))
         t["rows"] = spark.read.parquet(str(out)).count()
-    with timer(run_dir, STAGE, "similar_items", k=similar_k) as t:
-        similar = similar_frame(spark, ranker, similar_k).select(
-            "*",
-            F.lit(model_version).alias("model_version"),
-            F.lit(generated_at).cast("timestamp").alias("generated_at"),
-        )
+    with timer(run_dir, STAGE, "similar_items", k=k) as t:
         out = RunFolder(run_dir).similar_items
-        similar.coalesce(2).write.mode("overwrite").parquet(str(out))
+        stamped(similar_frame(spark, ranker, k), identity).coalesce(2).write.mode(
+            "overwrite"
+        ).parquet(str(out))
         t["rows"] = spark.read.parquet(str(out)).count()
-    return {
-        "similar_items": t["rows"],
-        "rows": stats["rows"],
-        "users": stats["users"],
-        "top_n": top_n,
-        "model_version": model_version,
-    }
+    return t["rows"]
 
 
+REC_KEY = [config.COL_USER, config.COL_ITEM]
 REC_OUTPUT = (
     config.COL_USER,
     config.COL_ITEM,

@@ -5,12 +5,15 @@ of it (scheduler, triggerer, api-server, dag-processor, executor workers), also 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -138,3 +141,82 @@ def stop_stale(received: list[int] | None = None) -> None:
             flush=True,
         )
     path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """Ctrl-C, SIGTERM and SIGHUP recorded in the list yielded, not raised, while
+    ``reco airflow-ui`` starts and serves; the previous handlers afterwards."""
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {
+        sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def login_file() -> Path:
+    """Where Airflow's simple auth manager writes the generated passwords."""
+    return config.AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+
+
+def show_login(port: str) -> bool:
+    """Print the URL and the generated logins once Airflow has written them; whether it
+    had."""
+    path = login_file()
+    if not path.exists() or path.stat().st_size <= 2:
+        return False
+    logins = json.loads(path.read_text())
+    lines = ["", "=" * 72, f"Airflow UI: http://localhost:{port}"]
+    lines += [f"  login: {user}   password: {password}" for user, password in logins.items()]
+    lines += [
+        f"  (generated; kept in {path})",
+        "  trigger the `recommendations` DAG from the UI; Ctrl-C stops Airflow",
+        "=" * 72,
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    return True
+
+
+def serve(env: dict[str, str], received: list[int], login_wait: float = 180) -> int:
+    """Run ``airflow standalone`` in a session of its own until it exits or a stop signal
+    lands in ``received`` (:func:`stop_signals`), showing the login once it exists; then
+    stop that whole session (otherwise its scheduler, triggerer, api-server, dag-processor
+    and executor workers outlive it). The exit code: 0 on a signal, else standalone's."""
+    env = {**env, MARKER: str(config.AIRFLOW_HOME)}
+    exe = Path(sys.executable).parent / "airflow"
+    proc = subprocess.Popen([str(exe), "standalone"], env=env, start_new_session=True)
+    path = pid_file()
+    try:
+        path.write_text(f"{proc.pid}\n")
+        deadline = time.monotonic() + login_wait
+        shown = False
+        while not received and proc.poll() is None:
+            if not shown and time.monotonic() < deadline:
+                shown = show_login(env["AIRFLOW__API__PORT"])
+            time.sleep(0.2)
+    finally:
+        found, killed = stop(proc.pid, leader=proc, received=received, patience=1)
+        proc.wait()
+        # unless a newer `reco airflow-ui` has taken the file over
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(path.read_text().split()[0]) == proc.pid:
+                path.unlink()
+        why = f"on {signal.Signals(received[0]).name}" if received else "standalone exited"
+        how = f", {killed} with SIGKILL after {STOP_TIMEOUT:.0f} s" if killed else ""
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print(
+                f"Airflow stopped ({why}; {found} processes of group {proc.pid} ended{how})",
+                flush=True,
+            )
+    if received:
+        return 0
+    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode

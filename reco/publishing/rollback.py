@@ -123,8 +123,36 @@ def rollback(
     table = publish.read_recommendations(folder.path)
     similar = publish.read_optional(folder.similar_items, publish.SIMILAR_ITEMS)
     popular = publish.read_optional(folder.popular_items, publish.POPULAR_ITEMS)
-    metrics = read_json(folder.metrics)
     run_id = f"rollback__{(now or datetime.now(UTC)):%Y%m%dT%H%M%SZ}"
+    outcomes: list[Any] = []
+
+    def swap() -> int:
+        return publish.publish_table(
+            url, table, similar=similar, popular=popular, on_swap=outcomes.append, log=say
+        )
+
+    rows = recorded(url, run_id, target, current, swap)
+    say(f"readers now see {target.model_version}: {rows:,} recommendation rows")
+    return {
+        "run_id": run_id,
+        "from_version": current.model_version,
+        "model_version": target.model_version,
+        "restored_from": target.source_run,
+        "rows": rows,
+        "similar_rows": similar.num_rows if similar is not None else 0,
+        "popular_rows": popular.num_rows if popular is not None else 0,
+        "swap": outcomes[0].summary() if outcomes else None,
+        "warehouse": warehouse.describe(url),
+    }
+
+
+def recorded(
+    url: str, run_id: str, target: Published, current: Published, swap: Callable[[], int]
+) -> int:
+    """Run ``swap`` as a published attempt of ``run_id`` in ``reco.model_runs``, carrying
+    the restored version, its parameters and metrics, and ``restored_from``; the rows."""
+    folder = target.folder
+    metrics = read_json(folder.metrics)
     with publish.record_run_start(
         url, run_id, folder.path, target.model_version, metrics
     ) as attempt:
@@ -133,11 +161,8 @@ def rollback(
                 warehouse.named_statements("model_runs.sql")["mark_restored"],
                 {"run_id": run_id, "attempt": attempt.number, "source": target.source_run},
             )
-        outcomes: list[Any] = []
         try:
-            rows = publish.publish_table(
-                url, table, similar=similar, popular=popular, on_swap=outcomes.append, log=say
-            )
+            rows = swap()
         except Exception as exc:
             publish.record_run_end(
                 url, attempt, publish.FAILED, f"{type(exc).__name__}: {exc}", None
@@ -151,18 +176,7 @@ def rollback(
         publish.record_run_end(
             url, attempt, publish.PUBLISHED, f"rollback from {current.model_version}", rows
         )
-    say(f"readers now see {target.model_version}: {rows:,} recommendation rows")
-    return {
-        "run_id": run_id,
-        "from_version": current.model_version,
-        "model_version": target.model_version,
-        "restored_from": target.source_run,
-        "rows": rows,
-        "similar_rows": similar.num_rows if similar is not None else 0,
-        "popular_rows": popular.num_rows if popular is not None else 0,
-        "swap": outcomes[0].summary() if outcomes else None,
-        "warehouse": warehouse.describe(url),
-    }
+    return rows
 
 
 def listing(url: str) -> list[dict[str, Any]]:

@@ -154,12 +154,32 @@ def run_suite(
     engine = "pandas" if rows <= PANDAS_MAX_ROWS else "spark"
     if engine == "pandas":
         df = df.toPandas()
-    _wait_for_import()
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-
     definition = load_suite_definition(suite_name)
     context = _context(run_dir)
+    checkpoint, asset_name = gx_checkpoint(context, suite_name, definition, engine)
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    outcome = checkpoint.run(
+        batch_parameters={"dataframe": df},
+        expectation_parameters=params,
+        run_id=RunIdentifier(
+            run_name=gx_run_name(run_id or airflow_run_id(run_dir)),
+            run_time=datetime.now(UTC),
+        ),
+    )
+    key, result = next(iter(outcome.run_results.items()))
+    update_data_docs(context, run_dir, key, result, asset_name)
+    return summary(suite_name, engine, rows, params, result, run_dir)
+
+
+def gx_checkpoint(
+    context: Any, suite_name: str, definition: dict[str, Any], engine: str
+) -> tuple[Any, str]:
+    """The run's GX checkpoint of the suite ``definition`` on a whole-dataframe
+    asset of the ``pandas`` or ``spark`` data source (each added once, updated after), and
+    the asset's name."""
+    import great_expectations as gx  # imported by _context
+
     source = (
         context.data_sources.add_or_update_pandas(name="lake_pandas")
         if engine == "pandas"
@@ -185,20 +205,18 @@ def run_suite(
         gx.Checkpoint(
             name=f"{suite_name}_{engine}_checkpoint",
             validation_definitions=[vd],
-            actions=[],  # Data Docs are built below, once the asset is named
+            actions=[],  # Data Docs are built by run_suite, once the asset is named
             result_format="SUMMARY",
         )
     )
-    outcome = checkpoint.run(
-        batch_parameters={"dataframe": df},
-        expectation_parameters=params,
-        run_id=RunIdentifier(
-            run_name=gx_run_name(run_id or airflow_run_id(run_dir)),
-            run_time=datetime.now(UTC),
-        ),
-    )
-    key, result = next(iter(outcome.run_results.items()))
-    update_data_docs(context, run_dir, key, result, asset.name)
+    return checkpoint, asset.name
+
+
+def summary(
+    suite_name: str, engine: str, rows: int, params: dict[str, Any], result: Any, run_dir: Path
+) -> dict[str, Any]:
+    """A validation's JSON-able summary: the verdict, each failed check in a sentence, and
+    every expectation's outcome."""
     return {
         "suite": suite_name,
         "engine": engine,

@@ -123,20 +123,7 @@ def run(
         ratings["failed"].append(quarantine_failure)
         ratings["success"] = False
     suites.append(ratings)
-    if (RunFolder(run_dir).items).exists():
-        with timer(run_dir, STAGE, "items_suite") as t:
-            items_df = spark.read.parquet(str(RunFolder(run_dir).items))
-            items = quality.run_suite(run_dir, "items", items_df, {})
-            t["expectations"] = items["evaluated"]
-        suites.append(items)
-    if (RunFolder(run_dir).feedback).exists():
-        with timer(run_dir, STAGE, "feedback_suite") as t:
-            events = spark.read.parquet(str(RunFolder(run_dir).feedback))
-            fb = quality.run_suite(
-                run_dir, "feedback", events, {"now_epoch_s": params["now_epoch_s"]}
-            )
-            t["expectations"] = fb["evaluated"]
-        suites.append(fb)
+    suites += optional_suites(spark, run_dir, params["now_epoch_s"])
     failures = [f"[{s['suite']}] {f}" for s in suites for f in s["failed"]]
     summary = {
         "success": not failures,
@@ -161,6 +148,22 @@ def run(
         "failed": 0,
         "quarantine_share": round(share, 6),
     }
+
+
+def optional_suites(spark: Any, run_dir: Path, now_epoch_s: Any) -> list[dict[str, Any]]:
+    """The items and feedback suites, for the run's inputs that have them."""
+    folder = RunFolder(run_dir)
+    suites = []
+    for name, path, params in (
+        ("items", folder.items, {}),
+        ("feedback", folder.feedback, {"now_epoch_s": now_epoch_s}),
+    ):
+        if path.exists():
+            with timer(run_dir, STAGE, f"{name}_suite") as t:
+                result = quality.run_suite(run_dir, name, spark.read.parquet(str(path)), params)
+                t["expectations"] = result["evaluated"]
+            suites.append(result)
+    return suites
 
 
 def step(args: argparse.Namespace) -> dict[str, Any]:
