@@ -115,7 +115,6 @@ def ingest(spark: SparkSession, run_dir: Path, inbox: Path, ratings: DataFrame) 
     """Parse the inbox into the run's feedback files; returns counts for the manifest."""
     import time
 
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     files = inbox_files(inbox)
@@ -123,17 +122,7 @@ def ingest(spark: SparkSession, run_dir: Path, inbox: Path, ratings: DataFrame) 
         return {"inbox": str(inbox), "files": 0, "lines": 0}
     parsed = parse_events(spark, files, int(time.time())).cache()
     lines = parsed.count()
-    good = parsed.where(F.col("reason").isNull()).drop("reason")
-    w = Window.partitionBy(config.COL_USER, config.COL_ITEM, COL_EVENT).orderBy(
-        F.col(COL_TS).desc(), F.col("raw")
-    )
-    ranked = good.withColumn("_k", F.row_number().over(w))
-    latest = ranked.where("_k = 1").drop("_k")
-    quarantine = (
-        parsed.where(F.col("reason").isNotNull())
-        .select("raw", "reason")
-        .unionByName(ranked.where("_k > 1").select("raw", F.lit(REASON_DUPLICATE).alias("reason")))
-    )
+    latest, quarantine = split_superseded(parsed)
     users = ratings.select(config.COL_USER).distinct().withColumn("_ku", F.lit(True))
     items = ratings.select(config.COL_ITEM).distinct().withColumn("_ki", F.lit(True))
     marked = latest.join(users, config.COL_USER, "left").join(items, config.COL_ITEM, "left")
@@ -172,6 +161,26 @@ def ingest(spark: SparkSession, run_dir: Path, inbox: Path, ratings: DataFrame) 
         "rejected_by_reason": reasons,
         "quarantine_path": str(RunFolder(run_dir).feedback_quarantine),
     }
+
+
+def split_superseded(parsed: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(the latest usable event per user, item and kind; every rejected line with its
+    reason, an earlier event of the same kind as ``duplicate``)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    good = parsed.where(F.col("reason").isNull()).drop("reason")
+    w = Window.partitionBy(config.COL_USER, config.COL_ITEM, COL_EVENT).orderBy(
+        F.col(COL_TS).desc(), F.col("raw")
+    )
+    ranked = good.withColumn("_k", F.row_number().over(w))
+    latest = ranked.where("_k = 1").drop("_k")
+    quarantine = (
+        parsed.where(F.col("reason").isNotNull())
+        .select("raw", "reason")
+        .unionByName(ranked.where("_k > 1").select("raw", F.lit(REASON_DUPLICATE).alias("reason")))
+    )
+    return latest, quarantine
 
 
 def latest_event(events: DataFrame) -> DataFrame:

@@ -624,23 +624,10 @@ def _title_rows(
                 continue
             item, title = _parse_id(fields[cols["movieId"]]), fields[cols["title"]]
             genres = fields[cols["genres"]] if "genres" in cols else ""
-        elif fmt == "ml-1m":  # id::title::genres
-            fields = line.split("::")
-            item, title = _parse_id(fields[0]), fields[1] if len(fields) > 1 else ""
-            genres = fields[2] if len(fields) > 2 else ""
-            lacks_genres = len(fields) < 3
+        elif fmt == "ml-1m":
+            item, title, genres, lacks_genres = _ml1m_title(line)
         else:
-            fields = line.split("|")
-            item, title = _parse_id(fields[0]), fields[1] if len(fields) > 1 else ""
-            flags = [f.strip() for f in fields[5:]]
-            genres = ""
-            if genre_names is not None:
-                if len(flags) == len(genre_names) and set(flags) <= {"0", "1"}:
-                    genres = "|".join(
-                        n for n, f in zip(genre_names, flags, strict=True) if f == "1"
-                    )
-                else:
-                    lacks_genres = True
+            item, title, genres, lacks_genres = _ml100k_title(line, genre_names)
         if item is None or not title.strip():
             bad.append(no)
             continue
@@ -656,6 +643,27 @@ def _title_rows(
     elif no_genres:
         notes.append(f"{no_genres} line(s) without genres: their genres left empty")
     return rows, bad, notes, genre_note
+
+
+def _ml1m_title(line: str) -> tuple[int | None, str, str, bool]:
+    """``id::title::genres``: (id, title, genres, whether the genres are missing)."""
+    fields = line.split("::")
+    item, title = _parse_id(fields[0]), fields[1] if len(fields) > 1 else ""
+    return item, title, fields[2] if len(fields) > 2 else "", len(fields) < 3
+
+
+def _ml100k_title(line: str, genre_names: list[str] | None) -> tuple[int | None, str, str, bool]:
+    """``id|title|release|video release|url|<genre flags>``, the flags named by u.genre:
+    (id, title, genres, whether the flags are missing or damaged)."""
+    fields = line.split("|")
+    item, title = _parse_id(fields[0]), fields[1] if len(fields) > 1 else ""
+    flags = [f.strip() for f in fields[5:]]
+    if genre_names is None:
+        return item, title, "", False
+    if len(flags) == len(genre_names) and set(flags) <= {"0", "1"}:
+        genres = "|".join(n for n, f in zip(genre_names, flags, strict=True) if f == "1")
+        return item, title, genres, False
+    return item, title, "", True
 
 
 def read_items(src: Source) -> tuple[pd.DataFrame | None, list[str]]:

@@ -14,7 +14,7 @@ from reco import config
 from reco.data.formats import REASON_DUPLICATE
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 
 def require_columns(df: DataFrame, columns: list[str] | tuple[str, ...], what: str) -> None:
@@ -150,6 +150,13 @@ def select_top_n(
     return top_ids, top_scores
 
 
+def nonfinite(col: str) -> Column:
+    """True where ``col`` is NULL, NaN or infinite."""
+    from pyspark.sql import functions as F
+
+    return F.col(col).isNull() | F.isnan(col) | (F.abs(F.col(col)) == float("inf"))
+
+
 def recommendation_summary(
     recs: DataFrame,
     ratings: DataFrame,
@@ -181,14 +188,7 @@ def recommendation_summary(
         F.min(col_rank).alias("min_rank"),
         F.max(col_rank).alias("max_rank"),
         F.countDistinct(col_rank).alias("distinct_ranks"),
-        F.sum(
-            F.when(
-                F.col(col_score).isNull()
-                | F.isnan(col_score)
-                | (F.abs(F.col(col_score)) == float("inf")),
-                1,
-            ).otherwise(0)
-        ).alias("n_nonfinite"),
+        F.sum(F.when(nonfinite(col_score), 1).otherwise(0)).alias("n_nonfinite"),
     )
     hits = (
         recs.join(pairs, [col_user, col_item]).groupBy(col_user).agg(F.count("*").alias("n_rated"))
