@@ -6,8 +6,9 @@ Set-up and the whole pipeline:
   reco airflow ARGS...   any Airflow command with this project's settings
   reco airflow-ui        start the Airflow UI (airflow standalone) and print the login
 
-One pipeline step by hand (each takes --run-dir; see `reco STEP --help`):
+One pipeline step by hand (see `reco STEP --help`):
   reco ingest | validate | train | recommend | publish | report
+  reco ab-aggregate --input DIR --out FILE   (the A/B DAG's Spark step)
 
 Data and warehouse:
   reco generate          write a deterministic synthetic ratings dataset
@@ -27,19 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reco import config
+from reco import config, steps
 from reco.errors import PipelineError
-
-# `reco <step> --run-dir ...`: the module whose main() runs each step by hand (the Spark
-# steps' spark-submit entry points, and the two warehouse steps).
-STEP_MODULES = {
-    "ingest": "spark_jobs.ingest",
-    "validate": "spark_jobs.validate",
-    "train": "spark_jobs.train",
-    "recommend": "spark_jobs.recommend",
-    "publish": "reco.publishing.publish",
-    "report": "reco.reporting.report",
-}
 
 
 def project_env() -> dict[str, str]:
@@ -459,12 +449,10 @@ def cmd_airflow_ui(args: argparse.Namespace) -> int:
         return standalone.serve(env, received)
 
 
-def cmd_step(name: str, argv: list[str]) -> int:
-    import importlib
-
-    module = importlib.import_module(STEP_MODULES[name])
+def cmd_step(command: str, argv: list[str]) -> int:
+    """``reco <step> ...``: the step run by hand, through its entry in reco/steps.py."""
     apply_project_env()
-    return int(module.main(argv))
+    return steps.COMMANDS[command].main(argv)
 
 
 WAREHOUSE_URL_HELP = "default: $WAREHOUSE_URL, else embedded"
@@ -477,9 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (add_data_commands, add_run_commands, add_ab_commands, add_operator_commands):
         add(sub)
-    for name in STEP_MODULES:
+    for step in steps.STEPS.values():
         sub.add_parser(
-            name, help=f"run the {name} step by hand (see reco {name} --help)", add_help=False
+            step.command, help=f"step: {step.summary} (reco {step.command} --help)", add_help=False
         )
     return parser
 
@@ -618,7 +606,7 @@ def add_operator_commands(sub: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in STEP_MODULES:
+    if argv and argv[0] in steps.COMMANDS:
         return cmd_step(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)

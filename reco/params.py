@@ -9,15 +9,15 @@ generated from it:
   DAG passes);
 * the ``reco run`` flags and the run conf they make: :func:`add_run_arguments`,
   :func:`run_conf`;
-* each step's arguments (``spark_jobs/<step>.py --help``): :func:`add_step_arguments`, and
-  the DAG's templated argument list for that step: :func:`step_args`.
+* each step's arguments (``reco <step> --help``, built by its entry in ``reco/steps.py``),
+  and the DAG's templated argument list for that step: :func:`step_args`.
 
 Adding a parameter is one ``RunParam(...)`` entry below, plus its use in the step that
 reads it (``args.<name>`` in its ``step()``): it then appears in the Airflow trigger form,
 in ``reco run --help`` and in ``reco <step> --help``, and the DAG passes it to the step.
 
 A step's own arguments that are no trigger parameter (``--run-dir``, ``--previous-rows``,
-``--delimiter``, ``--holdout``, ``--seed``) are written by hand in its ``build_parser``.
+``--delimiter``, ``--holdout``, ``--seed``) are its ``Option``s in ``reco/steps.py``.
 
 This module never imports Airflow: the steps and the CLI use it without Airflow.
 """
@@ -401,18 +401,6 @@ def step_args(step: str, prepared: Mapping[str, Any] | None = None) -> list[Any]
     return out
 
 
-def step_argv(step: str, values: Mapping[str, Any]) -> list[str]:
-    """``step``'s run-parameter arguments for typed values, rendered as the DAG's templates
-    render them (a missing value is the default, None is "")."""
-    out: list[str] = []
-    for p in for_step(step):
-        value = values.get(p.name)
-        if value is None and not p.nullable:
-            value = p.default
-        out += [p.flag, "" if value is None else str(value)]
-    return out
-
-
 # ------------------------------------------------------------------------------------------
 # command lines: `reco run` and the steps
 # ------------------------------------------------------------------------------------------
@@ -439,28 +427,3 @@ def run_conf(args: argparse.Namespace) -> dict[str, Any]:
             value = str(Path(value).expanduser().resolve())
         conf[p.name] = value
     return conf
-
-
-def add_step_arguments(parser: Any, step: str) -> None:
-    """The run parameters ``step`` receives, as its flags (a boolean takes a value, as the
-    DAG passes it: ``--rating-cv False``; alone it means true)."""
-    for p in for_step(step):
-        if p.type is bool:
-            parser.add_argument(
-                p.flag,
-                type=p.parse,
-                nargs="?",
-                const=True,
-                default=p.default,
-                metavar="BOOL",
-                help=p.help_text(step),
-            )
-        else:
-            parser.add_argument(
-                p.flag,
-                type=p.parse,
-                default=p.default,
-                choices=p.enum,
-                required=p.required_in_steps,
-                help=p.help_text(step),
-            )

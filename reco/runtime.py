@@ -1,9 +1,9 @@
 """Shared entry-point plumbing for the pipeline steps.
 
-Each step is a function ``run_step(args) -> dict``; :func:`main_for` turns it into a
-command-line entry point (``spark-submit spark_jobs/train.py --run-dir ...`` and
-``reco train --run-dir ...`` share it). A ``PipelineError`` becomes one clear line on
-stderr, an ``error.json`` in the run folder, and exit code 2.
+Each step is a function ``step(args) -> dict``; :func:`execute` runs it timed for a command
+line (``spark-submit spark_jobs/train.py --run-dir ...`` and ``reco train --run-dir ...``,
+both through ``reco/steps.py``). A ``PipelineError`` becomes one clear line on stderr, an
+``error.json`` in the run folder, and exit code 2.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from reco.errors import PipelineError
 from reco.instrumentation.timing import timer
 from reco.runs import RunFolder
 
-Step = Callable[[argparse.Namespace], dict[str, Any]]
+StepFunction = Callable[[argparse.Namespace], dict[str, Any]]
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -107,15 +107,6 @@ def read_error(run_dir: Path | None) -> dict[str, str] | None:
     return read_json(path) if path and path.exists() else None
 
 
-def run_dir_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--run-dir",
-        type=Path,
-        required=True,
-        help="run folder in the data lake (one per pipeline run), e.g. var/lake/runs/<run>",
-    )
-
-
 def describe_inputs(args: argparse.Namespace) -> str | None:
     """What a step was given, for an error raised outside any timed phase."""
     given = [
@@ -126,7 +117,7 @@ def describe_inputs(args: argparse.Namespace) -> str | None:
     return ", ".join(given) or None
 
 
-def execute(stage: str, step: Step, args: argparse.Namespace) -> int:
+def execute(stage: str, step: StepFunction, args: argparse.Namespace) -> int:
     """Run ``step`` timed, turning failures into a clear message and an exit code."""
     run_dir: Path | None = getattr(args, "run_dir", None)
     if run_dir is not None:
@@ -153,13 +144,3 @@ def execute(stage: str, step: Step, args: argparse.Namespace) -> int:
         return 1
     print(f"[{stage}] done: {json.dumps(result, default=str)}", flush=True)
     return 0
-
-
-def main_for(
-    stage: str,
-    build_parser: Callable[[], argparse.ArgumentParser],
-    step: Step,
-    argv: list[str] | None = None,
-) -> int:
-    args = build_parser().parse_args(argv)
-    return execute(stage, step, args)

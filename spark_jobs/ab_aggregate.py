@@ -2,19 +2,13 @@
 
     spark-submit spark_jobs/ab_aggregate.py --help
 
-The step itself is ``reco.experiments.aggregate``; this file is its spark-submit entry
-point.
+The step itself is ``reco.experiments.aggregate``, run through its entry in ``reco/steps.py``;
+this file is its spark-submit application.
 """
 
 import sys
 
-from reco.experiments import aggregate
-from reco.runtime import main_for
-
-
-def main(argv: list[str] | None = None) -> int:
-    return main_for(aggregate.STAGE, aggregate.build_parser, aggregate.step, argv)
-
+from reco import steps
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(steps.get("ab_aggregate").main())

@@ -2,18 +2,13 @@
 
     spark-submit spark_jobs/ingest.py --help
 
-The step itself is ``reco.data.ingest``; this file is its spark-submit entry point.
+The step itself is ``reco.data.ingest``, run through its entry in ``reco/steps.py``;
+this file is its spark-submit application.
 """
 
 import sys
 
-from reco.data import ingest
-from reco.runtime import main_for
-
-
-def main(argv: list[str] | None = None) -> int:
-    return main_for(ingest.STAGE, ingest.build_parser, ingest.step, argv)
-
+from reco import steps
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(steps.get("ingest").main())

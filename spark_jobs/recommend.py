@@ -2,18 +2,13 @@
 
     spark-submit spark_jobs/recommend.py --help
 
-The step itself is ``reco.modeling.recommend``; this file is its spark-submit entry point.
+The step itself is ``reco.modeling.recommend``, run through its entry in ``reco/steps.py``;
+this file is its spark-submit application.
 """
 
 import sys
 
-from reco.modeling import recommend
-from reco.runtime import main_for
-
-
-def main(argv: list[str] | None = None) -> int:
-    return main_for(recommend.STAGE, recommend.build_parser, recommend.step, argv)
-
+from reco import steps
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(steps.get("recommend").main())

@@ -2,18 +2,13 @@
 
     spark-submit spark_jobs/train.py --help
 
-The step itself is ``reco.modeling.train``; this file is its spark-submit entry point.
+The step itself is ``reco.modeling.train``, run through its entry in ``reco/steps.py``;
+this file is its spark-submit application.
 """
 
 import sys
 
-from reco.modeling import train
-from reco.runtime import main_for
-
-
-def main(argv: list[str] | None = None) -> int:
-    return main_for(train.STAGE, train.build_parser, train.step, argv)
-
+from reco import steps
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(steps.get("train").main())

@@ -2,18 +2,13 @@
 
     spark-submit spark_jobs/validate.py --help
 
-The step itself is ``reco.validation.validate``; this file is its spark-submit entry point.
+The step itself is ``reco.validation.validate``, run through its entry in ``reco/steps.py``;
+this file is its spark-submit application.
 """
 
 import sys
 
-from reco.runtime import main_for
-from reco.validation import validate
-
-
-def main(argv: list[str] | None = None) -> int:
-    return main_for(validate.STAGE, validate.build_parser, validate.step, argv)
-
+from reco import steps
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(steps.get("validate").main())

@@ -10,7 +10,6 @@ one short sentence per optional input that was missing or damaged and left out).
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,27 +20,15 @@ from reco.data.transforms import deduplicate_latest, split_rejected
 from reco.errors import PipelineError
 from reco.instrumentation.timing import timer
 from reco.runs import RunFolder
-from reco.runtime import run_dir_arg, write_json
+from reco.runtime import write_json
 from reco.spark import size_shuffle
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from reco.steps import StepArgs
+
 STAGE = "ingest"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from reco import params as run_params
-
-    p = argparse.ArgumentParser(
-        prog="reco ingest",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run_dir_arg(p)
-    run_params.add_step_arguments(p, STAGE)  # its run parameters (reco/params.py)
-    p.add_argument("--delimiter", default=None, help="field separator for --format csv")
-    return p
 
 
 @dataclass(frozen=True)
@@ -200,7 +187,7 @@ def manifest_of(
     }
 
 
-def step(args: argparse.Namespace) -> dict[str, Any]:
+def step(args: StepArgs) -> dict[str, Any]:
     from reco.spark import get_spark
 
     source = formats.detect_source(

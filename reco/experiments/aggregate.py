@@ -16,14 +16,16 @@ statistics on these counts are ``reco.experiments.stats``.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reco.errors import PipelineError
 from reco.experiments.stats import ArmCounts
+
+if TYPE_CHECKING:
+    from reco.steps import StepArgs
 
 STAGE = "ab_aggregate"
 EVENTS = ("impression", "click")
@@ -137,18 +139,7 @@ def arm_counts(good: Any, clean: Any) -> list[dict[str, Any]]:
     ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="reco ab-aggregate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--input", type=Path, required=True, help="folder with assignments/events")
-    p.add_argument("--out", type=Path, required=True, help="JSON file for the per-arm counts")
-    return p
-
-
-def step(args: argparse.Namespace) -> dict[str, Any]:
+def step(args: StepArgs) -> dict[str, Any]:
     from reco.spark import get_spark
 
     counts = aggregate(get_spark("reco-ab-aggregate"), args.input)

@@ -17,7 +17,6 @@ model's item factors or, for EASE, of the items' co-occurrence ("because you wat
 
 from __future__ import annotations
 
-import argparse
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,11 +28,13 @@ from reco.errors import PipelineError
 from reco.instrumentation.timing import timer
 from reco.modeling import ranking, scoring
 from reco.runs import RunFolder
-from reco.runtime import read_json, run_dir_arg, run_identity, write_json
+from reco.runtime import read_json, run_identity, write_json
 from reco.validation import quality
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from reco.steps import StepArgs
 
 STAGE = "recommend"
 
@@ -295,20 +296,7 @@ def validate_output(
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from reco import params as run_params
-
-    p = argparse.ArgumentParser(
-        prog="reco recommend",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run_dir_arg(p)
-    run_params.add_step_arguments(p, STAGE)  # its run parameters (reco/params.py)
-    return p
-
-
-def step(args: argparse.Namespace) -> dict[str, Any]:
+def step(args: StepArgs) -> dict[str, Any]:
     from reco.spark import get_spark
 
     quality.start_import()  # overlaps the Spark session start

@@ -24,7 +24,6 @@ Writes ``metrics.json`` and ``model/`` into the run folder.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import statistics
@@ -41,10 +40,12 @@ from reco.instrumentation.timing import timer
 from reco.modeling import gate, models, ranking
 from reco.modeling.ranking import Candidate
 from reco.runs import RunFolder
-from reco.runtime import read_json, run_dir_arg, write_json
+from reco.runtime import read_json, write_json
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from reco.steps import StepArgs
 
 STAGE = "train"
 GRID_KEYS = ("rank", "regParam", "residualRegParam", "maxIter")
@@ -551,29 +552,11 @@ def run(spark: SparkSession, run_dir: Path, params: config.TrainParams) -> dict[
 
 
 # ----------------------------------------------------------------------------------------
-# command line
+# the step (reco/steps.py)
 # ----------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    from reco import params as run_params
-
-    p = argparse.ArgumentParser(
-        prog="reco train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    run_dir_arg(p)
-    run_params.add_step_arguments(p, STAGE)  # its run parameters (reco/params.py)
-    p.add_argument(
-        "--holdout",
-        type=float,
-        default=config.DEFAULT_HOLDOUT_FRACTION,
-        help="share of each user's ratings held out for evaluation (default 0.2)",
-    )
-    p.add_argument("--seed", type=int, default=config.SEED)
-    return p
-
-
-def params_from_args(args: argparse.Namespace) -> config.TrainParams:
-    # The parser has checked the run parameters' types and bounds (reco/params.py); what
-    # their schema cannot say is checked here.
+def params_from_args(args: StepArgs) -> config.TrainParams:
+    """The step's typed parameters (checked by type and bounds by the schema's parse,
+    reco/params.py) as the train job's; what their schema cannot say is checked here."""
     if args.folds < 2 and args.folds != 0:
         raise PipelineError(
             f"--folds must be at least 2 (or 0 for fixed parameters), got {args.folds}"
@@ -593,10 +576,13 @@ def params_from_args(args: argparse.Namespace) -> config.TrainParams:
         grid=parse_grid(args.grid, default_rating),
         rating_cv=rating_cv,
         ranking_grid=parse_grid(
-            args.ranking_grid, config.DEFAULT_RANKING_GRID, RANKING_GRID_KEYS, "--ranking-grid"
+            args.ranking_grid,
+            config.DEFAULT_RANKING_GRID,
+            RANKING_GRID_KEYS,
+            "ranking_grid (--ranking-grid)",
         ),
         ease_grid=parse_grid(
-            args.ease_grid, config.DEFAULT_EASE_GRID, EASE_GRID_KEYS, "--ease-grid"
+            args.ease_grid, config.DEFAULT_EASE_GRID, EASE_GRID_KEYS, "ease_grid (--ease-grid)"
         ),
         families=parse_families(args.families),
         top_k=args.top_n,
@@ -604,7 +590,15 @@ def params_from_args(args: argparse.Namespace) -> config.TrainParams:
     )
 
 
-def step(args: argparse.Namespace) -> dict[str, Any]:
+def check(args: StepArgs) -> config.TrainParams:
+    """What train refuses before any Spark work: its parameters, and its plan (several
+    grid values without their CV, ...); ``prepare`` runs it on the run conf."""
+    params = params_from_args(args)
+    plan(params)
+    return params
+
+
+def step(args: StepArgs) -> dict[str, Any]:
     from reco.spark import get_spark
 
     params = params_from_args(args)

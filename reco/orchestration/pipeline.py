@@ -167,28 +167,13 @@ def choose_dataset(given: str | None, landed: str | None = None) -> str:
 
 
 def check_model_params(params: dict[str, Any]) -> None:
-    """Refuse bad model parameters in a second, before any Spark work: the families and
-    grids (named as in the trigger form), then whatever else the train step would refuse
-    before its Spark work (folds 1, several grid values without their CV, ...), by its own
-    parser, checks and plan, on the arguments the DAG passes it (``reco/params.py``)."""
-    from reco import params as run_params
-    from reco.modeling import train
+    """Refuse bad model parameters in a second, before any Spark work: the train step's
+    typed parse of the run conf and its own check (families, grids, folds 1, several grid
+    values without their CV, ...), exactly as the step will run them (reco/steps.py)."""
+    from reco import steps
 
-    train.parse_families(params.get("families"))
-    for key, default, keys, flag in (
-        ("ranking_grid", config.DEFAULT_RANKING_GRID, train.RANKING_GRID_KEYS, "ranking_grid"),
-        ("ease_grid", config.DEFAULT_EASE_GRID, train.EASE_GRID_KEYS, "ease_grid"),
-        ("grid", config.DEFAULT_GRID, train.GRID_KEYS, "grid"),
-    ):
-        train.parse_grid(params.get(key), default, keys, flag)
-
-    def refuse(message: str) -> None:  # the parser's error, not its exit
-        raise PipelineError(f"train parameters: {message}")
-
-    parser = train.build_parser()
-    parser.error = refuse  # type: ignore[method-assign]
-    argv = ["--run-dir", str(config.RUNS_DIR), *run_params.step_argv("train", params)]
-    train.plan(train.params_from_args(parser.parse_args(argv)))
+    train = steps.get("train")
+    train.check(train.from_conf(params, run_dir=config.RUNS_DIR))
 
 
 def retrain_schedule(landed: Any) -> Any:

@@ -42,13 +42,12 @@ hookimpl = pluggy.HookimplMarker("airflow")
 def planned_work(conf: dict[str, Any]) -> Plan:
     """The CV fits train will time for this run conf, as train plans them (the counter's
     total); an empty plan when the parameters do not say (preflight has checked them)."""
-    from reco import params as run_params
+    from reco import steps
     from reco.modeling import train
 
     try:
-        parser = train.build_parser()
-        argv = ["--run-dir", str(config.RUNS_DIR), *run_params.step_argv("train", conf)]
-        params = train.params_from_args(parser.parse_args(argv))
+        step = steps.get("train")
+        params = step.check(step.from_conf(conf, run_dir=config.RUNS_DIR))
         plan = train.plan(params)
     except (Exception, SystemExit):
         return Plan()

@@ -29,7 +29,7 @@ from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-from reco import config
+from reco import config, steps
 from reco.orchestration import timeouts
 from reco.runtime import read_error
 
@@ -98,13 +98,11 @@ def submit_conf(connection_conf: dict[str, str]) -> dict[str, str]:
 
 
 def run_spark_step(module: str, argv: list[Any]) -> str:
-    """Run ``spark_jobs.<module>.main(argv)`` in this process, on ``spark_default``'s
-    master; a refused input (exit 2) fails the task at once, without retries."""
-    import importlib
-
+    """Run the step ``module`` in this process (its entry in reco/steps.py, as
+    ``spark_jobs/<module>.py`` would), on ``spark_default``'s master; a refused input
+    (exit 2) fails the task at once, without retries."""
     os.environ["SPARK_MASTER"] = spark_master()
-    job = importlib.import_module(f"spark_jobs.{module}")
-    code = job.main([str(a) for a in argv])
+    code = steps.get(module).main([str(a) for a in argv])
     if code != 0:
         raise step_failure(module, argv, code)
     return "ok"
@@ -120,7 +118,9 @@ def step_failure(module: str, argv: list[Any], code: int | None) -> Exception:
     the run folder; exit code 2 (refused input) fails at once, without retries."""
     error = read_error(run_dir_of(argv))
     message = (
-        error["message"] if error else f"spark_jobs.{module} exited with {code}; see the task log"
+        error["message"]
+        if error
+        else f"spark_jobs/{module}.py exited with {code}; see the task log"
     )
     if code == 2:
         from airflow.sdk.exceptions import AirflowFailException
@@ -138,7 +138,7 @@ class SparkStepOperator(SparkSubmitOperator):
     def __init__(self, *, module: str, args: list[Any], **kwargs: Any) -> None:
         kwargs.setdefault("pool", config.SPARK_POOL)
         super().__init__(
-            application=str(config.SPARK_JOBS_DIR / f"{module}.py"),
+            application=str(steps.get(module).application),
             application_args=args,
             conn_id=config.SPARK_CONN_ID,
             name=f"reco-{module}",

@@ -20,16 +20,14 @@ lock on a connection of its own; the next run's start marks attempts whose lock 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg2.extensions
 import pyarrow as pa
@@ -41,7 +39,10 @@ from reco.errors import PipelineError
 from reco.instrumentation.timing import timer
 from reco.publishing import swap, warehouse
 from reco.runs import RunFolder
-from reco.runtime import main_for, read_json, run_dir_arg, run_identity
+from reco.runtime import read_json, run_identity
+
+if TYPE_CHECKING:
+    from reco.steps import StepArgs
 
 STAGE = "publish"
 COPY_CHUNK = 1 << 20  # bytes per write to the COPY stream (psycopg2 default: 8 KiB)
@@ -437,29 +438,5 @@ def run(url: str, run_dir: Path, run_id: str | None = None) -> dict[str, Any]:
         }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="reco publish",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run_dir_arg(p)
-    p.add_argument("--run-id", default=None, help="run id to record (default: run folder name)")
-    p.add_argument(
-        "--warehouse-url",
-        default=None,
-        help="PostgreSQL URL (default: $WAREHOUSE_URL, else the embedded server)",
-    )
-    return p
-
-
-def step(args: argparse.Namespace) -> dict[str, Any]:
+def step(args: StepArgs) -> dict[str, Any]:
     return run(warehouse.resolve_url(args.warehouse_url), args.run_dir, args.run_id)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return main_for(STAGE, build_parser, step, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

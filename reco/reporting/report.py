@@ -20,7 +20,6 @@ in-process ``reco run`` by :mod:`reco.reporting.run_end` (see there).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shlex
@@ -28,7 +27,7 @@ import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from reco import config, pages
@@ -40,8 +39,11 @@ from reco.instrumentation.timing import read_timings, timer
 from reco.publishing import warehouse
 from reco.reporting import performance, task_timings
 from reco.runs import RunFolder, run_dir_for
-from reco.runtime import main_for, read_json, run_dir_arg
+from reco.runtime import read_json
 from reco.validation import quality
+
+if TYPE_CHECKING:
+    from reco.steps import StepArgs
 
 STAGE = "report"
 
@@ -581,25 +583,5 @@ def rebuild(url: str, run_id: str | None = None) -> dict[str, Any]:
     return run(url, run_dir, run_id, record_timing=False)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="reco report",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run_dir_arg(p)
-    p.add_argument("--run-id", default=None, help="run id (default: run folder name)")
-    p.add_argument("--warehouse-url", default=None)
-    return p
-
-
-def step(args: argparse.Namespace) -> dict[str, Any]:
+def step(args: StepArgs) -> dict[str, Any]:
     return run(warehouse.resolve_url(args.warehouse_url), args.run_dir, args.run_id)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return main_for(STAGE, build_parser, step, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,18 +13,20 @@ check with its observed value. Results: ``validation.json`` and the run's GX Dat
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reco import config
 from reco.errors import PipelineError
 from reco.instrumentation.timing import timer
 from reco.runs import RunFolder
-from reco.runtime import read_json, run_dir_arg, write_json
+from reco.runtime import read_json, write_json
 from reco.validation import quality
+
+if TYPE_CHECKING:
+    from reco.steps import StepArgs
 
 STAGE = "validate"
 
@@ -77,25 +79,6 @@ def quarantine_check(manifest: dict[str, Any], max_share: float) -> tuple[float,
             f"export uses another scale, pass rating_scale (e.g. {lo:g}-{seen_hi:g})"
         )
     return share, text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from reco import params as run_params
-
-    p = argparse.ArgumentParser(
-        prog="reco validate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run_dir_arg(p)
-    run_params.add_step_arguments(p, STAGE)  # its run parameters (reco/params.py)
-    p.add_argument(
-        "--previous-rows",
-        type=int,
-        default=None,
-        help="ratings in the previous accepted batch (the DAG looks it up)",
-    )
-    return p
 
 
 def run(
@@ -166,7 +149,7 @@ def optional_suites(spark: Any, run_dir: Path, now_epoch_s: Any) -> list[dict[st
     return suites
 
 
-def step(args: argparse.Namespace) -> dict[str, Any]:
+def step(args: StepArgs) -> dict[str, Any]:
     from reco.spark import get_spark
 
     quality.start_import()  # overlaps the Spark session start

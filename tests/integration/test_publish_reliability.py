@@ -430,7 +430,7 @@ def write_run_folder(root: Path, run_id: str, users: int, version: str) -> Path:
 def start_run_publisher(url: str, run_dir: Path, app: str) -> subprocess.Popen:
     """``reco publish --run-dir`` in its own process, as the Airflow task runs it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "reco.publishing.publish", "--run-dir", str(run_dir)]
+        [sys.executable, "-m", "reco.cli", "publish", "--run-dir", str(run_dir)]
         + ["--warehouse-url", url],
         env={**os.environ, "PGAPPNAME": app},
         stdout=subprocess.PIPE,

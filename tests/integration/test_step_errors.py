@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from reco import steps
 from reco.console import summary
 from reco.modeling import train
 from reco.runs import RunFolder, run_dir_for
@@ -34,7 +35,7 @@ def test_a_corrupt_ratings_file_fails_train_naming_the_file_and_the_cause(
             }
         )
     )
-    args = train.build_parser().parse_args(["--run-dir", str(run_dir), "--folds", "0"])
+    args = steps.get("train").parse(["--run-dir", str(run_dir), "--folds", "0"])
 
     code = execute("train", train.step, args)
 

@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("reco.params", "reco.runs", "reco.spark", "reco.pages"),  # vocabulary of a run
     ("reco.instrumentation",),  # timing and Spark event logs, for every step
     ("reco.runtime",),  # how a step runs and fails
+    ("reco.steps",),  # the registry of steps: names their code, imported when run
     ("reco.publishing",),  # the warehouse
     ("reco.data", "reco.validation", "reco.experiments", "reco.maintenance"),  # steps
     ("reco.modeling",),  # the model steps, on data the steps above read and checked

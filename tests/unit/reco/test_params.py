@@ -6,27 +6,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reco import cli, config
+from reco import cli, config, steps
 from reco import params as run_params
-from reco.data import ingest
 from reco.errors import PipelineError
-from reco.modeling import gate, recommend, train
+from reco.modeling import gate, train
 from reco.params import RUN_PARAMS, RunParam
-from reco.validation import validate
 
-STEP_PARSERS = {
-    "ingest": ingest.build_parser,
-    "validate": validate.build_parser,
-    "train": train.build_parser,
-    "recommend": recommend.build_parser,
-}
+STEP_PARSERS = {name: steps.get(name).parser for name in run_params.STEPS}
 # What prepare hands the steps for the parameters it resolves (the DAG passes these, not
 # the trigger's values).
 PREPARED = {"dataset": "/data/ratings.csv", "format": "csv", "feedback": ""}
@@ -265,10 +258,9 @@ def test_each_step_takes_exactly_its_run_params(step: str, capsys) -> None:
     parser = STEP_PARSERS[step]()
     wanted = {p.flag for p in RUN_PARAMS if step in p.steps}
     assert flags(parser) & {p.flag for p in RUN_PARAMS} == wanted
-    # and its spark-submit entry point's --help lists them
-    module = importlib.import_module(cli.STEP_MODULES[step])
+    # and its run's --help (spark-submit spark_jobs/<step>.py, reco <step>) lists them
     with pytest.raises(SystemExit) as exc:
-        module.main(["--help"])
+        steps.get(step).main(["--help"])
     assert exc.value.code == 0
     shown = capsys.readouterr().out
     assert all(flag in shown for flag in wanted), shown
@@ -311,21 +303,41 @@ def test_a_form_value_round_trips_to_the_step(dag, step: str, which: str) -> Non
         assert got == want and type(got) is type(want), (p.name, got, want)
 
 
-def test_step_argv_renders_as_the_dag_templates_do(dag) -> None:
-    values = {p.name: sample(p) for p in RUN_PARAMS}
-    for step in ("validate", "train", "recommend"):
-        pairs = step_pairs(dag, step)
-        rendered = [
-            x
-            for flag, v in pairs.items()
-            if flag in {p.flag for p in RUN_PARAMS}
-            for x in (flag, render(dag, step, v, values, PREPARED))
-        ]
-        assert sorted(run_params.step_argv(step, values)) == sorted(rendered), step
+@pytest.mark.parametrize("step", run_params.STEPS)
+@pytest.mark.parametrize("which", ["defaults", "samples"])
+def test_a_run_conf_and_the_rendered_arguments_parse_to_the_same_values(
+    dag, step: str, which: str
+) -> None:
+    """What prepare checks (the run conf, typed by the step's own parse) is what the step
+    then runs on (the DAG's rendered arguments, parsed by its command line)."""
+    values = {k: dag.params[k] for k in dag.params}
+    if which == "samples":
+        values = {p.name: sample(p) for p in RUN_PARAMS}
+    conf = {p.name: PREPARED[p.name] if p.prepared else values[p.name] for p in RUN_PARAMS}
+    argv = ["--run-dir", "/lake/runs/r"]
+    for flag, value in step_pairs(dag, step).items():
+        if flag in {p.flag for p in RUN_PARAMS}:
+            argv += [flag, render(dag, step, value, values, PREPARED)]
+    from_conf = vars(steps.get(step).from_conf(conf, run_dir=Path("/lake/runs/r")))
+    parsed = vars(steps.get(step).parse(argv))
+    assert {k: from_conf[k] for k in parsed} == parsed
+    assert {k: type(v) for k, v in from_conf.items()} == {k: type(v) for k, v in parsed.items()}
+
+
+def test_a_run_conf_value_the_form_would_refuse_is_named() -> None:
+    train = steps.get("train")
+    with pytest.raises(PipelineError, match="argument --top-n: 0 is below the minimum 1"):
+        train.from_conf({"top_n": 0}, run_dir=Path("r"))
+    with pytest.raises(PipelineError, match="argument --top-n: expected an integer, got 'ten'"):
+        train.from_conf({"top_n": "ten"}, run_dir=Path("r"))
+    with pytest.raises(PipelineError, match="argument --format: 'xlsx' is not one of"):
+        steps.get("ingest").from_conf({"format": "xlsx", "dataset": "d"}, run_dir=Path("r"))
+    with pytest.raises(PipelineError, match="--run-dir is required"):
+        train.from_conf({})
 
 
 def test_the_train_step_checks_only_what_the_schema_cannot_say() -> None:
-    parse = train.build_parser().parse_args
+    parse = steps.get("train").parse
     with pytest.raises(PipelineError, match="--folds must be at least 2"):
         train.params_from_args(parse(["--run-dir", "r", "--folds", "1"]))
     params = train.params_from_args(parse(["--run-dir", "r", "--rating-cv", "True"]))

@@ -93,9 +93,9 @@ def test_a_run_reads_the_given_then_the_landed_then_the_newest_export(
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"families": "als,svd"}, "unknown model family"),
-        ({"ranking_grid": "{rank: 8}"}, "ranking_grid is not valid JSON"),
-        ({"ease_grid": '{"lambda": []}'}, "ease_grid lambda has no values"),
+        ({"families": "als,svd"}, "argument --families: 'als,svd' does not match"),
+        ({"ranking_grid": "{rank: 8}"}, r"ranking_grid \(--ranking-grid\) is not valid JSON"),
+        ({"ease_grid": '{"lambda": []}'}, r"ease_grid \(--ease-grid\) lambda has no values"),
         ({"grid": '{"rank": ["ten"]}'}, "grid rank must be numbers"),
         ({"grid": '{"depth": [3]}'}, "keys among"),
     ],

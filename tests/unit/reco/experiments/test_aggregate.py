@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from reco import steps
 from reco.errors import PipelineError
 from reco.experiments import aggregate
 
 
 def test_the_step_takes_an_input_folder_and_a_counts_file() -> None:
-    args = aggregate.build_parser().parse_args(["--input", "in", "--out", "c.json"])
+    args = steps.get("ab_aggregate").parse(["--input", "in", "--out", "c.json"])
     assert args.input == Path("in") and args.out == Path("c.json")
     assert aggregate.STAGE == "ab_aggregate"
     with pytest.raises(SystemExit):
-        aggregate.build_parser().parse_args(["--input", "in"])
+        steps.get("ab_aggregate").parse(["--input", "in"])
 
 
 def test_a_missing_input_file_is_named_before_spark_reads(tmp_path: Path) -> None:
