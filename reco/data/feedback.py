@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reco import config
-from reco.data.formats import (
+from reco.data.formats import MAX_ID
+from reco.data.parsing import (
     CLOCK_SKEW_S,
-    MAX_ID,
     REASON_DUPLICATE,
     REASON_FIELD_COUNT,
     REASON_FUTURE,

@@ -1,4 +1,4 @@
-"""Input formats: detecting a dataset's layout and parsing it defensively.
+"""Input formats: detecting a dataset's layout and its rating scale.
 
 Supported layouts (``format``):
 
@@ -12,9 +12,11 @@ Supported layouts (``format``):
                 (``user=uid,item=mid,rating=stars[,timestamp=ts]``).
 - ``parquet``   a Parquet file or folder, plus a column mapping.
 
-``auto`` picks the layout from a folder's files or a file's name and header.
-Parsing never trusts the input: every field goes through ``try_cast`` and a line that
-cannot be used is kept with a reason code instead of being dropped.
+``auto`` picks the layout from a folder's files or a file's name and header. The result is
+a ``Source``: where the ratings (and titles) are, how their lines are split, and the rating
+scale, from the layout, a ``manifest.json`` beside the data, or the caller. This module is
+the vocabulary below the readers: ``reco.data.parsing`` parses the ratings (Spark),
+``reco.data.titles`` reads the titles and genres (pandas).
 
 Only the ratings file is required. Titles (``u.item`` / ``movies.dat`` / ``movies.csv``),
 genres (``u.genre``) and the user files (``u.user`` / ``users.dat``: nothing reads them)
@@ -26,20 +28,14 @@ unless the scale was given explicitly.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reco import config
 from reco.errors import PipelineError
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from pyspark.sql import Column, DataFrame, SparkSession
 
 ML_LATEST_HEADER = ["userId", "movieId", "rating", "timestamp"]
 CANONICAL = (config.COL_USER, config.COL_ITEM, config.COL_RATING, config.COL_TIMESTAMP)
@@ -50,30 +46,6 @@ MAPPING_KEYS = {
     "timestamp": config.COL_TIMESTAMP,
 }
 MAX_ID = 2_147_483_647  # ALS keeps ids in a Java int
-# A rating is a plain decimal number. Spark's cast to double is Java's parser, which also
-# takes "4d", "4f" or "0x1p2" (hex): those are damage, not ratings.
-DECIMAL = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-CLOCK_SKEW_S = 24 * 3600  # a timestamp up to a day ahead of the clock is tolerated
-
-# Reason codes for rejected lines (quarantine).
-REASON_FIELD_COUNT = "wrong_field_count"
-REASON_USER_ID = "invalid_user_id"
-REASON_ITEM_ID = "invalid_item_id"
-REASON_RATING = "invalid_rating"
-REASON_RATING_RANGE = "rating_out_of_range"
-REASON_TIMESTAMP = "invalid_timestamp"
-REASON_FUTURE = "timestamp_in_future"
-REASON_DUPLICATE = "duplicate_superseded"
-REASONS = (
-    REASON_FIELD_COUNT,
-    REASON_USER_ID,
-    REASON_ITEM_ID,
-    REASON_RATING,
-    REASON_RATING_RANGE,
-    REASON_TIMESTAMP,
-    REASON_FUTURE,
-    REASON_DUPLICATE,
-)
 
 # Each MovieLens layout's files: the ratings file is required, the titles file optional.
 RATINGS_FILE = {"ml-100k": "u.data", "ml-1m": "ratings.dat", "ml-latest": "ratings.csv"}
@@ -232,12 +204,12 @@ def _manifest_scale(
         ) from None
 
 
-def _ml_latest_header_problem(header: list[str]) -> list[str]:
+def ml_latest_header_problem(header: list[str]) -> list[str]:
     """The MovieLens ratings.csv columns ``header`` lacks."""
     return [h for h in ML_LATEST_HEADER if h not in header]
 
 
-def _lacking_columns_error(path: Path, lacking: list[str], header: list[str]) -> PipelineError:
+def lacking_columns_error(path: Path, lacking: list[str], header: list[str]) -> PipelineError:
     shown = repr(header) if len(repr(header)) <= 200 else repr(header)[:200] + "..."
     return PipelineError(
         f"{path} looks like a MovieLens ratings.csv but lacks column(s) {lacking} (its header "
@@ -310,7 +282,7 @@ def detect_format(p: Path, columns: dict[str, str] | None, delimiter: str | None
         fmt = "ml-latest" if set(ML_LATEST_HEADER) <= set(header) else "csv"
         known = [h for h in ML_LATEST_HEADER if h in header]
         if fmt == "csv" and not columns and len(known) >= 2:
-            raise _lacking_columns_error(target, _ml_latest_header_problem(header), header)
+            raise lacking_columns_error(target, ml_latest_header_problem(header), header)
         return fmt
     if p.suffix == ".parquet" or (p.is_dir() and any(p.glob("*.parquet"))):
         return "parquet"
@@ -336,8 +308,8 @@ def _movielens_source(
     _check_nonempty(ratings)
     if fmt == "ml-latest":
         header = [h.strip() for h in _first_line(ratings).split(",")]
-        if lacking := _ml_latest_header_problem(header):
-            raise _lacking_columns_error(ratings, lacking, header)
+        if lacking := ml_latest_header_problem(header):
+            raise lacking_columns_error(ratings, lacking, header)
     items = (p if p.is_dir() else p.parent) / TITLES_FILE[fmt]
     return Source(
         fmt,
@@ -382,326 +354,3 @@ def _complete_mapping(mapping: dict[str, str], path: Path) -> dict[str, str]:
     full = {c: c for c in CANONICAL}
     full.update(mapping)
     return full
-
-
-# --------------------------------------------------------------------------------------
-# Spark parsing
-# --------------------------------------------------------------------------------------
-def read_ratings(spark: SparkSession, src: Source) -> DataFrame:
-    """Parse ``src`` into ``raw, user_id, item_id, rating, timestamp, reason``.
-
-    ``reason`` is null for a usable row and a reason code otherwise; nothing is dropped
-    except blank lines and the header line.
-    """
-    if src.format in ("ml-100k", "ml-1m", "ml-latest"):
-        typed, expected_fields = _movielens_lines(spark, src)
-        ts_required = True
-    else:
-        typed, expected_fields, ts_required = _table_rows(spark, src)
-    return with_reason(
-        typed, src.rating_scale, expected_fields=expected_fields, timestamp_required=ts_required
-    )
-
-
-def _movielens_lines(spark: SparkSession, src: Source) -> tuple[DataFrame, int]:
-    """A MovieLens layout's lines split into typed fields; the fields a line should have."""
-    from pyspark.sql import functions as F
-
-    lines = spark.read.text(str(src.ratings_path))
-    # Lines end at LF, CRLF or a lone CR (Hadoop's reader) and the file's BOM is
-    # skipped; a BOM starting a later line (files concatenated) is dropped too.
-    value = F.regexp_replace(F.col("value"), "^\ufeff|\r$", "")
-    all_lines = lines.select(value.alias("raw"))
-    df = all_lines.where(F.trim(F.col("raw")) != "")
-    # ml-latest names its columns: extra columns after a schema change are ignored.
-    pos = [0, 1, 2, 3]
-    expected_fields = 4
-    if src.has_header:
-        # The header as Spark decoded it (bytes that are not UTF-8 decode as Spark
-        # does), so the comparison below finds it; repeated headers (exports
-        # concatenated) are skipped as well.
-        first = all_lines.first()
-        header_line = first["raw"] if first else ""
-        df = df.where(F.col("raw") != header_line)
-        header = [h.strip() for h in header_line.split(src.delimiter)]
-        if lacking := _ml_latest_header_problem(header):
-            raise _lacking_columns_error(src.ratings_path, lacking, header)
-        pos = [header.index(h) for h in ML_LATEST_HEADER]
-        expected_fields = len(header)
-    sep = {"\t": r"\t", "::": "::", ",": ","}[src.delimiter]
-    parts = F.split(F.col("raw"), sep, -1)
-    typed = df.select(
-        "raw",
-        F.size(parts).alias("_n"),
-        F.trim(F.get(parts, pos[0])).try_cast("bigint").alias(config.COL_USER),
-        F.trim(F.get(parts, pos[1])).try_cast("bigint").alias(config.COL_ITEM),
-        _decimal(F.trim(F.get(parts, pos[2]))).alias(config.COL_RATING),
-        F.trim(F.get(parts, pos[3])).try_cast("bigint").alias(config.COL_TIMESTAMP),
-    )
-    return typed, expected_fields
-
-
-def _table_rows(spark: SparkSession, src: Source) -> tuple[DataFrame, int, bool]:
-    """A CSV or Parquet table's rows typed through the column mapping; its column count,
-    and whether it has the mapped timestamp column."""
-    from pyspark.sql import functions as F
-
-    if src.format == "csv":
-        raw_df = (
-            spark.read.option("header", True)
-            .option("sep", src.delimiter)
-            .option("mode", "PERMISSIVE")
-            .option("inferSchema", False)
-            .csv(str(src.ratings_path))
-        )
-    else:
-        raw_df = spark.read.parquet(str(src.ratings_path))
-    missing = [
-        f"{canon} (column {col!r})"
-        for canon, col in src.columns.items()
-        if col not in raw_df.columns and canon != config.COL_TIMESTAMP
-    ]
-    if missing:
-        raise PipelineError(
-            f"{src.ratings_path} lacks required column(s) {', '.join(missing)}; its columns "
-            f"are {raw_df.columns}. Map them with --columns user=...,item=...,rating=..."
-        )
-    ts_col = src.columns.get(config.COL_TIMESTAMP)
-    ts_required = bool(ts_col and ts_col in raw_df.columns)
-    all_cols = [F.col(f"`{c}`").cast("string") for c in raw_df.columns]
-    typed = raw_df.select(
-        F.concat_ws(src.delimiter, *[F.coalesce(c, F.lit("")) for c in all_cols]).alias("raw"),
-        F.lit(len(raw_df.columns)).alias("_n"),
-        *[
-            F.col(f"`{src.columns[c]}`").cast("string").try_cast("bigint").alias(c)
-            for c in (config.COL_USER, config.COL_ITEM)
-        ],
-        _decimal(F.trim(F.col(f"`{src.columns[config.COL_RATING]}`").cast("string"))).alias(
-            config.COL_RATING
-        ),
-        (
-            F.col(f"`{ts_col}`").cast("string").try_cast("bigint")
-            if ts_required
-            else F.lit(None).cast("bigint")
-        ).alias(config.COL_TIMESTAMP),
-    )
-    return typed, len(raw_df.columns), ts_required
-
-
-def _decimal(text: Column) -> Column:
-    """``text`` as a double when it is a plain decimal number, else null."""
-    from pyspark.sql import functions as F
-
-    return F.when(text.rlike(DECIMAL), text.try_cast("double"))
-
-
-def with_reason(
-    df: DataFrame,
-    scale: tuple[float, float],
-    *,
-    expected_fields: int,
-    timestamp_required: bool = True,
-    now_epoch_s: int | None = None,
-) -> DataFrame:
-    """Add the ``reason`` column (first failing check wins) and drop helper columns.
-
-    A timestamp more than a day after ``now_epoch_s`` (default: the clock) is rejected.
-    """
-    import time
-
-    from pyspark.sql import functions as F
-
-    latest_ok = (now_epoch_s if now_epoch_s is not None else int(time.time())) + CLOCK_SKEW_S
-    u, i, r, t = (F.col(c) for c in CANONICAL)
-    lo, hi = scale
-    reason = (
-        F.when(F.col("_n") != expected_fields, F.lit(REASON_FIELD_COUNT))
-        .when(u.isNull() | (u <= 0) | (u > MAX_ID), F.lit(REASON_USER_ID))
-        .when(i.isNull() | (i <= 0) | (i > MAX_ID), F.lit(REASON_ITEM_ID))
-        .when(r.isNull() | F.isnan(r), F.lit(REASON_RATING))
-        .when((r < lo) | (r > hi), F.lit(REASON_RATING_RANGE))
-    )
-    if timestamp_required:
-        reason = reason.when(t.isNull() | (t < 0), F.lit(REASON_TIMESTAMP))
-    reason = reason.when(t.isNotNull() & (t > latest_ok), F.lit(REASON_FUTURE))
-    return df.withColumn("reason", reason).drop("_n")
-
-
-# --------------------------------------------------------------------------------------
-# Item titles (small: plain Python, line by line, so one damaged line costs one title)
-# --------------------------------------------------------------------------------------
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the same line ends as the ratings reader's
-_ID = re.compile(r"\+?[0-9]{1,10}")
-
-
-def _parse_id(text: str) -> int | None:
-    text = text.strip()
-    if not _ID.fullmatch(text):
-        return None
-    value = int(text)
-    return value if 1 <= value <= MAX_ID else None
-
-
-def _read_lines(path: Path) -> tuple[list[str], bool]:
-    """``(lines, was UTF-8)``: UTF-8 when the bytes are UTF-8, else Latin-1 (ML-100K's and
-    ML-1M's own encoding, and one that never fails). ``OSError`` when unreadable."""
-    raw = path.read_bytes()
-    try:
-        text, utf8 = raw.decode("utf-8-sig"), True
-    except UnicodeDecodeError:
-        text, utf8 = raw.decode("latin-1"), False
-    return _LINE_BREAK.split(text), utf8
-
-
-class _Unreadable(Exception):
-    """A file that cannot be used at all; the message is the cause."""
-
-
-def _genre_names(path: Path) -> tuple[list[str] | None, str | None]:
-    """u.genre's names in flag order (``NAME|INDEX`` lines, indices 0..n-1), or ``None``
-    and a note when the file is missing or damaged."""
-    if not path.is_file():
-        return None, f"{GENRES_FILE} not found: genres left empty"
-    try:
-        lines, _ = _read_lines(path)
-        by_index: dict[int, str] = {}
-        for no, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            name, sep, index = line.rpartition("|")
-            if not sep or not name.strip() or not re.fullmatch(r"[0-9]{1,4}", index.strip()):
-                raise _Unreadable(f"line {no} is not NAME|INDEX")
-            if int(index) in by_index:
-                raise _Unreadable(f"index {int(index)} appears twice")
-            by_index[int(index)] = name.strip()
-        if not by_index:
-            raise _Unreadable("no genre lines")
-        if sorted(by_index) != list(range(len(by_index))):
-            raise _Unreadable(f"its indices are not 0..{len(by_index) - 1}")
-    except (OSError, _Unreadable) as exc:
-        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return None, f"{GENRES_FILE} unreadable ({cause}): genres left empty"
-    return [by_index[i] for i in range(len(by_index))], None
-
-
-def _title_rows(
-    fmt: str, path: Path, lines: list[str]
-) -> tuple[list[tuple[int, str, str]], list[int], list[str], str | None]:
-    """``(rows (id, title, genres), numbers of unreadable lines, what else is wrong with
-    the file, note on u.genre)``; ``_Unreadable`` when nothing in the file can be used."""
-    rows: list[tuple[int, str, str]] = []
-    bad: list[int] = []
-    notes: list[str] = []
-    no_genres = 0
-    genre_names: list[str] | None = None
-    genre_note: str | None = None
-    if fmt == "ml-100k":  # id|title|release|video release|url|19 genre flags
-        genre_names, genre_note = _genre_names(path.parent / GENRES_FILE)
-    header: list[str] = []
-    cols: dict[str, int] = {}
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        lacks_genres = False
-        if fmt == "ml-latest":  # CSV with a header: movieId,title,genres
-            try:
-                fields = next(csv.reader([line]))
-            except csv.Error as exc:  # e.g. a field over csv's size limit
-                if not header:
-                    raise _Unreadable(f"its header: {exc}") from exc
-                bad.append(no)
-                continue
-            if not header:
-                header = [h.strip() for h in fields]
-                cols = {h: header.index(h) for h in ("movieId", "title", "genres") if h in header}
-                lacking = [h for h in ("movieId", "title") if h not in cols]
-                if lacking:
-                    shown = repr(header)[:120]
-                    raise _Unreadable(f"no {' or '.join(lacking)} column; its header is {shown}")
-                continue
-            if len(fields) != len(header):  # a stray quote or a cut line: not to be trusted
-                bad.append(no)
-                continue
-            item, title = _parse_id(fields[cols["movieId"]]), fields[cols["title"]]
-            genres = fields[cols["genres"]] if "genres" in cols else ""
-        elif fmt == "ml-1m":
-            item, title, genres, lacks_genres = _ml1m_title(line)
-        else:
-            item, title, genres, lacks_genres = _ml100k_title(line, genre_names)
-        if item is None or not title.strip():
-            bad.append(no)
-            continue
-        no_genres += lacks_genres
-        rows.append((item, title, genres))
-    if fmt == "ml-latest" and header and "genres" not in cols:
-        notes.append("no genres column: genres left empty")
-    if no_genres and fmt == "ml-100k" and genre_names is not None:
-        notes.append(
-            f"{no_genres} line(s) without the {len(genre_names)} genre flags of {GENRES_FILE}: "
-            "their genres left empty"
-        )
-    elif no_genres:
-        notes.append(f"{no_genres} line(s) without genres: their genres left empty")
-    return rows, bad, notes, genre_note
-
-
-def _ml1m_title(line: str) -> tuple[int | None, str, str, bool]:
-    """``id::title::genres``: (id, title, genres, whether the genres are missing)."""
-    fields = line.split("::")
-    item, title = _parse_id(fields[0]), fields[1] if len(fields) > 1 else ""
-    return item, title, fields[2] if len(fields) > 2 else "", len(fields) < 3
-
-
-def _ml100k_title(line: str, genre_names: list[str] | None) -> tuple[int | None, str, str, bool]:
-    """``id|title|release|video release|url|<genre flags>``, the flags named by u.genre:
-    (id, title, genres, whether the flags are missing or damaged)."""
-    fields = line.split("|")
-    item, title = _parse_id(fields[0]), fields[1] if len(fields) > 1 else ""
-    flags = [f.strip() for f in fields[5:]]
-    if genre_names is None:
-        return item, title, "", False
-    if len(flags) == len(genre_names) and set(flags) <= {"0", "1"}:
-        genres = "|".join(n for n, f in zip(genre_names, flags, strict=True) if f == "1")
-        return item, title, genres, False
-    return item, title, "", True
-
-
-def read_items(src: Source) -> tuple[pd.DataFrame | None, list[str]]:
-    """``(item_id, title, genres`` from the dataset's titles file or ``None``, notes)``.
-
-    Titles are optional: a missing or unreadable file, or unreadable lines, leave titles
-    (or genres) out with one note per file and never stop the run. ``None`` when no title
-    could be read, so no empty ``items.parquet`` is written.
-    """
-    import pandas as pd
-
-    name = TITLES_FILE.get(src.format)
-    if name is None:  # csv / parquet: no titles file in the layout
-        return None, []
-    if src.items_path is None:
-        return None, [f"{name} not found: titles not loaded"]
-    path = src.items_path
-    try:
-        lines, utf8 = _read_lines(path)
-        rows, bad, parts, genre_note = _title_rows(src.format, path, lines)
-    except (OSError, _Unreadable) as exc:
-        cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return None, [f"{name} unreadable ({cause}): titles not loaded"]
-    genre_notes = [genre_note] if genre_note else []
-    if not utf8 and src.format == "ml-latest":  # the one titles file that should be UTF-8
-        parts.insert(0, "not UTF-8, read as Latin-1 (check the titles)")
-    n_lines = sum(1 for line in lines if line.strip())
-    if not rows:
-        return None, [f"{name} has no readable title lines: titles not loaded"]
-    if bad:
-        parts.append(
-            f"{len(bad)} of {n_lines} lines unreadable (first: line {bad[0]}): those titles "
-            "not loaded"
-        )
-    out = pd.DataFrame(rows, columns=[config.COL_ITEM, config.COL_TITLE, config.COL_GENRES])
-    dups = int(out.duplicated(config.COL_ITEM).sum())
-    if dups:
-        parts.append(f"{dups} repeated id(s): the last line of each kept")
-    out = out.drop_duplicates(config.COL_ITEM, keep="last").reset_index(drop=True)
-    out[config.COL_ITEM] = out[config.COL_ITEM].astype("int64")
-    return out, [*genre_notes, *([f"{name}: {'; '.join(parts)}"] if parts else [])]

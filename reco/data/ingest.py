@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reco import config
-from reco.data import feedback, formats
+from reco.data import feedback, formats, parsing, titles
 from reco.data.transforms import deduplicate_latest, split_rejected
 from reco.errors import PipelineError
 from reco.instrumentation.timing import timer
@@ -48,7 +48,7 @@ def run(
     parsed = None  # cached while in use; released on every way out (a refusal too)
     try:
         with timer(run_dir, STAGE, "read", source=str(source.ratings_path)) as t:
-            parsed = formats.read_ratings(spark, source).cache()
+            parsed = parsing.read_ratings(spark, source).cache()
             lines = parsed.count()
             t["rows"] = lines
             t["shuffle_partitions"] = size_shuffle(spark, lines)
@@ -116,7 +116,7 @@ def refuse_all_rejected(
         return
     reasons = written.reasons
     hint = ""
-    if reasons.get(formats.REASON_FIELD_COUNT, 0) > lines / 2:
+    if reasons.get(parsing.REASON_FIELD_COUNT, 0) > lines / 2:
         sep = {"\t": "TAB", "::": "'::'"}.get(source.delimiter, repr(source.delimiter))
         hint = (
             f" Most lines do not split into the expected fields with the {sep} separator "
@@ -132,7 +132,7 @@ def refuse_all_rejected(
 def write_items(run_dir: Path, source: formats.Source) -> tuple[int, list[str]]:
     """``items.parquet`` when the dataset has titles: (how many, notes on what was left out)."""
     with timer(run_dir, STAGE, "items") as t:
-        items, item_notes = formats.read_items(source)
+        items, item_notes = titles.read_items(source)
         n_items_titles = 0
         if items is not None:
             items.to_parquet(RunFolder(run_dir).items, index=False)
@@ -175,8 +175,8 @@ def manifest_of(
         "n_items": stats["items"],
         "rating_mean": stats["mean"],
         "n_rejected": sum(reasons.values()),
-        "n_malformed": sum(n for r, n in reasons.items() if r != formats.REASON_DUPLICATE),
-        "n_superseded": reasons.get(formats.REASON_DUPLICATE, 0),
+        "n_malformed": sum(n for r, n in reasons.items() if r != parsing.REASON_DUPLICATE),
+        "n_superseded": reasons.get(parsing.REASON_DUPLICATE, 0),
         "rejected_by_reason": reasons,
         "rating_seen_min": written.seen["lo"],
         "rating_seen_max": written.seen["hi"],

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reco import config
-from reco.data.formats import REASON_DUPLICATE
+from reco.data.parsing import REASON_DUPLICATE
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

@@ -43,7 +43,7 @@ from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from reco import config
-from reco.data import formats, ingest
+from reco.data import formats, ingest, parsing
 from reco.errors import PipelineError
 from reco.publishing import warehouse
 from reco.runs import RunFolder
@@ -549,7 +549,7 @@ def check_pass(batch: Batch, real: Real, data_dir: Path, src, run_dir: Path) -> 
     lines, header = expected_lines(batch.files[formats.RATINGS_FILE[batch.layout]], src.has_header)
     quarantine = pd.read_parquet(folder.quarantine)
     ratings = pd.read_parquet(folder.ratings)
-    assert set(quarantine["reason"]) <= set(formats.REASONS)
+    assert set(quarantine["reason"]) <= set(parsing.REASONS)
     q_raw = collections.Counter(_norm(r) for r in quarantine["raw"])
     all_lines = collections.Counter(lines)
     assert not q_raw - all_lines, f"quarantined lines not in the file: {q_raw - all_lines}"
@@ -562,7 +562,7 @@ def check_pass(batch: Batch, real: Real, data_dir: Path, src, run_dir: Path) -> 
     assert manifest["n_ratings"] == len(ratings) > 0
     assert manifest["n_rejected"] == len(quarantine) == sum(by_reason.values())
     assert manifest["rejected_by_reason"] == by_reason
-    assert manifest["n_superseded"] == by_reason.get(formats.REASON_DUPLICATE, 0)
+    assert manifest["n_superseded"] == by_reason.get(parsing.REASON_DUPLICATE, 0)
     assert manifest["n_malformed"] == manifest["n_rejected"] - manifest["n_superseded"]
     assert manifest["n_users"] == ratings["user_id"].nunique()
     assert manifest["n_items"] == ratings["item_id"].nunique()
@@ -577,7 +577,7 @@ def check_pass(batch: Batch, real: Real, data_dir: Path, src, run_dir: Path) -> 
     assert ratings["user_id"].between(1, formats.MAX_ID).all()
     assert ratings["item_id"].between(1, formats.MAX_ID).all()
     assert ratings["rating"].between(lo, hi).all()
-    now = time.time() + formats.CLOCK_SKEW_S
+    now = time.time() + parsing.CLOCK_SKEW_S
     assert ratings["timestamp"].between(0, now).all()
 
     # Each accepted line is one of the kept (user, item) pairs; an untouched real line that
@@ -598,7 +598,7 @@ def check_pass(batch: Batch, real: Real, data_dir: Path, src, run_dir: Path) -> 
         key = (_spark_long(fields[pos[0]]), _spark_long(fields[pos[1]]))
         assert None not in key, f"accepted, yet its ids do not parse: {line!r}"
         rating = fields[pos[2]].strip(" ")
-        assert re.match(formats.DECIMAL, rating), f"accepted a rating that is no number: {line!r}"
+        assert re.match(parsing.DECIMAL, rating), f"accepted a rating that is no number: {line!r}"
         accepted_keys.add(key)
         if line in real.values:
             assert real.values[line] in rows, f"real line {line!r} kept with other values"
