@@ -30,7 +30,7 @@ import pandas as pd
 
 from bench.protocols import ROOT, SEED, K, load, random_split, split_data, stratified_split
 from reco import config
-from reco.modeling import ranking, train
+from reco.modeling import ranking, train, train_plan
 from reco.runs import RunFolder
 from reco.runtime import write_json
 
@@ -54,7 +54,9 @@ def rating_protocol(spark, df: pd.DataFrame, scale: tuple[float, float], rating_
     out, biases = train.rating_baselines(d.train, d.holdout, d.scale)
     params = config.TrainParams(seed=SEED, rating_cv=rating_cv)
     t0 = time.perf_counter()
-    out["model"] = train.rating_model(d, train.plan(params).rating_points, params, biases, None)
+    out["model"] = train.rating_model(
+        d, train_plan.plan(params).rating_points, params, biases, None
+    )
     out["train_seconds"] = time.perf_counter() - t0
     return out
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench.protocols import ROOT, SEED, K, load, split_data, stratified_split
 from reco.instrumentation.timing import read_timings
-from reco.modeling import ranking, train
+from reco.modeling import ranking, train, train_data
 from reco.modeling.ranking import Candidate
 
 STAGE1 = {"rank": [32], "regParam": [0.05, 0.1, 0.2, 0.3, 0.5], "alpha": [0.25, 0.5, 1.0, 2.0]}
@@ -40,7 +40,7 @@ MAX_ITER = 8
 FOLDS = 3
 
 
-def sweep(spark, d: train.Data, cands: list[Candidate]) -> list:
+def sweep(spark, d: train_data.Data, cands: list[Candidate]) -> list:
     """The train step's ranking CV (``train.ranking_cv``) of ``cands`` on the training
     part, then each one refit on all of it and scored on the test part, as the train step
     scores its winner on its held-out part (``train.ranking_holdout``)."""

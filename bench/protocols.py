@@ -17,7 +17,7 @@ import pandas as pd
 
 from reco import config
 from reco.data import formats
-from reco.modeling import train
+from reco.modeling import train_data
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = config.MOVIELENS_DIR
@@ -74,13 +74,13 @@ def to_spark(spark: Any, df: pd.DataFrame) -> Any:
 
 def split_data(
     spark: Any, fit_part: pd.DataFrame, test_part: pd.DataFrame, scale: tuple[float, float]
-) -> train.Data:
-    """A benchmark split held as the train step holds its own (``train.holdout_data``, ALS
-    blocks sized by ``train.Ratings``): models are fitted on ``fit_part`` and scored on
+) -> train_data.Data:
+    """A benchmark split held as the train step holds its own (``train_data.holdout_data``, ALS
+    blocks sized by ``train_data.Ratings``): models are fitted on ``fit_part`` and scored on
     ``test_part``."""
     from reco.spark import parallelism, size_shuffle
 
     size_shuffle(spark, len(fit_part))
     fit_on = to_spark(spark, fit_part)
-    ratings = train.Ratings.sized(fit_on, len(fit_part), scale, parallelism(spark))
-    return train.holdout_data(ratings, fit_on, to_spark(spark, test_part))
+    ratings = train_data.Ratings.sized(fit_on, len(fit_part), scale, parallelism(spark))
+    return train_data.holdout_data(ratings, fit_on, to_spark(spark, test_part))

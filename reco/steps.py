@@ -251,7 +251,7 @@ STEPS: dict[str, Step] = {
             ),
             reads=("manifest", "ratings"),
             writes=("metrics", "model", "model_meta", "popular_items"),
-            check_entry="reco.modeling.train:check",
+            check_entry="reco.modeling.train_plan:check",
         ),
         Step(
             "recommend",

@@ -17,7 +17,8 @@ import re
 import time
 from typing import Any, TextIO
 
-from reco.console.run_state import Event, RunProgress, Snapshot, TaskState, fmt_seconds
+from reco.console.phases import fmt_seconds
+from reco.console.run_state import Event, RunProgress, Snapshot, TaskState
 
 # How each ended state is drawn: (symbol, ASCII symbol, Rich style).
 MARKS = {

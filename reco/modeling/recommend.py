@@ -26,7 +26,7 @@ from reco.data import feedback
 from reco.data.transforms import recommendation_summary
 from reco.errors import PipelineError
 from reco.instrumentation.timing import timer
-from reco.modeling import ranking, scoring
+from reco.modeling import rankers, ranking, scoring
 from reco.runs import RunFolder
 from reco.runtime import read_json, run_identity, write_json
 from reco.validation import quality
@@ -120,7 +120,7 @@ def write_recommendations(
 def write_lists(
     spark: SparkSession,
     run_dir: Path,
-    model: tuple[ranking.Ranker, DataFrame],
+    model: tuple[rankers.Ranker, DataFrame],
     k: int,
     identity: tuple[str, datetime],
 ) -> int:
@@ -169,7 +169,7 @@ def liked_items(signals: DataFrame) -> DataFrame:
 
 
 def because_frame(
-    spark: SparkSession, ranker: ranking.Ranker, recs: DataFrame, signals: DataFrame
+    spark: SparkSession, ranker: rankers.Ranker, recs: DataFrame, signals: DataFrame
 ) -> DataFrame:
     """Each recommendation's reason: the user's liked item closest to it by the model's
     item-item cosine (the same similarity as ``reco.similar_items``). Costs one grouping of
@@ -232,7 +232,7 @@ def popular_frame(
     )
 
 
-def similar_frame(spark: SparkSession, ranker: ranking.Ranker, k: int) -> DataFrame:
+def similar_frame(spark: SparkSession, ranker: rankers.Ranker, k: int) -> DataFrame:
     """Each item's ``k`` nearest items for the published model (Spark frame)."""
     import pandas as pd
 

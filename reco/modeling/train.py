@@ -24,21 +24,18 @@ Writes ``metrics.json`` and ``model/`` into the run folder.
 
 from __future__ import annotations
 
-import itertools
-import json
 import statistics
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reco import config
 from reco.data import feedback
-from reco.data.transforms import to_als_types
-from reco.errors import PipelineError
 from reco.instrumentation.timing import timer
 from reco.modeling import gate, models, ranking
 from reco.modeling.ranking import Candidate
+from reco.modeling.train_data import Data, check_enough_ratings, read_ratings, split_holdout
+from reco.modeling.train_plan import GRID_KEYS, STAGE, Plan, params_from_args, plan
 from reco.runs import RunFolder
 from reco.runtime import read_json, write_json
 
@@ -47,187 +44,10 @@ if TYPE_CHECKING:
 
     from reco.steps import StepArgs
 
-STAGE = "train"
-GRID_KEYS = ("rank", "regParam", "residualRegParam", "maxIter")
-RANKING_GRID_KEYS = ranking.KEYS["als"]
-EASE_GRID_KEYS = ranking.KEYS["ease"]
-
-
-# ----------------------------------------------------------------------------------------
-# parameters
-# ----------------------------------------------------------------------------------------
-def parse_grid(
-    text: str | None,
-    default: dict[str, list[float | int]] | None = None,
-    keys: tuple[str, ...] = GRID_KEYS,
-    flag: str = "--grid",
-) -> dict[str, list[float | int]]:
-    """A JSON object of parameter lists; missing keys take the default grid's values."""
-    grid = dict(default or config.DEFAULT_GRID)
-    if not text:
-        return grid
-    try:
-        given = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PipelineError(f"{flag} is not valid JSON ({exc.msg}): {text!r}") from exc
-    if not isinstance(given, dict) or set(given) - set(keys):
-        raise PipelineError(f"{flag} must be a JSON object with keys among {keys}: {text!r}")
-    for key, values in given.items():
-        values = values if isinstance(values, list) else [values]
-        if not values:
-            raise PipelineError(f"{flag} {key} has no values")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            raise PipelineError(f"{flag} {key} must be numbers, got {values!r}")
-        grid[key] = values
-    return grid
-
-
-def parse_families(text: str | None) -> tuple[str, ...]:
-    """``"als,ease"`` -> ``("als", "ease")``; empty = the default families."""
-    if not text or not str(text).strip():
-        return config.DEFAULT_FAMILIES
-    names = tuple(dict.fromkeys(n.strip().lower() for n in str(text).split(",") if n.strip()))
-    unknown = [n for n in names if n not in config.MODEL_FAMILIES]
-    if unknown or not names:
-        raise PipelineError(
-            f"--families {text!r}: unknown model family {unknown}; choose among "
-            f"{', '.join(config.MODEL_FAMILIES)} (comma-separated)"
-        )
-    return names
-
-
-def grid_points(grid: dict[str, list[float | int]], keys: tuple[str, ...]) -> list[dict]:
-    return [
-        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))
-    ]
-
-
-def ranking_candidates(params: config.TrainParams) -> list[Candidate]:
-    """Every ranking candidate the CV scores (ALS first: it wins ties, it is the default)."""
-    grids = {"als": params.ranking_grid, "ease": params.ease_grid}
-    out: list[Candidate] = []
-    for family in params.families:
-        out += ranking.grid_candidates(family, grids[family])
-    return out
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What this run fits, decided before any Spark work so bad parameters fail at once."""
-
-    rating_points: list[dict]
-    candidates: list[Candidate]
-
-    @property
-    def fixed(self) -> bool:
-        return len(self.candidates) == 1
-
-
-def plan(params: config.TrainParams) -> Plan:
-    rating_grid = params.rating_grid()
-    missing = [k for k in GRID_KEYS if k != "residualRegParam" and not rating_grid.get(k)]
-    if missing:
-        raise PipelineError(f"the rating grid has no values for {missing}")
-    rating_points = grid_points(rating_grid, tuple(k for k in GRID_KEYS if k in rating_grid))
-    candidates = ranking_candidates(params)
-    if params.folds == 0:
-        # Fixed parameters: the first family listed, which must have one point.
-        first = [c for c in candidates if c.family == params.families[0]]
-        if len(first) > 1 or len(rating_points) > 1:
-            raise PipelineError(
-                f"folds 0 (fixed parameters) needs one value per grid key, got "
-                f"{len(rating_points)} rating and {len(first)} ranking candidates: give "
-                "single values or folds >= 2"
-            )
-        candidates = first
-    if len(rating_points) > 1 and not params.rating_cv:
-        raise PipelineError(
-            f"the rating grid has {len(rating_points)} candidates but its CV is off: pass "
-            "rating_cv (reco run --rating-cv) to search it, or give one value per key"
-        )
-    return Plan(rating_points, candidates)
-
 
 # ----------------------------------------------------------------------------------------
 # the steps of a training run
 # ----------------------------------------------------------------------------------------
-@dataclass
-class Ratings:
-    """The run's ratings as read (a cached Spark frame), and how fits on them are sized."""
-
-    frame: DataFrame
-    n: int
-    scale: tuple[float, float]
-    blocks: int  # ALS user and item blocks of every fit
-    cores: int
-
-    @classmethod
-    def sized(cls, frame: DataFrame, n: int, scale: tuple[float, float], cores: int) -> Ratings:
-        return cls(frame, n, scale, models.als_blocks(n, cores), cores)
-
-
-@dataclass
-class Data:
-    """Every model is fitted on ``train`` and scored on ``holdout``; ``ratings`` (all of
-    them) feed the final refit."""
-
-    ratings: DataFrame
-    train: DataFrame
-    holdout: DataFrame
-    n: int
-    n_train: int
-    n_holdout: int
-    n_catalogue: int
-    scale: tuple[float, float]
-    blocks: int
-    cores: int
-
-    def unpersist(self) -> None:
-        for df in (self.ratings, self.train, self.holdout):
-            df.unpersist()
-
-
-def read_ratings(spark: SparkSession, run_dir: Path) -> Ratings:
-    """The run's ratings, cached; the shuffle partitions and ALS blocks sized to them."""
-    from reco.spark import parallelism, size_shuffle
-
-    manifest = read_json(RunFolder(run_dir).manifest)
-    scale = tuple(manifest["source"]["rating_scale"])
-    with timer(run_dir, STAGE, "read", source=RunFolder(run_dir).ratings) as t:
-        partitions = size_shuffle(spark, int(manifest.get("n_ratings") or 0))
-        frame = to_als_types(spark.read.parquet(str(RunFolder(run_dir).ratings))).cache()
-        ratings = Ratings.sized(frame, frame.count(), scale, parallelism(spark))
-        t.update(rows=ratings.n, shuffle_partitions=partitions, als_blocks=ratings.blocks)
-    return ratings
-
-
-def check_enough_ratings(n: int, folds: int) -> None:
-    """Refuse a run with fewer than 10 ratings per fold (at least 20)."""
-    if n < 10 * max(folds, 2):
-        what = f"cross-validate with {folds} folds" if folds else "train on"
-        raise PipelineError(f"only {n} ratings: too few to {what} (at least 20 are needed)")
-
-
-def split_holdout(r: Ratings, fraction: float, seed: int, run_dir: Path | None) -> Data:
-    """Per user, by a seeded hash, ``fraction`` of each user's ratings held out."""
-    with timer(run_dir, STAGE, "split") as t:
-        train, holdout = models.split_by_user(r.frame, fraction, seed)
-        d = holdout_data(r, train.cache(), holdout.cache())
-        t.update(train=d.n_train, holdout=d.n_holdout)
-    if d.n_holdout == 0:
-        raise PipelineError("no user has the 5+ ratings needed to hold some out for evaluation")
-    return d
-
-
-def holdout_data(r: Ratings, train: DataFrame, holdout: DataFrame) -> Data:
-    """``r`` split into ``train`` and ``holdout`` (cached frames), with their sizes."""
-    n_train, n_holdout = train.count(), holdout.count()
-    n_catalogue = train.select(config.COL_ITEM).distinct().count()
-    return Data(
-        r.frame, train, holdout, r.n, n_train, n_holdout, n_catalogue, r.scale, r.blocks, r.cores
-    )
-
-
 def rating_baselines(
     train: DataFrame, holdout: DataFrame, scale: tuple[float, float]
 ) -> tuple[dict[str, dict], tuple]:
@@ -554,50 +374,6 @@ def run(spark: SparkSession, run_dir: Path, params: config.TrainParams) -> dict[
 # ----------------------------------------------------------------------------------------
 # the step (reco/steps.py)
 # ----------------------------------------------------------------------------------------
-def params_from_args(args: StepArgs) -> config.TrainParams:
-    """The step's typed parameters (checked by type and bounds by the schema's parse,
-    reco/params.py) as the train job's; what their schema cannot say is checked here."""
-    if args.folds < 2 and args.folds != 0:
-        raise PipelineError(
-            f"--folds must be at least 2 (or 0 for fixed parameters), got {args.folds}"
-        )
-    if not 0.0 < args.holdout < 0.9:
-        raise PipelineError(f"--holdout must be between 0 and 0.9, got {args.holdout}")
-    rating_cv = bool(args.rating_cv)
-    default_rating = (
-        config.DEFAULT_GRID
-        if rating_cv
-        else {k: [v] for k, v in config.DEFAULT_RATING_PARAMS.items()}
-    )
-    return config.TrainParams(
-        folds=args.folds,
-        holdout_fraction=args.holdout,
-        seed=args.seed,
-        grid=parse_grid(args.grid, default_rating),
-        rating_cv=rating_cv,
-        ranking_grid=parse_grid(
-            args.ranking_grid,
-            config.DEFAULT_RANKING_GRID,
-            RANKING_GRID_KEYS,
-            "ranking_grid (--ranking-grid)",
-        ),
-        ease_grid=parse_grid(
-            args.ease_grid, config.DEFAULT_EASE_GRID, EASE_GRID_KEYS, "ease_grid (--ease-grid)"
-        ),
-        families=parse_families(args.families),
-        top_k=args.top_n,
-        gate_tolerance=args.gate_tolerance,
-    )
-
-
-def check(args: StepArgs) -> config.TrainParams:
-    """What train refuses before any Spark work: its parameters, and its plan (several
-    grid values without their CV, ...); ``prepare`` runs it on the run conf."""
-    params = params_from_args(args)
-    plan(params)
-    return params
-
-
 def step(args: StepArgs) -> dict[str, Any]:
     from reco.spark import get_spark
 

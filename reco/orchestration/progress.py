@@ -8,8 +8,8 @@ manager: the only one its in-process runner calls); the first call names the run
 its folder, where the log file moves. Tasks the run never started (``upstream_failed``)
 have no such call: :meth:`Watch.finish` reads the run's final task states from the
 metadata DB. The rest is Airflow-free: the state and its poller
-(``reco/console/run_state.py``), the views (``reco/console/view.py``) and the log file
-(``reco/console/run_log.py``).
+(``reco/console/run_state.py``, ``poller.py``), the views (``reco/console/view.py``) and
+the log file (``reco/console/run_log.py``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from typing import Any
 import pluggy
 
 from reco import config
+from reco.console.phases import Plan
+from reco.console.poller import Poller
 from reco.console.run_log import LogCapture
-from reco.console.run_state import Plan, Poller, RunProgress
+from reco.console.run_state import RunProgress
 from reco.console.view import make_view
 from reco.runs import RunFolder, run_dir_for
 
@@ -43,12 +45,12 @@ def planned_work(conf: dict[str, Any]) -> Plan:
     """The CV fits train will time for this run conf, as train plans them (the counter's
     total); an empty plan when the parameters do not say (preflight has checked them)."""
     from reco import steps
-    from reco.modeling import train
+    from reco.modeling import train_plan
 
     try:
         step = steps.get("train")
         params = step.check(step.from_conf(conf, run_dir=config.RUNS_DIR))
-        plan = train.plan(params)
+        plan = train_plan.plan(params)
     except (Exception, SystemExit):
         return Plan()
     candidates = 0 if plan.fixed else len(plan.candidates)

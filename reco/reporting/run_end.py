@@ -19,8 +19,8 @@ the page once more with them, so that exactly one render follows the run's own:
 
 Errors are logged, never raised: they must not affect the run or the scheduler.
 Dependencies run one way: run_end -> report -> task_timings (for its ``PHASE``), and
-run_end -> task_timings; task_timings imports neither, nor Airflow (the listener reads the
-task instances and passes the warehouse lookup in).
+run_end -> facts (to reload the timings) and task_timings; task_timings imports neither,
+nor Airflow (the listener reads the task instances and passes the warehouse lookup in).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reco.publishing import warehouse
-from reco.reporting import report, task_timings
+from reco.reporting import facts, report, task_timings
 from reco.runs import run_dir_for
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def store_and_refresh(
         if render and report.has_page(run_dir):
             out.update(report.rebuild(url, run_id))  # the timeline now shows the tasks too
         elif run_dir.exists():
-            out["timings"] = report.load_timings(url, run_id, run_dir)
+            out["timings"] = facts.load_timings(url, run_id, run_dir)
         log.info("recorded %d task timings of %s", len(rows), run_id)
         return out
     except Exception as exc:  # a listener must never break the run or the scheduler

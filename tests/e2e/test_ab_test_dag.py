@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from reco import cli, config
+from reco import config
+from reco.cli import environment
 from reco.experiments import store
 from reco.experiments.simulate import simulate
 from reco.publishing import warehouse
@@ -14,8 +15,8 @@ from reco.runs import RunFolder
 def test_ab_dag_publishes_results_and_report(tmp_path, warehouse_url) -> None:
     d = tmp_path / "exp"
     truth = simulate(d, users=20_000, control_ctr=0.04, lift=0.2, seed=21)
-    cli.init_airflow()
-    run_id, state = cli.run_dag(
+    environment.init_airflow()
+    run_id, state = environment.run_dag(
         {"input": str(d), "experiment": "e2e-exp", "control_arm": "control"},
         dag_id="ab_test_analysis",
     )
@@ -30,7 +31,7 @@ def test_ab_dag_publishes_results_and_report(tmp_path, warehouse_url) -> None:
 
 
 def test_ab_dag_fails_clearly_on_a_missing_input(tmp_path) -> None:
-    run_id, state = cli.run_dag(
+    run_id, state = environment.run_dag(
         {"input": str(tmp_path / "nope"), "experiment": "e2e-missing"}, dag_id="ab_test_analysis"
     )
     assert state == "failed"

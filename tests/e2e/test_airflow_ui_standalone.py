@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from reco import cli, config
+from reco import config
+from reco.cli import environment
 from reco.orchestration.standalone import pid_file
 from tests.support.servers import (
     alive,
@@ -68,7 +69,7 @@ class Airflow:
         self.tmp_path = tmp_path
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = cli.project_env()
+        self.env = environment.project_env()
         self.env["AIRFLOW__API__BASE_URL"] = self.base
         # Own log-server ports: another Airflow on this machine must not hold 8793/8794.
         self.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
@@ -171,7 +172,7 @@ def check_login(base: str, printed: str, port: int) -> str:
 def test_airflow_ui_logs_in_then_stops_every_process_on_sigterm_sigint_and_after_kill_9(
     tmp_path: Path,
 ) -> None:
-    cli.init_airflow()
+    environment.init_airflow()
     af = Airflow(tmp_path)
     timings: dict[str, float] = {}
     try:

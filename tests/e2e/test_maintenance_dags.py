@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from reco import cli, config
+from reco import config
+from reco.cli import environment
 from reco.publishing import publish
 from tests.support.published import live, write_run
 
@@ -35,10 +36,10 @@ def published_twice(warehouse_url: str):
 def test_the_rollback_dag_restores_the_version_given_in_the_form(
     warehouse_url: str, published_twice
 ) -> None:
-    _, state = cli.run_dag({"model_version": "als-v1"}, "rollback")
+    _, state = environment.run_dag({"model_version": "als-v1"}, "rollback")
     assert state == "success"
     assert live(warehouse_url) == published_twice["als-v1"]
-    _, state = cli.run_dag({}, "rollback")  # empty = the version before the current one
+    _, state = environment.run_dag({}, "rollback")  # empty = the version before the current one
     assert state == "success"
     assert live(warehouse_url) == published_twice["als-v2"]
 
@@ -47,7 +48,7 @@ def test_the_rollback_dag_fails_on_a_pruned_version_and_changes_nothing(
     warehouse_url: str, published_twice
 ) -> None:
     shutil.rmtree(config.RUNS_DIR / RUNS[0])
-    _, state = cli.run_dag({"model_version": "als-v1"}, "rollback")
+    _, state = environment.run_dag({"model_version": "als-v1"}, "rollback")
     assert state == "failed"
     assert live(warehouse_url) == published_twice["als-v2"]
 
@@ -62,7 +63,7 @@ def test_the_maintenance_dag_dry_run_names_what_would_go(
     month_ago = time.time() - 30 * 86400
     os.utime(old.path, (month_ago, month_ago))
     try:
-        _, state = cli.run_dag({"dry_run": True}, "maintenance")
+        _, state = environment.run_dag({"dry_run": True}, "maintenance")
         out = capfd.readouterr().out
         assert state == "success"
         assert "would prune run dag-old-unpublished" in out

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reco import cli, config
+from reco import config
+from reco.cli import environment
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.publishing import warehouse
 from reco.runs import RunFolder, run_dir_for
@@ -57,9 +58,9 @@ def good_run(dataset: Path, warehouse_url: str, inbox: Inbox) -> str:
     """A CV run that publishes. An earlier module may have published a model on the same
     data; on 120 users the CV's pick can score a little below it on the held-out part, so
     this run allows 10% (the gate itself is tested by the weak-model run below)."""
-    cli.init_airflow()
+    environment.init_airflow()
     conf = {"dataset": str(dataset), "top_n": TOP_N, "gate_tolerance": 0.1, **QUICK}
-    run_id, state = cli.run_dag(conf)
+    run_id, state = environment.run_dag(conf)
     assert state == "success", f"DAG run {run_id} ended {state}"
     return run_id
 
@@ -140,7 +141,7 @@ def test_model_run_and_stage_timings_recorded(good_run, warehouse_url) -> None:
             (good_run,),
         )
     }
-    dag_tasks = set(cli.load_dag().task_ids)
+    dag_tasks = set(environment.load_dag().task_ids)
     assert set(tasks) == dag_tasks
     assert all(d["state"] == "success" and d["try_number"] == 1 for _, d, _ in tasks.values())
     for step in ("ingest", "validate", "train", "recommend"):
@@ -176,7 +177,7 @@ def test_broken_batch_fails_and_keeps_published_rows(
     (broken / "u.data").write_text(
         "".join(f"{u}\t{i}\t1\t100\n" for u in range(1, 60) for i in range(1, 30))
     )
-    run_id, state = cli.run_dag({"dataset": str(broken), "top_n": TOP_N, **QUICK})
+    run_id, state = environment.run_dag({"dataset": str(broken), "top_n": TOP_N, **QUICK})
     assert state == "failed"
     error = json.loads((RunFolder(run_dir_for(run_id)).error).read_text())
     assert error["stage"] == "validate"
@@ -236,7 +237,7 @@ def test_worse_model_is_rejected_and_table_unchanged(
             {"rank": [1], "regParam": [50.0], "alpha": [0.1], "maxIter": [1]}
         ),
     }
-    run_id, state = cli.run_dag({"dataset": str(dataset), "top_n": TOP_N, **weak})
+    run_id, state = environment.run_dag({"dataset": str(dataset), "top_n": TOP_N, **weak})
     assert state == "success"  # a rejected model is a normal outcome, not a failure
     [(status, reason)] = query(
         warehouse_url,
@@ -264,7 +265,7 @@ def test_worse_model_is_rejected_and_table_unchanged(
 
 def test_a_failed_step_alerts_with_its_cause_and_links(good_run, tmp_path, inbox) -> None:
     missing = tmp_path / "no-such-export"
-    run_id, state = cli.run_dag({"dataset": str(missing), "top_n": TOP_N, **FIXED})
+    run_id, state = environment.run_dag({"dataset": str(missing), "top_n": TOP_N, **FIXED})
     assert state == "failed"
     mail, post = inbox.wait_for(run_id, "task_failed")
     assert post["fields"]["step"] == "prepare" and post["fields"]["run"] == run_id
@@ -305,7 +306,7 @@ def test_a_dislike_removes_the_item_from_the_next_published_list(
     (inbox / "events.csv").write_text(
         f"user_id,item_id,event,ts\n{u1},{i1},dislike,1700000000\n{u2},{i2},watched,1700000000\n"
     )
-    run_id, state = cli.run_dag(
+    run_id, state = environment.run_dag(
         {"dataset": str(dataset), "top_n": TOP_N, "feedback": str(inbox), **FIXED}
     )
     assert state == "success"
@@ -361,7 +362,7 @@ def test_performance_report_covers_every_run_and_spark_stages(good_run, warehous
     """After several runs (the good one, the rejected one, the feedback one), the
     `pipeline_report` DAG rebuilds the good run's report: all runs in its trends, every
     stage, and Spark's own stage metrics."""
-    report_run, state = cli.run_dag({"run_id": good_run}, dag_id="pipeline_report")
+    report_run, state = environment.run_dag({"run_id": good_run}, dag_id="pipeline_report")
     assert state == "success", report_run
     page = (config.REPORTS_DIR / f"{run_dir_for(good_run).name}.html").read_text()
     runs = [r[0] for r in query(warehouse_url, "SELECT DISTINCT run_id FROM reco.stage_timings")]

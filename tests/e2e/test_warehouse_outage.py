@@ -9,7 +9,8 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from reco import cli, config
+from reco import config
+from reco.cli import environment
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.publishing import warehouse
 from reco.runs import RunFolder, run_dir_for
@@ -43,13 +44,13 @@ def test_unreachable_warehouse_retries_with_backoff_then_fails_clearly(
 ) -> None:
     write_dataset(tmp_path, SyntheticSpec(n_users=30, n_items=40, mean_ratings_per_user=10))
     before = snapshot(warehouse_url)
-    dag = cli.load_dag()
+    dag = environment.load_dag()
     assert dag.default_args["retries"] == 2 and dag.default_args["retry_exponential_backoff"]
 
     port = free_port()  # nothing listens here
     monkeypatch.setenv("WAREHOUSE_URL", f"postgresql://reco@127.0.0.1:{port}/reco")
-    cli.init_airflow()
-    run_id, state = cli.run_dag({"dataset": str(tmp_path)})
+    environment.init_airflow()
+    run_id, state = environment.run_dag({"dataset": str(tmp_path)})
     monkeypatch.delenv("WAREHOUSE_URL")
 
     assert state == "failed"

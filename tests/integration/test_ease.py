@@ -13,7 +13,7 @@ import pytest
 from reco import config
 from reco.data import formats, ingest
 from reco.data.synthetic import SyntheticSpec, write_dataset
-from reco.modeling import ranking, recommend, train
+from reco.modeling import rankers, ranking, recommend, train
 from reco.runs import RunFolder
 from reco.runtime import run_identity
 
@@ -23,7 +23,7 @@ def test_gram_by_spark_equals_xtx_and_keeps_the_most_rated_items(spark) -> None:
     pairs = {(int(u), int(i)) for u, i in rng.integers(1, 40, size=(400, 2))}
     pdf = pd.DataFrame(sorted(pairs), columns=["user_id", "item_id"]).assign(rating=4.0)
     signals = spark.createDataFrame(pdf)
-    gram = ranking.ease_gram(spark, signals)
+    gram = rankers.ease_gram(spark, signals)
     items = np.sort(pdf["item_id"].unique())
     x = pd.crosstab(pdf["user_id"], pdf["item_id"]).reindex(columns=items, fill_value=0)
     assert gram.item_ids.tolist() == items.tolist()
@@ -33,7 +33,7 @@ def test_gram_by_spark_equals_xtx_and_keeps_the_most_rated_items(spark) -> None:
     top = sorted(
         sorted(counts.index, key=lambda i: (-counts[i], i))[:10],
     )
-    capped = ranking.ease_gram(spark, signals, max_items=10)
+    capped = rankers.ease_gram(spark, signals, max_items=10)
     assert capped.item_ids.tolist() == top
     assert np.array_equal(capped.matrix, x[top].to_numpy().T @ x[top].to_numpy())
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from reco.publishing import warehouse
-from reco.reporting import performance, report
+from reco.reporting import facts, performance
 
 # Far in the future, so these are the newest runs whatever else the test warehouse holds;
 # every row is deleted again after each test.
@@ -122,11 +122,11 @@ def test_for_run_returns_one_runs_attempts_latest_first(warehouse_rows: str) -> 
 
 def test_the_report_finds_an_old_runs_real_status(warehouse_rows: str) -> None:
     # 121 rows are newer than its attempts: the old 100-row window missed this run.
-    run = report.fetch_model_run(warehouse_rows, RUN_OLD)
+    run = facts.fetch_model_run(warehouse_rows, RUN_OLD)
     assert run is not None
     assert (run["attempt"], run["status"], run["status_reason"]) == (2, "rejected", "worse nDCG")
-    assert report.fetch_model_run(warehouse_rows, RUN_B)["status"] == "published"
-    assert report.fetch_model_run(warehouse_rows, "rq-never-ran") is None
+    assert facts.fetch_model_run(warehouse_rows, RUN_B)["status"] == "published"
+    assert facts.fetch_model_run(warehouse_rows, "rq-never-ran") is None
 
 
 def test_two_loads_of_one_runs_timings_at_once_both_succeed(warehouse_url, tmp_path) -> None:
@@ -143,7 +143,7 @@ def test_two_loads_of_one_runs_timings_at_once_both_succeed(warehouse_url, tmp_p
     try:
         with ThreadPoolExecutor(4) as pool:
             loaded = list(
-                pool.map(lambda _: report.load_timings(warehouse_url, run_id, tmp_path), range(4))
+                pool.map(lambda _: facts.load_timings(warehouse_url, run_id, tmp_path), range(4))
             )
         assert loaded == [6, 6, 6, 6]
         with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:

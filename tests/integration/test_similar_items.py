@@ -12,7 +12,7 @@ import pytest
 from reco import config
 from reco.data import formats, ingest
 from reco.data.transforms import to_als_types
-from reco.modeling import models, ranking, scoring
+from reco.modeling import models, rankers, scoring
 from reco.runs import RunFolder
 
 K = 10
@@ -36,7 +36,7 @@ def ml100k_neighbours(request, spark, ml100k_ratings) -> tuple[pd.DataFrame, pd.
         _, item_ids, item_vecs = models.als_factors(model)
         similar = scoring.similar_items(spark, item_ids, item_vecs, K).toPandas()
     else:
-        gram = ranking.ease_gram(spark, ratings)
+        gram = rankers.ease_gram(spark, ratings)
         similar = scoring.cosine_neighbours(gram.item_ids, gram.matrix, K)
     return similar, items
 

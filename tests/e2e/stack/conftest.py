@@ -17,7 +17,8 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from reco import cli, config
+from reco import config
+from reco.cli import environment
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from tests.support.airflow_stack import (
     CONF,
@@ -40,13 +41,13 @@ from tests.support.servers import background, free_port, stop_airflow, wait_for
 def airflow_stack(tmp_path_factory, vendored_data_docs_assets) -> Iterator[Stack]:
     """api-server, scheduler, dag-processor and triggerer; yields once the api-server is
     healthy. The ratings inbox is a fresh folder, polled every 2 s."""
-    cli.init_airflow()
+    environment.init_airflow()
     logs = tmp_path_factory.mktemp("airflow-logs")
     inbox = tmp_path_factory.mktemp("ratings-inbox")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
-        **cli.project_env(),
+        **environment.project_env(),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
         "AIRFLOW__API__BASE_URL": base,

@@ -16,7 +16,7 @@ import pytest
 from reco import cli, config, steps
 from reco import params as run_params
 from reco.errors import PipelineError
-from reco.modeling import gate, train
+from reco.modeling import gate, train_plan
 from reco.params import RUN_PARAMS, RunParam
 
 STEP_PARSERS = {name: steps.get(name).parser for name in run_params.STEPS}
@@ -339,8 +339,8 @@ def test_a_run_conf_value_the_form_would_refuse_is_named() -> None:
 def test_the_train_step_checks_only_what_the_schema_cannot_say() -> None:
     parse = steps.get("train").parse
     with pytest.raises(PipelineError, match="--folds must be at least 2"):
-        train.params_from_args(parse(["--run-dir", "r", "--folds", "1"]))
-    params = train.params_from_args(parse(["--run-dir", "r", "--rating-cv", "True"]))
+        train_plan.params_from_args(parse(["--run-dir", "r", "--folds", "1"]))
+    params = train_plan.params_from_args(parse(["--run-dir", "r", "--rating-cv", "True"]))
     assert params.rating_cv and params.gate_tolerance == config.DEFAULT_GATE_TOLERANCE
     assert params.top_k == config.DEFAULT_TOP_N and params.folds == config.DEFAULT_CV_FOLDS
     with pytest.raises(SystemExit):

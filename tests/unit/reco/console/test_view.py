@@ -12,15 +12,10 @@ import pytest
 from rich.console import Console
 
 from reco.console import view as progress_view
-from reco.console.run_state import (
-    Estimate,
-    Plan,
-    RunProgress,
-    TimingsTail,
-    describe_phase,
-    estimate,
-    fmt_seconds,
-)
+from reco.console.history import Estimate, estimate
+from reco.console.phases import Plan, describe_phase, fmt_seconds
+from reco.console.poller import TimingsTail
+from reco.console.run_state import RunProgress
 from reco.runs import RunFolder
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 from reco import config
 from reco.data.transforms import select_top_n
 from reco.errors import PipelineError
-from reco.modeling import models, ranking, scoring, train
+from reco.modeling import models, rankers, ranking, scoring, train_plan
 from reco.modeling.ranking import Candidate
 from reco.modeling.scoring import ItemSide
 
@@ -55,7 +55,7 @@ def test_ease_weights_match_the_closed_form() -> None:
     x = (rng.random((30, 6)) < 0.4).astype(float)
     gram = x.T @ x
     lam = 3.0
-    b = ranking.ease_weights(gram, lam)
+    b = rankers.ease_weights(gram, lam)
     p = np.linalg.inv(gram + lam * np.eye(6))
     want = np.eye(6) - p / np.diag(p)
     np.fill_diagonal(want, 0.0)
@@ -63,7 +63,7 @@ def test_ease_weights_match_the_closed_form() -> None:
     assert np.allclose(b, want, atol=1e-5)
     assert np.all(np.diag(b) == 0)
     with pytest.raises(PipelineError, match="lambda must be > 0"):
-        ranking.ease_weights(gram, 0.0)
+        rankers.ease_weights(gram, 0.0)
 
 
 def test_ease_side_scores_histories_and_falls_back_to_popularity() -> None:
@@ -139,26 +139,28 @@ def test_als_blocks_follow_the_data(monkeypatch) -> None:
 
 
 def test_families_and_plan_refuse_what_cannot_run() -> None:
-    assert train.parse_families("") == config.DEFAULT_FAMILIES
-    assert train.parse_families(" EASE, als,ease") == ("ease", "als")
+    assert train_plan.parse_families("") == config.DEFAULT_FAMILIES
+    assert train_plan.parse_families(" EASE, als,ease") == ("ease", "als")
     with pytest.raises(PipelineError, match=r"unknown model family \['svd'\]"):
-        train.parse_families("als,svd")
+        train_plan.parse_families("als,svd")
     two_rating = {"rank": [4, 8], "regParam": [0.1], "maxIter": [5]}
     with pytest.raises(PipelineError, match="pass rating_cv"):
-        train.plan(config.TrainParams(grid=two_rating))
-    assert len(train.plan(config.TrainParams(grid=two_rating, rating_cv=True)).rating_points) == 2
+        train_plan.plan(config.TrainParams(grid=two_rating))
+    assert (
+        len(train_plan.plan(config.TrainParams(grid=two_rating, rating_cv=True)).rating_points) == 2
+    )
     # Default: one rating fit at the documented parameters, every family's grid in the CV.
-    p = train.plan(config.TrainParams())
+    p = train_plan.plan(config.TrainParams())
     assert p.rating_points == [config.DEFAULT_RATING_PARAMS]
     assert {c.family for c in p.candidates} == set(config.DEFAULT_FAMILIES)
     # folds 0: the first family listed, which must have one point.
     one = {"rank": [8], "regParam": [0.1], "alpha": [1.0], "maxIter": [5]}
-    fixed = train.plan(config.TrainParams(folds=0, ranking_grid=one))
+    fixed = train_plan.plan(config.TrainParams(folds=0, ranking_grid=one))
     assert fixed.fixed and fixed.candidates[0].family == "als"
-    ease_first = train.plan(
+    ease_first = train_plan.plan(
         config.TrainParams(folds=0, families=("ease", "als"), ease_grid={"lambda": [50.0]})
     )
     assert ease_first.candidates == [Candidate("ease", {"lambda": 50.0})]
     two = {**one, "rank": [8, 16]}
     with pytest.raises(PipelineError, match="got 1 rating and 2 ranking candidates"):
-        train.plan(config.TrainParams(folds=0, ranking_grid=two))
+        train_plan.plan(config.TrainParams(folds=0, ranking_grid=two))

@@ -16,7 +16,7 @@ from scipy import sparse
 from reco import config
 from reco.data.synthetic import SyntheticSpec, generate_frames
 from reco.errors import PipelineError
-from reco.modeling import gate, metrics, models, ranking, train
+from reco.modeling import gate, metrics, models, rankers, train, train_data, train_plan
 from reco.modeling.ranking import Candidate
 from reco.runs import RunFolder
 from reco.runtime import write_json
@@ -52,22 +52,22 @@ def synthetic(n_users: int = 40, n_items: int = 30, per_user: float = 12.0) -> p
 
 
 @pytest.fixture(scope="module")
-def tiny(spark, tmp_path_factory) -> train.Data:
+def tiny(spark, tmp_path_factory) -> train_data.Data:
     """Read and split once: 40 users, 30 items."""
     run_dir = write_run(tmp_path_factory.mktemp("tiny"), synthetic())
-    return train.split_holdout(train.read_ratings(spark, run_dir), 0.2, 42, run_dir)
+    return train_data.split_holdout(train_data.read_ratings(spark, run_dir), 0.2, 42, run_dir)
 
 
 # ----------------------------------------------------------------------------------------
 # checks and choices (no Spark)
 # ----------------------------------------------------------------------------------------
 def test_check_enough_ratings_needs_ten_per_fold_and_at_least_twenty() -> None:
-    train.check_enough_ratings(20, 0)
-    train.check_enough_ratings(30, 3)
+    train_data.check_enough_ratings(20, 0)
+    train_data.check_enough_ratings(30, 3)
     with pytest.raises(PipelineError, match=r"^only 19 ratings: too few to train on \(at least"):
-        train.check_enough_ratings(19, 0)
+        train_data.check_enough_ratings(19, 0)
     with pytest.raises(PipelineError, match="too few to cross-validate with 3 folds"):
-        train.check_enough_ratings(29, 3)
+        train_data.check_enough_ratings(29, 3)
 
 
 def test_best_rating_point_is_the_lowest_cv_rmse_without_its_scores() -> None:
@@ -91,7 +91,7 @@ def test_select_rating_without_rating_cv_takes_the_one_point_untimed(tmp_path: P
 
 def test_search_ranking_with_fixed_parameters_searches_nothing(tmp_path: Path) -> None:
     params = config.TrainParams(folds=0, families=("ease",), ease_grid={"lambda": [7.0]})
-    plan_ = train.plan(params)
+    plan_ = train_plan.plan(params)
     best, why, cv = train.search_ranking(None, None, plan_, params, tmp_path)
     assert best == Candidate("ease", {"lambda": 7.0})
     assert why == "fixed parameters (folds 0): no search" and cv == []
@@ -105,7 +105,7 @@ def scores(rmse: float, ndcg: float) -> tuple[dict, dict]:
 
 
 def test_metrics_record_and_summary_carry_the_headline_numbers() -> None:
-    d = train.Data(None, None, None, 100, 80, 20, 30, (0.5, 5.0), 1, 2)
+    d = train_data.Data(None, None, None, 100, 80, 20, 30, (0.5, 5.0), 1, 2)
     params = config.TrainParams(folds=3, holdout_fraction=0.2, seed=7)
     rating_scores, rank_scores = scores(0.9123456, 0.3456789)
     rating = {**rating_scores, "params": RATING_POINT, "cv_results": []}
@@ -116,7 +116,7 @@ def test_metrics_record_and_summary_carry_the_headline_numbers() -> None:
         "bias": {"rmse": 0.95},
         "most_popular": {"ndcg": 0.2},
     }
-    plan_ = train.Plan([RATING_POINT], [cand, Candidate("ease", {"lambda": 9.0})])
+    plan_ = train_plan.Plan([RATING_POINT], [cand, Candidate("ease", {"lambda": 9.0})])
     m = train.metrics_record(d, plan_, params, base, rating, ranked, None)
     assert list(m) == [
         "rating",
@@ -145,7 +145,7 @@ def test_metrics_record_and_summary_carry_the_headline_numbers() -> None:
     assert m["model_family"] == "ease"
     assert m["best_params"] == {"rating": RATING_POINT, "ranking": {"family": "ease", "lambda": 50}}
     # one candidate is fixed parameters: no CV folds whatever params.folds says
-    one = train.Plan([RATING_POINT], [cand])
+    one = train_plan.Plan([RATING_POINT], [cand])
     assert train.metrics_record(d, one, params, base, rating, ranked, None)["cv_folds"] == 0
 
     m["gate"] = gate.decide(m, 0.02)
@@ -168,9 +168,9 @@ def test_read_and_split_hold_out_a_fifth_of_each_user_with_five_or_more(
     rows += [(7, i, 3.0) for i in (1, 2, 3)]  # too few ratings to hold any out
     pdf = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
     run_dir = write_run(tmp_path / "run", pdf, (0.5, 5.0))
-    r = train.read_ratings(spark, run_dir)
+    r = train_data.read_ratings(spark, run_dir)
     assert (r.n, r.scale, r.blocks) == (63, (0.5, 5.0), 1)
-    d = train.split_holdout(r, 0.2, 42, run_dir)
+    d = train_data.split_holdout(r, 0.2, 42, run_dir)
     held = d.holdout.toPandas()
     assert held.groupby("user_id").size().to_dict() == {u: 2 for u in range(1, 7)}
     assert (d.n, d.n_train, d.n_holdout, d.n_catalogue) == (63, 51, 12, 10)
@@ -187,10 +187,10 @@ def test_split_refuses_data_where_no_user_can_hold_ratings_out(spark, tmp_path: 
     run_dir = write_run(
         tmp_path / "run", pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
     )
-    r = train.read_ratings(spark, run_dir)
-    train.check_enough_ratings(r.n, 2)  # 30 ratings are enough to try
+    r = train_data.read_ratings(spark, run_dir)
+    train_data.check_enough_ratings(r.n, 2)  # 30 ratings are enough to try
     with pytest.raises(PipelineError, match="^no user has the 5\\+ ratings needed to hold some"):
-        train.split_holdout(r, 0.2, 42, run_dir)
+        train_data.split_holdout(r, 0.2, 42, run_dir)
 
 
 # ----------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def numpy_biases(fit: pd.DataFrame) -> tuple[float, dict, dict]:
     return mu, bu, bi
 
 
-def test_rating_baselines_match_numpy(spark, tiny: train.Data) -> None:
+def test_rating_baselines_match_numpy(spark, tiny: train_data.Data) -> None:
     got, biases = train.rating_baselines(tiny.train, tiny.holdout, tiny.scale)
     fit, held = tiny.train.toPandas(), tiny.holdout.toPandas()
     mu, bu, bi = numpy_biases(fit)
@@ -248,7 +248,7 @@ def test_popularity_baseline_recommends_the_most_rated_unseen_items(spark) -> No
 # model selection (Spark)
 # ----------------------------------------------------------------------------------------
 def test_rating_model_cross_validates_and_refits_the_best_point(
-    spark, tiny: train.Data, tmp_path: Path
+    spark, tiny: train_data.Data, tmp_path: Path
 ) -> None:
     points = [RATING_POINT, {**RATING_POINT, "regParam": 5.0}]
     params = config.TrainParams(folds=2, rating_cv=True)
@@ -270,10 +270,10 @@ def test_rating_model_cross_validates_and_refits_the_best_point(
 
 
 def test_search_ranking_picks_the_best_mean_ndcg_of_the_cv(
-    spark, tiny: train.Data, tmp_path: Path
+    spark, tiny: train_data.Data, tmp_path: Path
 ) -> None:
     params = config.TrainParams(folds=2, families=("ease",), ease_grid={"lambda": [1.0, 500.0]})
-    plan_ = train.plan(params)
+    plan_ = train_plan.plan(params)
     best, why, cv = train.search_ranking(spark, tiny, plan_, params, tmp_path)
     assert [r["lambda"] for r in cv] == [1.0, 500.0]
     winner = max(cv, key=lambda r: r["mean_ndcg"])
@@ -287,7 +287,7 @@ def test_search_ranking_picks_the_best_mean_ndcg_of_the_cv(
     )
 
 
-def test_ranking_holdout_scores_the_closed_form_ease_lists(spark, tiny: train.Data) -> None:
+def test_ranking_holdout_scores_the_closed_form_ease_lists(spark, tiny: train_data.Data) -> None:
     """EASE refit on the train part and scored on the held-out part equals numpy's EASE."""
     lam, k = 20.0, 5
     got = train.ranking_holdout(spark, tiny, Candidate("ease", {"lambda": lam}), 42, k)
@@ -295,7 +295,7 @@ def test_ranking_holdout_scores_the_closed_form_ease_lists(spark, tiny: train.Da
     items = np.sort(fit["item_id"].unique())
     x = pd.crosstab(fit["user_id"], fit["item_id"]).reindex(columns=items, fill_value=0)
     x = (x.to_numpy() > 0).astype(float)
-    b = ranking.ease_weights(x.T @ x, lam)  # float32, as the published model holds it
+    b = rankers.ease_weights(x.T @ x, lam)  # float32, as the published model holds it
     users = np.sort(fit["user_id"].unique())
     scores = np.asarray(sparse.csr_matrix(x.astype(np.float32)) @ b, dtype=np.float64)
     scores[x > 0] = -np.inf
@@ -315,7 +315,7 @@ def test_ranking_holdout_scores_the_closed_form_ease_lists(spark, tiny: train.Da
 
 
 def test_champion_scores_reuse_or_refit_the_champions_configuration(
-    spark, tiny: train.Data, tmp_path: Path
+    spark, tiny: train_data.Data, tmp_path: Path
 ) -> None:
     params = config.TrainParams(top_k=5)
     rating_scores, rank_scores = scores(0.9, 0.3)
@@ -380,13 +380,13 @@ def test_run_goes_through_the_named_steps_and_writes_metrics_and_model(
 
 
 def test_parse_grid_defaults_and_errors() -> None:
-    assert train.parse_grid("") == config.DEFAULT_GRID
+    assert train_plan.parse_grid("") == config.DEFAULT_GRID
     with pytest.raises(PipelineError, match="must be numbers"):
-        train.parse_grid('{"rank": ["ten"]}')
-    g = train.parse_grid('{"rank": [5], "maxIter": 3}')
+        train_plan.parse_grid('{"rank": ["ten"]}')
+    g = train_plan.parse_grid('{"rank": [5], "maxIter": 3}')
     assert g["rank"] == [5] and g["maxIter"] == [3]
     assert g["regParam"] == config.DEFAULT_GRID["regParam"]
     with pytest.raises(PipelineError, match="not valid JSON"):
-        train.parse_grid("{rank")
+        train_plan.parse_grid("{rank")
     with pytest.raises(PipelineError, match="keys among"):
-        train.parse_grid('{"alpha": [1]}')
+        train_plan.parse_grid('{"alpha": [1]}')

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from reco.console.run_state import Plan, RunProgress
+from reco.console.phases import Plan
+from reco.console.run_state import RunProgress
 from reco.orchestration import progress
 
 QUICK = {

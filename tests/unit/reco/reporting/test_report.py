@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from reco import config
-from reco.reporting import performance, report
+from reco.reporting import facts, performance, report
 
 RUN_ID = "manual__2026-11-26T23:22:16+00:00"
 RUN_DIR = config.RUNS_DIR / "manual__2026-11-26T23_22_16_00_00"
@@ -321,7 +321,7 @@ def render(**kwargs: Any) -> tuple[str, Page]:
     args: dict[str, Any] = {
         "run": PUBLISHED_RUN,
         "perf": PERF,
-        "links": report.links_for(RUN_DIR, data_docs=True, python="/venv/bin/python"),
+        "links": facts.links_for(RUN_DIR, data_docs=True, python="/venv/bin/python"),
         "users_served": 943,
     }
     args.update(kwargs)
@@ -512,7 +512,7 @@ def test_links_to_data_docs_and_the_spark_history_server(published: tuple[str, P
 
 
 def test_without_data_docs_the_page_says_so() -> None:
-    html, page = render(links=report.links_for(RUN_DIR, data_docs=False))
+    html, page = render(links=facts.links_for(RUN_DIR, data_docs=False))
     assert not [t for t, _ in page.links if t == "Data Docs of this run"]
     assert "No Data Docs for this run" in html
 

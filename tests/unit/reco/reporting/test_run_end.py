@@ -11,7 +11,7 @@ import pytest
 
 from reco import config
 from reco.publishing import warehouse
-from reco.reporting import report, run_end, task_timings
+from reco.reporting import facts, report, run_end, task_timings
 
 RUN_ID = "manual__2026-11-01T12:00:00+00:00"
 ROWS = [{"stage": "train", "phase": task_timings.PHASE}]
@@ -34,7 +34,7 @@ def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ..
         lambda url, run_id: seen.append(("render", run_id)) or {"report": "r.html"},
     )
     monkeypatch.setattr(
-        report,
+        facts,
         "load_timings",
         lambda url, run_id, run_dir: seen.append(("load", run_id)) or 7,
     )
