@@ -168,11 +168,9 @@ class Step:
                 typed = rp.default if value is None else rp.parse(value)
             except argparse.ArgumentTypeError as exc:
                 raise PipelineError(f"{self.name} parameters: argument {rp.flag}: {exc}") from None
-            if rp.enum is not None and typed not in rp.enum:
-                raise PipelineError(
-                    f"{self.name} parameters: argument {rp.flag}: {typed!r} is not one of "
-                    f"{', '.join(rp.enum)}"
-                )
+            # parse leaves the choices to argparse; the schema's own check says the same
+            if rp.enum is not None and (problem := rp.problem(typed)):
+                raise PipelineError(f"{self.name} parameters: argument {rp.flag}: {problem}")
             setattr(args, rp.name, typed)
         return args
 
