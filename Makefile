@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # and Spark driver under var/test/gwN.
 TEST_WORKERS ?= 2
 
-.PHONY: help setup check-java check-browser run test test-deploy test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish bench-concurrency bench-retention
+.PHONY: help setup check-java check-browser run test test-durations test-deploy test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish bench-concurrency bench-retention
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,7 +46,10 @@ run:  ## run the whole pipeline (DATASET=path FORMAT=auto TOP_N=10); non-zero ex
 	$(RECO) run $(if $(DATASET),--dataset "$(DATASET)") --format $(FORMAT) --top-n $(TOP_N)
 
 test:  ## run the whole test suite (unit, integration, DAG, end-to-end) on TEST_WORKERS workers
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not deploy" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not deploy" $(PYTEST_ARGS)
+
+test-durations:  ## run the suite and keep each test file's seconds in tests/durations.json (the workers' queue order)
+	$(MAKE) test PYTEST_ARGS="--record-durations $(PYTEST_ARGS)"
 
 test-deploy:  ## start docker-compose.yml in Docker and run ML-100K through it (installs/starts the engine as root)
 	bash docker/engine.sh

@@ -9,10 +9,11 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.support import scheduling
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ_CI_EXAMPLES = 25  # the fuzz test in 40-50 s on 2 cores (README, "Bad input")
@@ -70,39 +71,39 @@ settings.register_profile("deep", max_examples=FUZZ_DEEP_EXAMPLES, **_FUZZ_SETTI
 settings.load_profile("ci")  # --hypothesis-profile=NAME loads NAME after this
 
 
-def kills_airflow_hard(item: pytest.Item) -> bool:
-    """The test that kill -9s `reco airflow-ui` on the test Airflow home."""
-    return "test_airflow_ui_standalone" in str(item.fspath)
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-durations",
+        action="store_true",
+        help="write each test file's seconds to tests/durations.json (make test-durations)",
+    )
 
 
-STACK_DIR = "tests/e2e/stack/"  # one Airflow stack for its files (a package fixture)
-# Files that take minutes: handed out first, so that no worker ends on a long one alone.
-LONG_FILES = ("test_run_progress", "test_train_recommend", "test_ease", "test_cli")
+def pytest_configure(config: pytest.Config) -> None:
+    """``-n`` needs ``--dist loadgroup`` (tests/support/scheduling.py says why)."""
+    workers = config.getoption("numprocesses", default=None)
+    if workers and config.getoption("dist", default="no") != "loadgroup":
+        raise pytest.UsageError(
+            "run the suite on workers with xdist's grouping: -n N --dist loadgroup "
+            "--no-loadscope-reorder (make test does); plain -n splits the Airflow stack's "
+            f"files across workers ({scheduling.STACK_DIR})"
+        )
 
 
-def work_order(item: pytest.Item) -> int:
-    """Where a test's file goes in the queue (``make test`` hands files to its two workers
-    in this order): the Airflow stack's package first, the longest unit, which one worker
-    runs while the other takes `reco airflow-ui`'s test (also long, and first on its
-    worker's Airflow home, before any dag.test run there), then the end-to-end DAG runs
-    and the long integration files, then the rest."""
-    path = str(item.fspath)
-    if f"/{STACK_DIR}" in path:
-        return 0
-    if kills_airflow_hard(item):
-        return 1
-    if "/e2e/" in path:
-        return 2
-    if any(f"/{name}.py" in path for name in LONG_FILES):
-        return 3
-    if "/integration/" in path:
-        return 4
-    return 5
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    durations = scheduling.load_durations()
+    try:
+        scheduling.check_names(durations)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
+    def group(item: pytest.Item) -> str:
+        return scheduling.group_of(Path(str(item.fspath)).relative_to(ROOT).as_posix())
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=work_order)
+    items.sort(key=lambda item: scheduling.queue_position(group(item), durations))
     for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
         path = str(item.fspath)
         if "/integration/" in path or "/e2e/" in path or "/dags/" in path:
             item.add_marker(pytest.mark.integration)
@@ -110,22 +111,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``make test``'s ``-n 2 --dist loadfile``: a file's tests stay on one worker (its
-    module fixtures run once), and so do the Airflow stack's two files (one stack, package
-    scoped). Units go out in collection order (see work_order)."""
-    if config.getvalue("dist") != "loadfile":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
+_SECONDS: list[tuple[str, float]] = []
 
-    config.option.loadscopereorder = False  # not the largest files first: work_order's order
 
-    class ByFile(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return STACK_DIR if path.startswith(STACK_DIR) else path
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _SECONDS.append((report.nodeid.split("::", 1)[0], report.duration))
 
-    return ByFile(config, log)
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """``--record-durations``: keep this run's seconds per group, from the controller (or
+    the only session) of a whole, passing run."""
+    if not session.config.getoption("record_durations") or WORKER:
+        return
+    if exitstatus != 0:
+        print("\nnot recording durations: the run did not pass", file=sys.stderr)
+        return
+    scheduling.write_durations(scheduling.group_seconds(_SECONDS))
 
 
 # --- the session's Spark driver: say when it died, and in or after which test ------------
