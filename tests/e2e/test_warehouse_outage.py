@@ -5,32 +5,14 @@ published."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from datetime import datetime
 from pathlib import Path
 
-from reco import config
 from reco.cli import environment
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.publishing import warehouse
 from reco.runs import RunFolder, run_dir_for
+from tests.support.airflow_db import task_tries
 from tests.support.servers import free_port
-
-
-def task_tries(run_id: str, task_id: str) -> list[tuple[int, str, datetime, datetime]]:
-    """(try_number, state, start, end) of every try, from the Airflow metadata database."""
-    db = sqlite3.connect(config.AIRFLOW_HOME / "airflow.db")
-    try:
-        rows = db.execute(
-            "SELECT try_number, state, start_date, end_date FROM task_instance_history "
-            "WHERE dag_id = 'recommendations' AND run_id = ? AND task_id = ? "
-            "UNION ALL SELECT try_number, state, start_date, end_date FROM task_instance "
-            "WHERE dag_id = 'recommendations' AND run_id = ? AND task_id = ? ORDER BY 1",
-            (run_id, task_id, run_id, task_id),
-        ).fetchall()
-    finally:
-        db.close()
-    return [(n, s, datetime.fromisoformat(a), datetime.fromisoformat(b)) for n, s, a, b in rows]
 
 
 def snapshot(url: str) -> list[tuple]:

@@ -109,6 +109,10 @@ def test_readers_of_every_path_during_repeated_publishes_never_fail(v1: str, cap
         print(f"\n6 publishes under readers: {t.line()}; swap tries {[o.tries for o in outcomes]}")
     assert t.errors == [] and t.malformed == [] and t.wrong == []
     assert all(n > 0 for n in t.by_path.values()), t.by_path
+    # README: a read waits at most about the swap's lock timeout (it gives up rather than
+    # keep readers queued). Twice that leaves room for a loaded machine, not for a read
+    # queued behind a second try.
+    assert t.max_ms <= 2 * SwapPolicy().lock_timeout_ms, t.line()
     seen = {v for r in results for (_, v) in r.answers}
     assert {"v1", "v7"} <= seen and live_versions(v1) == {"v7"}
 
@@ -147,6 +151,9 @@ def test_an_open_transaction_holds_the_swap_not_the_readers(v1: str, analyst, ca
     # transaction was open: no read waited for it.
     assert len(outcome.waited_for) == 1 and ANALYST in outcome.waited_for[0], outcome.waited_for
     assert outcome.tries == 1, outcome
+    # No read queued behind the waiting swap: one that did would have waited out its lock
+    # timeout.
+    assert t.max_ms < policy.lock_timeout_ms, t.line()
     assert any(ANALYST in line for line in logged), logged
     assert t.max_ms < policy.lock_timeout_ms + 500, t.line()
 

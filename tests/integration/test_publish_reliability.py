@@ -372,9 +372,20 @@ def test_outage_mid_copy_fails_naming_the_server_and_publishes_nothing(
 
     cutter = threading.Thread(target=cut_when_copying)
     cutter.start()
-    with pytest.raises((PipelineError, psycopg2.Error)) as err:
-        publish.publish_table(proxy.url, big_recs(400_000, "lost", offset=9))
+    # The publish step as the task runs it: its one error names the server, says nothing
+    # was published, and keeps the driver's own cause.
+    run_dir = write_run_folder(tmp_path, "outage-mid-copy", 40_000, "lost")
+    with pytest.raises(PipelineError) as err:
+        publish.run(proxy.url, run_dir, "outage-mid-copy")
     cutter.join(timeout=30)
+    message = str(err.value)
+    assert message.startswith(
+        f"publishing to 127.0.0.1:{proxy.port}/{urlparse(warehouse_url).path.lstrip('/')} "
+        "failed and was rolled back (the previous recommendations are unchanged): "
+    ), message
+    cause = message.split("unchanged): ", 1)[1]
+    assert cause.startswith(("OperationalError: ", "InterfaceError: ")), cause
+    assert isinstance(err.value.__cause__, psycopg2.Error)
     wait_for(lambda: not copying_seen(), "the cut session to end")
     assert fingerprint(warehouse_url) == v1
     assert leftover_tables(warehouse_url) == []
