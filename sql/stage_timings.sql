@@ -45,17 +45,19 @@ GROUP BY t.stage
 ORDER BY avg(extract(epoch FROM t.started_at - runs.run_start));
 
 -- name: trends
--- One row per run (the last %(n)s, oldest first): wall time, data volume, model quality.
+-- One row per run (the last %(n)s, oldest first): wall time, data volume, model quality,
+-- and the dataset and CV folds a headline compares like with like on.
 WITH wall AS (
     SELECT run_id, min(started_at) AS run_start,
            extract(epoch FROM max(finished_at) - min(started_at)) AS wall_s
     FROM reco.stage_timings GROUP BY run_id
     ORDER BY run_start DESC LIMIT %(n)s
 ), latest AS (
-    SELECT DISTINCT ON (run_id) run_id, n_ratings, metrics, status
+    SELECT DISTINCT ON (run_id) run_id, n_ratings, metrics, status, dataset
     FROM reco.model_runs ORDER BY run_id, attempt DESC
 )
-SELECT w.run_id, w.run_start, w.wall_s, l.n_ratings, l.status,
+SELECT w.run_id, w.run_start, w.wall_s, l.n_ratings, l.status, l.dataset,
+       (l.metrics->'cv'->>'folds')::integer        AS cv_folds,
        (l.metrics->>'rmse')::double precision      AS rmse,
        (l.metrics->>'ndcg_at_k')::double precision AS ndcg
 FROM wall w LEFT JOIN latest l USING (run_id)

@@ -66,10 +66,15 @@ def fetch(url: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def earlier_wall(
-    trends: list[dict[str, Any]], run_id: str, before: datetime | None = None
+    trends: list[dict[str, Any]],
+    run_id: str,
+    before: datetime | None = None,
+    like: dict[str, Any] | None = None,
 ) -> tuple[float | None, int]:
     """Median wall seconds of the runs in ``trends`` that reached publish (they have a
-    status in ``reco.model_runs``) and started before ``before``, and how many there are."""
+    status in ``reco.model_runs``) and started before ``before``, and how many there are.
+    ``like`` ({"dataset": ..., "cv_folds": ...}) keeps only the runs on that dataset with
+    that CV setting: a run on another dataset, or with more folds, is not a comparison."""
     walls = [
         float(t["wall_s"])
         for t in trends
@@ -77,6 +82,7 @@ def earlier_wall(
         and t.get("status")
         and t.get("wall_s") is not None
         and (before is None or t.get("run_start") is None or t["run_start"] < before)
+        and all(t.get(key) == value for key, value in (like or {}).items())
     ]
     return (statistics.median(walls) if walls else None), len(walls)
 

@@ -32,7 +32,7 @@ from reco.experiments import page as ab_page
 from reco.experiments import store as ab_store
 from reco.instrumentation.timing import timer
 from reco.publishing import warehouse
-from reco.reporting import performance
+from reco.reporting import index, performance
 from reco.reporting.facts import (
     count_users_served,
     fetch_model_run,
@@ -138,6 +138,7 @@ def run(
             users_served=count_users_served(run_dir) if published else None,
         )
         path.write_text(page, encoding="utf-8")
+        index.write(config.REPORTS_DIR, run_dir, index.line(run_id, run_dir, rows, model_run))
     shutil.copyfile(path, config.REPORTS_DIR / "latest.html")
     return {"report": str(path), "timings": n}
 

@@ -1,7 +1,8 @@
 """The reports folder, served inside the Airflow api-server (``plugins/reco_reports.py``).
 
-``/reco-reports/`` lists the run reports (newest first), ``/reco-reports/<run>.html`` is
-one run's report and ``/reco-reports/latest.html`` the newest;
+``/reco-reports/`` lists the runs (newest first, a line each: :mod:`reco.reporting.index`),
+``/reco-reports/<run>.html`` is one run's report and ``/reco-reports/latest.html`` the
+newest;
 ``/reco-reports/data_docs/<run>/index.html`` a run's Great Expectations Data Docs (and the
 files under ``data_docs/`` they load, e.g. the vendored ``_static/``). Every page is behind
 Airflow's login: the same JWT as the REST API (``Authorization: Bearer``) or the UI's
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from reco import config, pages
+from reco.reporting import index
 
 REPORT_NAME = re.compile(r"[A-Za-z0-9_.+-]+\.html")
 # The only files served under data_docs/, with their content types.
@@ -38,26 +39,10 @@ DATA_DOCS_TYPES = {
 }
 
 
-def index_entries(reports_dir: Path) -> list[dict[str, str]]:
-    """The pages of the reports folder, newest first (``latest.html`` is linked apart)."""
-    reports = sorted(
-        (p for p in reports_dir.glob("*.html") if p.name != "latest.html"),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    return [
-        {
-            "name": p.name,
-            "title": p.stem,
-            "modified": f"{datetime.fromtimestamp(p.stat().st_mtime, UTC):%Y-%m-%d %H:%M} UTC",
-        }
-        for p in reports
-    ]
-
-
 def index_page(reports_dir: Path) -> str:
-    """The index of the reports folder (``/reco-reports/``)."""
-    return pages.render("reports_index.html.j2", reports=index_entries(reports_dir))
+    """The index of the reports folder (``/reco-reports/``): a line per run, newest first."""
+    runs, others = index.entries(reports_dir)
+    return pages.render("reports_index.html.j2", runs=runs, others=others)
 
 
 def build_app(login: Callable[..., Any]) -> Any:

@@ -30,8 +30,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from reco import config
 from reco.publishing import warehouse
-from reco.reporting import facts, report, task_timings
+from reco.reporting import facts, index, report, task_timings
 from reco.runs import run_dir_for
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,10 @@ def store_and_refresh(
             out.update(report.rebuild(url, run_id))  # the timeline now shows the tasks too
         elif run_dir.exists():
             out["timings"] = facts.load_timings(url, run_id, run_dir)
+        if run_dir.exists():  # the run's line in the reports index, with how it ended
+            timings = facts.fetch_timings(url, run_id)
+            entry = index.line(run_id, run_dir, timings, facts.fetch_model_run(url, run_id))
+            out["index"] = str(index.write(config.REPORTS_DIR, run_dir, entry))
         log.info("recorded %d task timings of %s", len(rows), run_id)
         return out
     except Exception as exc:  # a listener must never break the run or the scheduler

@@ -339,7 +339,12 @@ def headline(
     """The ten-second summary: verdict and why, model, quality, reach, wall time."""
     ranking = metrics["ranking"]
     start, wall = run_wall(rows)
-    median, n_earlier = performance.earlier_wall(trends, run_id, start)
+    # Like with like: earlier runs on the same dataset with the same number of CV folds.
+    like = {
+        "dataset": (run or {}).get("dataset") or (manifest.get("source") or {}).get("ratings_path"),
+        "cv_folds": metrics.get("cv_folds"),
+    }
+    median, n_earlier = performance.earlier_wall(trends, run_id, start, like)
     champ = metrics.get("champion") or {}
     decided = verdict(metrics, run)
     return {
@@ -358,5 +363,6 @@ def headline(
         "wall_s": wall,
         "median_wall_s": median,
         "n_earlier": n_earlier,
+        "compared_on": like,
         "wall_change": None if not (wall and median) else wall / median - 1,
     }

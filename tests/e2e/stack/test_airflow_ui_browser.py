@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 from playwright.sync_api import expect
@@ -134,6 +135,37 @@ def test_the_report_opens_from_the_reports_menu_and_links_styled_data_docs(page,
     assert navbar_display == "flex", "Bootstrap's CSS did not load: the navbar is not a flex box"
     assert frame.evaluate("() => typeof window.jQuery") == "function"
     assert not [u for u in page.offsite if "data_docs" in u]  # nothing it needs is remote
+
+
+def test_all_run_reports_lists_runs_newest_first_with_how_each_ended(page, form_run) -> None:
+    """Plugins -> Reports -> All run reports, as an analyst opens it: a line per run,
+    newest first, with its dataset, outcome, model, nDCG, RMSE and wall time; and a
+    report's wall time compared only with runs on the same dataset and CV setting."""
+    page.goto(f"{page.base}/")
+    page.get_by_role("button", name="Plugins").click()
+    page.get_by_text("Reports", exact=True).click()
+    page.get_by_text("All run reports").click()
+    index = page.frame_locator("iframe").first
+    rows = index.locator("table.runs tbody tr")
+    rows.first.wait_for()
+    shot(page, "08b-all-run-reports")
+    header = index.locator("table.runs thead th").all_inner_texts()
+    assert header == ["started", "dataset", "outcome", "model", "nDCG@k", "RMSE", "wall time"]
+    lines = [row.locator("td").all_inner_texts() for row in rows.all()]
+    started = [line[0] for line in lines]
+    assert started == sorted(started, reverse=True), started
+    run_id, _ = form_run
+    dataset = Path(run_info(run_id)["dataset"]).name
+    mine = [line for line in lines if line[1] == dataset and line[2] == "published"]
+    assert mine, lines
+    assert re.fullmatch(r"0\.\d{4} @\d+", mine[0][4]) and re.fullmatch(r"\d\.\d{4}", mine[0][5])
+    assert re.fullmatch(r"\d+ s", mine[0][6]) and mine[0][3], mine[0]
+    # Its report, from its line: the headline compares like with like, and says so.
+    index.get_by_role("link", name=mine[0][0]).first.click()
+    report = page.frame_locator("iframe").first
+    wall = report.locator("dd.wall")
+    wall.wait_for()
+    assert "same dataset with the same CV setting" in wall.inner_text()
 
 
 def test_a_rollback_triggered_from_its_form_restores_the_earlier_lists(

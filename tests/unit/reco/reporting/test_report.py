@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from reco import config
-from reco.reporting import facts, performance, report
+from reco.reporting import facts, performance, report, sections
 
 RUN_ID = "manual__2026-11-26T23:22:16+00:00"
 RUN_DIR = config.RUNS_DIR / "manual__2026-11-26T23_22_16_00_00"
@@ -183,6 +183,8 @@ PERF = {
             "wall_s": wall,
             "n_ratings": 100000,
             "status": status,
+            "dataset": "/data/ml-100k/u.data",
+            "cv_folds": 3,
             "rmse": 0.91,
             "ndcg": 0.45,
         }
@@ -195,6 +197,8 @@ PERF = {
             "wall_s": 102.0,
             "n_ratings": 100000,
             "status": "published",
+            "dataset": "/data/ml-100k/u.data",
+            "cv_folds": 3,
             "rmse": 0.9055,
             "ndcg": 0.4523,
         }
@@ -373,7 +377,10 @@ def test_the_headline_says_published_why_and_what(published: tuple[str, Page]) -
     assert "users served 943 of 943 users (9,430 recommendations published)" in text
     # 102 s against the median of the three earlier runs that reached publish (150 s);
     # r4 (failed before publish) and this run itself are left out.
-    assert "wall time 102 s against a median of 150 s over 3 earlier runs (-32%)" in text
+    assert (
+        "wall time 102 s against a median of 150 s over 3 earlier runs on the same dataset "
+        "with the same CV setting (-32%)"
+    ) in text
 
 
 def test_the_headline_puts_ndcg_and_rmse_beside_baselines_and_champion(
@@ -546,6 +553,25 @@ def test_earlier_wall_takes_runs_that_reached_publish_before_this_one() -> None:
     # A rebuilt older run compares with the runs before it only.
     assert performance.earlier_wall(PERF["trends"], "r3", T0 - timedelta(hours=3)) == (140.0, 2)
     assert performance.earlier_wall([], RUN_ID, T0) == (None, 0)
+
+
+def test_the_headline_compares_only_runs_on_the_same_dataset_and_cv_setting() -> None:
+    """A run on another dataset, or with another number of CV folds, is no comparison: the
+    headline's median leaves them out, and says what it compared on."""
+    trends = copy.deepcopy(PERF["trends"])
+    trends[0]["dataset"] = "synthetic/run-1"  # r1 (150 s): another dataset
+    trends[2]["cv_folds"] = 0  # r3 (170 s): fixed parameters, no CV
+    like = {"dataset": "/data/ml-100k/u.data", "cv_folds": 3}
+    assert performance.earlier_wall(trends, RUN_ID, T0, like) == (130.0, 1)
+    head = sections.headline(MANIFEST, METRICS, ROWS, None, trends, RUN_ID, None)
+    assert (head["median_wall_s"], head["n_earlier"]) == (130.0, 1)
+    assert head["compared_on"] == like
+    trends[1]["dataset"] = "other"
+    head = sections.headline(MANIFEST, METRICS, ROWS, None, trends, RUN_ID, None)
+    assert (head["median_wall_s"], head["n_earlier"]) == (None, 0)
+    perf = {**PERF, "trends": trends}
+    html = report.render_html(RUN_ID, MANIFEST, METRICS, ROWS, run=None, perf=perf)
+    assert "no earlier run on the same dataset with the same CV setting to compare with" in html
 
 
 def img_src(html: str, alt: str) -> str:

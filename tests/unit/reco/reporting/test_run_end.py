@@ -3,6 +3,7 @@ the report is rendered again only where no pipeline_report run will do it."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,9 @@ def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ..
         "load_timings",
         lambda url, run_id, run_dir: seen.append(("load", run_id)) or 7,
     )
+    monkeypatch.setattr(config, "REPORTS_DIR", tmp_path / "reports")
+    monkeypatch.setattr(facts, "fetch_timings", lambda url, run_id: [])
+    monkeypatch.setattr(facts, "fetch_model_run", lambda url, run_id: None)
     return seen
 
 
@@ -50,6 +54,12 @@ def run_folder(*files: str) -> Path:
     for name in files:
         getattr(RunFolder(run_dir), name).write_text("{}")
     return run_dir
+
+
+def index_line() -> Path:
+    from reco.runs import run_dir_for
+
+    return config.REPORTS_DIR / f"{run_dir_for(RUN_ID).name}.json"
 
 
 def url() -> str:
@@ -76,7 +86,9 @@ def test_in_the_scheduler_the_times_are_stored_in_a_thread_and_nothing_is_render
 def test_a_run_that_stopped_before_training_is_loaded_for_the_trends(calls) -> None:
     run_folder("manifest")  # no metrics: no page
     out = run_end.store_and_refresh(RUN_ID, ROWS, url, render=True)
-    assert out == {"task_times": 1, "timings": 7}
+    assert out == {"task_times": 1, "timings": 7, "index": str(index_line())}
+    # It has no page, but a line in the reports index: it stopped, and where.
+    assert json.loads(index_line().read_text())["outcome"] == "unfinished"
     assert ("render", RUN_ID) not in calls
 
 
