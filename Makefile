@@ -8,14 +8,15 @@ DATASET ?=
 FORMAT ?= auto
 TOP_N ?= 10
 PYTEST_ARGS ?=
+RUN_ARGS ?=
 # Test sessions side by side (pytest-xdist), each with its own PostgreSQL, Airflow home
 # and Spark driver under var/test/gwN.
 TEST_WORKERS ?= 2
 
-.PHONY: help setup check-java check-browser run test test-durations test-deploy test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish bench-concurrency bench-retention
+.PHONY: help setup check-java check-browser test-setup run test test-durations test-deploy test-fast lint format psql airflow db-stop clean bench bench-scaling bench-accuracy bench-grid bench-publish bench-concurrency bench-retention
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 check-java:  ## fail clearly unless Java 17+ is installed (Spark 4 needs it)
 	@v=$$(java -version 2>&1 | head -1 | sed -E 's/.*version "([0-9]+)(\.([0-9]+))?.*/\1/'); \
@@ -25,44 +26,52 @@ check-java:  ## fail clearly unless Java 17+ is installed (Spark 4 needs it)
 	  echo "ERROR: Java $$v found; Spark 4 needs Java 17 or 21: apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"; exit 1; \
 	else echo "java $$v: ok"; fi
 
-check-browser:  ## Chromium for the browser tests of the Airflow UI: installed from Debian when missing
+check-browser:  ## Chromium for the browser tests of the Airflow UI: installed from Debian when missing (as root)
 	@if command -v chromium >/dev/null 2>&1; then echo "$$(chromium --version 2>/dev/null | head -1): ok"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "Chromium not found: installing the Debian package (apt-get install chromium)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
 	  && chromium --version; \
-	else echo "ERROR: Chromium not found; the browser tests need it: sudo apt-get install chromium (Debian/Ubuntu), or put a chromium on PATH"; exit 1; fi
+	else echo "ERROR: Chromium not found, and the browser tests of the Airflow UI need it. Ask an administrator for it (sudo apt-get install chromium on Debian/Ubuntu) or put a chromium on PATH; the pipeline itself (make run) does not need it."; exit 1; fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-setup: check-java check-browser $(BIN)/python  ## create .venv, install pinned dependencies, prepare Airflow + warehouse
+setup: check-java $(BIN)/python  ## create .venv, install the pinned runtime, prepare Airflow + warehouse (no root, no browser)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --progress-bar off -e '.[dev]'
+	$(BIN)/pip install --progress-bar off -e .
 	$(BIN)/python -c "import pyspark, sys; v = pyspark.__version__; sys.exit(0 if v == '4.2.0' else 'pyspark/pyspark-client mismatch: ' + v)"
 	$(RECO) init
 
-run:  ## run the whole pipeline (DATASET=path FORMAT=auto TOP_N=10); non-zero exit if the run failed
-	$(RECO) run $(if $(DATASET),--dataset "$(DATASET)") --format $(FORMAT) --top-n $(TOP_N)
+# The test tools (pytest, Playwright, ...): installed by the first `make test`, apart from
+# the runtime, so a deployment installs none of them.
+$(VENV)/.test-tools: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --progress-bar off -e '.[dev]'
+	touch $@
 
-test:  ## run the whole test suite (unit, integration, DAG, end-to-end) on TEST_WORKERS workers
+test-setup: $(VENV)/.test-tools check-browser  ## the test tools and Chromium (the browser tests); make test runs it
+
+run:  ## run the whole pipeline (DATASET=path FORMAT=auto TOP_N=10 RUN_ARGS='--any reco run flag'); non-zero exit if the run failed
+	$(RECO) run $(if $(DATASET),--dataset "$(DATASET)") --format $(FORMAT) --top-n $(TOP_N) $(RUN_ARGS)
+
+test: test-setup  ## run the whole test suite (unit, integration, DAG, end-to-end) on TEST_WORKERS workers
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not deploy" $(PYTEST_ARGS)
 
 test-durations:  ## run the suite and keep each test file's seconds in tests/durations.json (the workers' queue order)
 	$(MAKE) test PYTEST_ARGS="--record-durations $(PYTEST_ARGS)"
 
-test-deploy:  ## start docker-compose.yml in Docker and run ML-100K through it (installs/starts the engine as root)
+test-deploy: $(VENV)/.test-tools  ## start docker-compose.yml in Docker and run ML-100K through it (installs/starts the engine as root)
 	bash docker/engine.sh
 	$(BIN)/pytest tests/deploy -m deploy -s $(PYTEST_ARGS); status=$$?; bash docker/engine.sh --stop; exit $$status
 
-test-fast:  ## unit tests only
+test-fast: $(VENV)/.test-tools  ## unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-lint:  ## ruff check + format check
+lint: $(VENV)/.test-tools  ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format:
+format: $(VENV)/.test-tools
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 

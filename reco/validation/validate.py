@@ -118,19 +118,27 @@ def run(
     }
     write_json(RunFolder(run_dir).validation, summary)
     if failures:
+        consequence = "Nothing was trained or published"
+        if manifest["n_ratings"] < params["min_rows_vs_previous"]:
+            consequence += shrink_advice(manifest["n_ratings"], previous_rows, max_row_drop)
         raise PipelineError(
-            quality.gate_message(
-                "validate",
-                failures,
-                RunFolder(run_dir).validation,
-                "Nothing was trained or published",
-            )
+            quality.gate_message("validate", failures, RunFolder(run_dir).validation, consequence)
         )
     return {
         "expectations": sum(s["evaluated"] for s in suites),
         "failed": 0,
         "quarantine_share": round(share, 6),
     }
+
+
+def shrink_advice(rows: int, previous_rows: int | None, max_row_drop: float) -> str:
+    """What to do when the shrink is deliberate (another dataset, a trimmed export)."""
+    return (
+        f" (this batch has {rows:,} ratings, the previous accepted one {previous_rows:,}: "
+        f"more than the {max_row_drop:.0%} shrink allowed). If the change is deliberate, run "
+        "again accepting it: reco run --max-row-drop 1 (make run RUN_ARGS='--max-row-drop 1'), "
+        "or 'Largest batch shrink' (max_row_drop) set to 1 in the trigger form"
+    )
 
 
 def optional_suites(spark: Any, run_dir: Path, now_epoch_s: Any) -> list[dict[str, Any]]:
