@@ -36,6 +36,14 @@ SYNTHETIC_DIR = VAR_DIR / "datasets" / "synthetic"
 MOVIELENS_DIR = Path(
     os.environ.get("RECO_MOVIELENS_DIR", PROJECT_ROOT.parent / "shared" / "datasets")
 ).resolve()
+# Where `reco datasets fetch NAME` unpacks the MovieLens archives (ml-100k/, ml-1m/, ...);
+# `reco run --dataset NAME` looks in MOVIELENS_DIR first, then here, then fetches.
+DATASETS_DIR = Path(os.environ.get("RECO_DATASETS_DIR", VAR_DIR / "datasets")).resolve()
+# GroupLens's folder of MovieLens archives: NAME.zip beside its checksum NAME.zip.md5. A
+# mirror with the same layout may replace it (or `reco datasets fetch --mirror URL`).
+MOVIELENS_URL = os.environ.get(
+    "RECO_MOVIELENS_URL", "https://files.grouplens.org/datasets/movielens/"
+)
 # Feedback events (like / dislike / watched) are dropped here as JSON Lines or CSV files.
 FEEDBACK_DIR = Path(os.environ.get("RECO_FEEDBACK_DIR", VAR_DIR / "inbox" / "feedback")).resolve()
 # New ratings exports (a file, or a MovieLens folder) dropped here start a retraining run

@@ -205,26 +205,43 @@ def run_dir(tmp_path: Path) -> Path:
     return d
 
 
-def movielens(name: str, marker: str) -> Path:
-    """A MovieLens download under ``config.MOVIELENS_DIR`` (``RECO_MOVIELENS_DIR``): the
-    one place tests find the real datasets."""
-    path = config.MOVIELENS_DIR / name
-    if not (path / marker).exists():
-        pytest.fail(
-            f"MovieLens dataset missing: {path} (tests read the real files; set "
-            "RECO_MOVIELENS_DIR to the folder holding ml-100k/ and ml-latest-small/)"
+def movielens(name: str) -> Path:
+    """A MovieLens dataset for the tests: the configured folder's copy
+    (``RECO_MOVIELENS_DIR``), else the project's data folder's (``RECO_DATASETS_DIR``, by
+    default the developer's ``var/datasets``, which the test state folder does not wipe),
+    else fetched there once (short timeout, no retry). When none of that works, the whole
+    session stops at once with one line saying how to get the data."""
+    from reco.data import movielens as catalogue
+    from reco.errors import PipelineError
+
+    data_dir = Path(os.environ.get("RECO_DATASETS_DIR", ROOT / "var" / "datasets")).resolve()
+    try:
+        return catalogue.ensure(
+            name,
+            datasets_dir=data_dir,
+            timeout=10.0,
+            retries=0,
+            progress=False,
+            log=lambda line: print(line, file=sys.stderr),
         )
-    return path
+    except PipelineError as exc:
+        reason = getattr(exc, "cause", str(exc))
+        pytest.exit(
+            f"MovieLens {name} is not in {config.MOVIELENS_DIR} nor {data_dir} and could not "
+            f"be fetched ({reason}): run `reco datasets fetch {name}` (or set "
+            "RECO_MOVIELENS_DIR to a folder holding it)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 @pytest.fixture(scope="session")
 def ml100k() -> Path:
-    return movielens("ml-100k", "u.data")
+    return movielens("ml-100k")
 
 
 @pytest.fixture(scope="session")
 def ml_latest() -> Path:
-    return movielens("ml-latest-small", "ratings.csv")
+    return movielens("ml-latest-small")
 
 
 @pytest.fixture(scope="session")

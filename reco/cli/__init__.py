@@ -12,6 +12,7 @@ One pipeline step by hand (see `reco STEP --help`):
 
 Data and warehouse:
   reco generate          write a deterministic synthetic ratings dataset
+  reco datasets list|fetch NAME   the MovieLens archives of GroupLens; download one
   reco warehouse-url     print the PostgreSQL URL in use:  psql "$(reco warehouse-url)"
   reco db start|stop|status   the embedded PostgreSQL server
   reco runs              the latest rows of reco.model_runs
@@ -28,6 +29,8 @@ from reco import config, steps
 from reco.cli.commands import (
     BUSINESS_INPUTS,
     cmd_ab_test,
+    cmd_datasets_fetch,
+    cmd_datasets_list,
     cmd_db,
     cmd_generate,
     cmd_prune,
@@ -55,7 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="reco", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (add_data_commands, add_run_commands, add_ab_commands, add_operator_commands):
+    for add in (
+        add_data_commands,
+        add_datasets_commands,
+        add_run_commands,
+        add_ab_commands,
+        add_operator_commands,
+    ):
         add(sub)
     for step in steps.STEPS.values():
         sub.add_parser(
@@ -102,6 +111,54 @@ def add_data_commands(sub: Any) -> None:
         "Data Docs' CSS/JS (no Airflow, no warehouse); docker/Dockerfile runs it",
     )
     i.set_defaults(func=cmd_init)
+
+
+def add_datasets_commands(sub: Any) -> None:
+    """datasets list, datasets fetch: MovieLens from GroupLens, by name."""
+    from reco.data.movielens import CATALOGUE
+
+    ds = sub.add_parser(
+        "datasets",
+        help="the MovieLens archives GroupLens publishes: list them, fetch one",
+        description="MovieLens by name. `reco run --dataset NAME` uses the same folders: "
+        f"{config.MOVIELENS_DIR} (RECO_MOVIELENS_DIR) if it holds NAME, else "
+        f"{config.DATASETS_DIR} (RECO_DATASETS_DIR), else it fetches NAME there.",
+    )
+    ds_sub = ds.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)
+    ds_sub.add_parser(
+        "list", help="the published archives, their size, and which are here already"
+    ).set_defaults(func=cmd_datasets_list)
+    f = ds_sub.add_parser(
+        "fetch",
+        help="download NAME.zip, check it against GroupLens's NAME.zip.md5, unpack it",
+        description="Download NAME.zip from GroupLens (or --mirror), check it against the "
+        "published NAME.zip.md5, unpack it into the data folder as NAME/ (written to a "
+        "temporary folder first, renamed into place when complete) and print the licence "
+        "terms. Known names: " + ", ".join(CATALOGUE),
+    )
+    f.add_argument("name", metavar="NAME", help="ml-100k, ml-latest-small, ml-1m, ...")
+    f.add_argument(
+        "--mirror",
+        metavar="URL",
+        default=None,
+        help=f"folder URL holding NAME.zip and NAME.zip.md5 (default: {config.MOVIELENS_URL}, "
+        "or $RECO_MOVIELENS_URL)",
+    )
+    f.add_argument(
+        "--archive",
+        metavar="PATH",
+        default=None,
+        help="a NAME.zip downloaded elsewhere: unpacked instead of downloading (checked "
+        "against the published checksum when it can be read)",
+    )
+    f.add_argument(
+        "--dest",
+        metavar="DIR",
+        default=None,
+        help=f"folder to unpack into (default: {config.DATASETS_DIR}, or $RECO_DATASETS_DIR)",
+    )
+    f.add_argument("--force", action="store_true", help="replace a copy already there")
+    f.set_defaults(func=cmd_datasets_fetch)
 
 
 def add_run_commands(sub: Any) -> None:

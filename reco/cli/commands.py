@@ -2,7 +2,7 @@
 checked in a second before the DAG starts), the warehouse (``reco db``, ``reco
 warehouse-url``, ``reco runs``), retention and rollback (``reco prune``, ``reco
 rollback``), synthetic data and the A/B analysis (``reco generate``, ``reco simulate-ab``,
-``reco ab-test``).
+``reco ab-test``), the MovieLens downloads (``reco datasets list|fetch``).
 """
 
 from __future__ import annotations
@@ -152,7 +152,11 @@ def preflight(conf: dict[str, Any]) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from reco import params as run_params
     from reco.console.summary import summarize
+    from reco.data import movielens
 
+    # A MovieLens name (ml-100k) that is no path here: its folder, fetched on first use.
+    if args.dataset:
+        args.dataset = movielens.resolve_dataset(args.dataset)
     # Every run parameter (reco/params.py); paths resolved here, an empty text is None.
     conf = run_params.run_conf(args)
     preflight(conf)  # its errors reach the terminal, before the log file takes the output
@@ -172,6 +176,39 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nreco run interrupted{where}", file=sys.stderr)
         return 130
     return summarize(run_id, state, log=watched.log)
+
+
+def cmd_datasets_list(args: argparse.Namespace) -> int:
+    """``reco datasets list``: GroupLens's MovieLens archives, and which are here."""
+    from reco.data import movielens
+
+    rows = movielens.listing()
+    width = max(len(entry.what) for entry, _ in rows)
+    print(f"{'NAME':16} {'SIZE':>7}  {'WHAT':{width}}  HERE")
+    for entry, folder in rows:
+        print(f"{entry.name:16} {entry.size:>7}  {entry.what:{width}}  {folder or '-'}")
+    print(
+        f"\nlooked in {config.MOVIELENS_DIR} (RECO_MOVIELENS_DIR) and {config.DATASETS_DIR} "
+        f"(RECO_DATASETS_DIR); `reco datasets fetch NAME` downloads one from "
+        f"{movielens.base_url()}"
+    )
+    return 0
+
+
+def cmd_datasets_fetch(args: argparse.Namespace) -> int:
+    """``reco datasets fetch NAME``: download, verify, unpack; then the licence terms."""
+    from reco.data import movielens
+
+    folder = movielens.fetch(
+        args.name,
+        dest=Path(args.dest) if args.dest else None,
+        mirror=args.mirror,
+        archive=Path(args.archive) if args.archive else None,
+        force=args.force,
+    )
+    print(f"MovieLens {args.name}: {folder}")
+    print(movielens.licence(args.name, folder))
+    return 0
 
 
 def cmd_simulate_ab(args: argparse.Namespace) -> int:
