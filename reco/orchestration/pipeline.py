@@ -185,12 +185,35 @@ def retrain_schedule(landed: Any) -> Any:
     cron = config.RETRAIN_SCHEDULE.strip()
     if cron.lower() in ("", "none", "off"):
         return landed
+    check_schedule(cron, config.SCHEDULE_TIMEZONE)
     # run_immediately=0: the first scheduled run is the next cron time, never one for a
     # time already past when the DAG first appears (Airflow's default runs that at once).
     timetable = CronTriggerTimetable(
         cron, timezone=config.SCHEDULE_TIMEZONE, run_immediately=timedelta(0)
     )
     return AssetOrTimeSchedule(timetable=timetable, assets=landed)
+
+
+def check_schedule(cron: str, timezone: str) -> None:
+    """Refuse a schedule or time zone the scheduler could not use when the DAG file is
+    parsed, naming the setting: Airflow accepts a bad cron expression there and fails only
+    when it computes the next run (croniter's message), and a bad time zone fails the DAG's
+    serialization naming only the zone."""
+    import pendulum
+    from croniter import croniter
+
+    try:
+        pendulum.timezone(timezone)
+    except Exception:
+        raise ValueError(
+            f"RECO_SCHEDULE_TIMEZONE={timezone!r} is not a time zone: use an IANA name such "
+            "as 'UTC' or 'Europe/Paris'"
+        ) from None
+    if not croniter.is_valid(cron):
+        raise ValueError(
+            f"RECO_RETRAIN_SCHEDULE={cron!r} is not a cron expression or preset "
+            "(e.g. '0 3 * * *', '@daily'), nor 'none' (retrain only when data lands)"
+        )
 
 
 def wait_for_run_end(

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
 import pytest
 
 from reco import config
@@ -96,6 +102,123 @@ def test_dag_settings(dagbag) -> None:
     assert all(t.execution_timeout is not None for t in dag.tasks)
     assert dag.default_args["on_failure_callback"].__name__ == "task_failed"
     assert dag.doc_md and "reco.recommendations" in dag.doc_md
+
+
+def test_every_task_of_every_dag_retries_twice_with_capped_exponential_backoff(dagbag) -> None:
+    """README ("What happens on failure"): two retries, exponential backoff from 5 s, at most
+    2 minutes between tries; on each task as Airflow loaded it and as the scheduler reads it
+    back from the serialized DAG."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    assert set(dagbag.dag_ids) == {
+        "recommendations",
+        "ab_test_analysis",
+        "pipeline_report",
+        "maintenance",
+        "rollback",
+    }
+    for dag in dagbag.dags.values():
+        scheduled = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+        assert len(dag.tasks) == len(scheduled.tasks) > 0
+        for task in [*dag.tasks, *scheduled.tasks]:
+            where = f"{dag.dag_id}.{task.task_id}"
+            assert task.retries == 2, where
+            assert task.retry_exponential_backoff not in (False, 0, None), where
+            assert task.retry_delay == timedelta(seconds=5), where
+            assert task.max_retry_delay == timedelta(minutes=2), where
+
+
+SCHEDULE_CASES = {
+    "cron": {"RECO_RETRAIN_SCHEDULE": "0 3 * * *", "RECO_SCHEDULE_TIMEZONE": "Europe/Paris"},
+    "preset": {"RECO_RETRAIN_SCHEDULE": "@hourly", "RECO_SCHEDULE_TIMEZONE": "UTC"},
+    "none": {"RECO_RETRAIN_SCHEDULE": "none", "RECO_SCHEDULE_TIMEZONE": "UTC"},
+    "bad_cron": {"RECO_RETRAIN_SCHEDULE": "every day", "RECO_SCHEDULE_TIMEZONE": "UTC"},
+    "bad_zone": {"RECO_RETRAIN_SCHEDULE": "@daily", "RECO_SCHEDULE_TIMEZONE": "Mars/Base"},
+}
+# Run in a new process (this session's reco.config stays as it is): for each case, set its
+# variables, import reco.config again (it reads them at import) and parse
+# dags/recommendations.py with a fresh DagBag, as the dag-processor does.
+PARSE_EACH_CASE = r"""
+import importlib, json, os, sys
+import pendulum
+from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.serialized_objects import DagSerialization
+from airflow.timetables.base import TimeRestriction
+import reco.config
+from reco.orchestration import assets
+
+results = {}
+for name, env in json.loads(sys.argv[1]).items():
+    os.environ.update(env)
+    config = importlib.reload(reco.config)
+    bag = DagBag(dag_folder=str(config.DAGS_DIR / "recommendations.py"))
+    out = results[name] = {"errors": list(bag.import_errors.values())}
+    dag = bag.dags.get("recommendations")
+    if dag is None:
+        continue
+    timetable = dag.timetable
+    out["timetable"] = type(timetable).__name__
+    out["on_asset"] = timetable.asset_condition == assets.RATINGS_INBOX
+    cron = getattr(timetable, "timetable", None)
+    if cron is not None:
+        out["expression"] = cron.expression
+        out["timezone"] = str(cron.timezone)
+        # The scheduler's view: the serialized timetable's next run after 12:30 UTC.
+        after = pendulum.datetime(2026, 7, 1, 12, 30, tz="UTC")
+        try:
+            core = DagSerialization.from_dict(DagSerialization.to_dict(dag)).timetable
+            info = core.next_dagrun_info(
+                last_automated_data_interval=None,
+                restriction=TimeRestriction(earliest=after, latest=None, catchup=True),
+            )
+            out["next_run_utc"] = info.run_after.in_timezone("UTC").isoformat()
+        except Exception as exc:
+            out["next_run_error"] = f"{type(exc).__name__}: {exc}"
+print("RESULT " + json.dumps(results))
+"""
+
+
+def parse_recommendations_with(cases: dict[str, dict[str, str]]) -> dict[str, dict]:
+    done = subprocess.run(
+        [sys.executable, "-c", PARSE_EACH_CASE, json.dumps(cases)],
+        env=dict(os.environ),
+        cwd=str(config.PROJECT_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def test_retrain_schedule_and_timezone_come_from_the_environment() -> None:
+    """README ("Scheduling"): RECO_RETRAIN_SCHEDULE takes a cron expression or preset, or
+    `none` (only when data lands); RECO_SCHEDULE_TIMEZONE is its time zone. A value the
+    scheduler could not use fails the DAG file's import, naming the setting."""
+    got = parse_recommendations_with(SCHEDULE_CASES)
+
+    cron = got["cron"]
+    assert cron["errors"] == [] and cron["timetable"] == "AssetOrTimeSchedule"
+    assert cron["on_asset"] and cron["expression"] == "0 3 * * *"
+    assert cron["timezone"] == "Europe/Paris"
+    assert cron["next_run_utc"] == "2026-07-02T01:00:00+00:00"  # 03:00 in Paris (CEST)
+
+    preset = got["preset"]
+    assert preset["errors"] == [] and preset["expression"] == "0 * * * *"  # @hourly
+    assert preset["next_run_utc"] == "2026-07-01T13:00:00+00:00"
+
+    none = got["none"]
+    assert none["errors"] == [] and none["timetable"] == "AssetTriggeredTimetable"
+    assert none["on_asset"] and "expression" not in none  # only when new data lands
+
+    for name, setting, value in (
+        ("bad_cron", "RECO_RETRAIN_SCHEDULE", "every day"),
+        ("bad_zone", "RECO_SCHEDULE_TIMEZONE", "Mars/Base"),
+    ):
+        assert "timetable" not in got[name], got[name]  # not a DAG that fails later
+        [error] = got[name]["errors"]
+        assert f"{setting}={value!r}" in error, error
 
 
 def test_ab_test_analysis_dag(dagbag) -> None:

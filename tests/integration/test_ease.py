@@ -4,6 +4,7 @@ publishes an EASE model end to end (train -> recommend)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,79 @@ def test_ease_similar_items_are_cooccurrence_neighbours(ease_run: Path) -> None:
     cos[i] = -np.inf
     got = similar[similar["item_id"] == item].sort_values("rank")
     assert got["score"].to_numpy() == pytest.approx(np.sort(cos)[::-1][:4], rel=1e-5)
+
+
+# --- the catalogue cap on real data ---------------------------------------------------------
+CAP = 150  # a small RECO_EASE_MAX_ITEMS: ML-100K has 1,682 items
+
+
+@pytest.fixture(scope="module")
+def ml100k_signals(spark, ml100k: Path):
+    from reco.data.transforms import to_als_types
+
+    pdf = pd.read_csv(
+        ml100k / "u.data", sep="\t", names=["user_id", "item_id", "rating", "timestamp"]
+    )
+    return pdf, to_als_types(spark.createDataFrame(pdf)).cache()
+
+
+def ease_lists(spark, signals, max_items: int) -> pd.DataFrame:
+    """Every user's EASE top-10 (rated items excluded) over a catalogue of ``max_items``."""
+    gram = rankers.ease_gram(spark, signals, max_items=max_items)
+    model = ranking.fit(spark, signals, ranking.Candidate("ease", {"lambda": 300.0}), 42, 1, gram)
+    return model.recommend(spark, signals, signals, 10).toPandas()
+
+
+def test_ease_never_recommends_items_beyond_its_cap(spark, ml100k_signals) -> None:
+    """README ("EASE is bounded"): EASE scores only the RECO_EASE_MAX_ITEMS most-rated items
+    and never recommends the others. With a larger cap the same fit does recommend others."""
+    pdf, signals = ml100k_signals
+    counts = pdf.groupby("item_id").size()
+    ranked = sorted(counts.index, key=lambda i: (-counts[i], i))
+    top = set(ranked[:CAP])
+
+    capped = ease_lists(spark, signals, CAP)
+    assert set(capped["item_id"]) <= top
+    assert capped["user_id"].nunique() == pdf["user_id"].nunique()
+    # Each user gets 10, or every capped item they have not rated.
+    rated_in_top = pdf[pdf["item_id"].isin(top)].groupby("user_id").size()
+    rated_in_top = rated_in_top.reindex(pdf["user_id"].unique(), fill_value=0)
+    expected = (CAP - rated_in_top).clip(upper=10)
+    assert capped.groupby("user_id").size().sort_index().equals(expected.sort_index())
+
+    wider = ease_lists(spark, signals, 3 * CAP)
+    beyond = wider[~wider["item_id"].isin(top)]
+    assert beyond["user_id"].nunique() > 100  # the cap is what keeps those items out
+
+
+def test_ease_cap_comes_from_the_environment_and_the_report_says_so() -> None:
+    """RECO_EASE_MAX_ITEMS sets the cap every EASE fit of the train step uses (the default of
+    ease_gram / ease_catalogue, which the CV folds and the refits call without one)."""
+    import inspect
+    import subprocess
+    import sys
+
+    script = (
+        "import inspect, json; from reco.modeling import rankers, ranking; "
+        "print(json.dumps([rankers.EASE_MAX_ITEMS, "
+        "inspect.signature(rankers.ease_gram).parameters['max_items'].default, "
+        "inspect.signature(rankers.ease_catalogue).parameters['max_items'].default, "
+        "ranking.catalogue_note(ranking.Candidate('ease', {'lambda': 1.0}), 1682)]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "RECO_EASE_MAX_ITEMS": str(CAP)},
+        cwd=str(config.PROJECT_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    *defaults, note = json.loads(done.stdout.splitlines()[-1])
+    assert defaults == [CAP, CAP, CAP]
+    assert note == (
+        f"EASE scores the {CAP:,} most-rated of 1,682 items (RECO_EASE_MAX_ITEMS); "
+        "the others are not recommended"
+    )
+    # In this process (no RECO_EASE_MAX_ITEMS): the documented default, 3,000 items.
+    assert inspect.signature(rankers.ease_gram).parameters["max_items"].default == 3000

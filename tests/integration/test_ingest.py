@@ -84,17 +84,54 @@ def test_generic_csv_with_mapping(spark, run_dir: Path, tmp_path: Path, ml100k_s
     assert got["rating"].tolist() == want["rating"].astype(float).tolist()
 
 
+PARQUET_MAPPING = "user=u,item=i,rating=r,timestamp=ts"
+COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
+
+
+def as_source(sample: pd.DataFrame) -> pd.DataFrame:
+    """What ingest must keep of ``sample`` (ML-100K lines: no duplicate pairs), as stored."""
+    want = sample.set_axis(COLUMNS, axis=1).astype({"rating": float})
+    return want.sort_values(["user_id", "item_id"]).reset_index(drop=True)
+
+
+def stored(run_dir: Path) -> pd.DataFrame:
+    got = read(RunFolder(run_dir).ratings)[COLUMNS]
+    return got.sort_values(["user_id", "item_id"]).reset_index(drop=True)
+
+
 def test_parquet_with_mapping(spark, run_dir: Path, tmp_path: Path, ml100k_sample) -> None:
     f = tmp_path / "ratings.parquet"
     ml100k_sample.rename(columns={"user": "u", "item": "i", "rating": "r"}).to_parquet(f)
-    m = ingest_path(
-        spark,
-        run_dir,
-        f,
-        "parquet",
-        columns=formats.parse_mapping("user=u,item=i,rating=r,timestamp=ts"),
-    )
+    m = ingest_path(spark, run_dir, f, "parquet", columns=formats.parse_mapping(PARQUET_MAPPING))
     assert m["source"]["format"] == "parquet" and m["n_ratings"] == 2000 and m["n_rejected"] == 0
+    # Every kept row is the source row, value for value.
+    pd.testing.assert_frame_equal(stored(run_dir), as_source(ml100k_sample), check_dtype=False)
+
+
+def test_parquet_folder_of_part_files_ingests_like_one_file(
+    spark, run_dir: Path, tmp_path: Path, ml100k_sample
+) -> None:
+    """A folder as Spark writes it (part files, _SUCCESS and .crc files) is one dataset: the
+    same rows and values as the same data in one Parquet file."""
+    renamed = ml100k_sample.rename(columns={"user": "u", "item": "i", "rating": "r"})
+    folder = tmp_path / "export"
+    spark.createDataFrame(renamed).repartition(3).write.parquet(str(folder))
+    parts = sorted(p.name for p in folder.glob("part-*.parquet"))
+    assert len(parts) == 3 and (folder / "_SUCCESS").exists()
+    mapping = formats.parse_mapping(PARQUET_MAPPING)
+
+    m = ingest_path(spark, run_dir, folder, "parquet", columns=mapping)
+    assert (m["source"]["format"], m["n_ratings"], m["n_rejected"]) == ("parquet", 2000, 0)
+    from_folder = stored(run_dir)
+    pd.testing.assert_frame_equal(from_folder, as_source(ml100k_sample), check_dtype=False)
+    # Detected as Parquet without --format, with the same result.
+    auto = ingest_path(spark, run_dir, folder, columns=mapping)
+    assert (auto["source"]["format"], auto["n_ratings"]) == ("parquet", 2000)
+    pd.testing.assert_frame_equal(stored(run_dir), from_folder)
+    single = tmp_path / "one.parquet"
+    renamed.to_parquet(single)
+    ingest_path(spark, run_dir, single, "parquet", columns=mapping)
+    pd.testing.assert_frame_equal(stored(run_dir), from_folder)
 
 
 def test_csv_missing_mapped_column_is_named(spark, run_dir: Path, tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 """Least privilege: an application login in ``reco_reader`` (sql/060_roles.sql) can read the
 published tables, across publishes, and can change nothing; a login a DBA granted directly
 on the tables keeps reading them across publishes too (checked through psql, as that
-login)."""
+login); a pipeline login that may not create roles still applies the schema, skipping the
+role with a NOTICE."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pyarrow as pa
@@ -164,3 +166,82 @@ def test_a_direct_grant_and_a_dbas_comments_survive_two_publishes(
                 f"a.attnum) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
                 f"WHERE c.oid = '{table}'::regclass AND a.attname = 'score'",
             ) == [f"{table_comment}|{score_comment}"]
+
+
+# --------------------------------------------------------------------------------------
+# A pipeline login without CREATEROLE
+# --------------------------------------------------------------------------------------
+NO_CREATEROLE = "reco_test_no_createrole"
+NO_CREATEROLE_DB = "reco_test_no_createrole_db"
+ROLE_NOTICE = (
+    "NOTICE:  reco_reader role not created (needs CREATEROLE): run sql/060_roles.sql as a DBA"
+)
+
+
+def as_login_on(url: str, role: str, database: str) -> str:
+    """``url`` (the embedded server, trust authentication) as ``role`` on ``database``."""
+    p = urlsplit(url)
+    return urlunsplit(p._replace(netloc=f"{role}@{p.netloc.split('@', 1)[1]}", path=f"/{database}"))
+
+
+@pytest.fixture()
+def login_without_createrole(warehouse_url: str) -> Iterator[str]:
+    """A login that owns an empty database and may not create roles, on a server where
+    ``reco_reader`` does not exist yet: roles are server-wide, so the one this session's
+    schema step made is renamed for the test and renamed back after it."""
+    admin = psycopg2.connect(warehouse_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {NO_CREATEROLE_DB} WITH (FORCE)")
+        cur.execute(f"DROP ROLE IF EXISTS {NO_CREATEROLE}")
+        cur.execute(f"CREATE ROLE {NO_CREATEROLE} LOGIN NOCREATEROLE NOSUPERUSER")
+        cur.execute(f"CREATE DATABASE {NO_CREATEROLE_DB} OWNER {NO_CREATEROLE}")
+        cur.execute("ALTER ROLE reco_reader RENAME TO reco_reader_set_aside")
+    try:
+        yield as_login_on(warehouse_url, NO_CREATEROLE, NO_CREATEROLE_DB)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("ALTER ROLE reco_reader_set_aside RENAME TO reco_reader")
+            cur.execute(f"DROP DATABASE IF EXISTS {NO_CREATEROLE_DB} WITH (FORCE)")
+            cur.execute(f"DROP ROLE IF EXISTS {NO_CREATEROLE}")
+        admin.close()
+
+
+def test_a_login_that_cannot_create_roles_skips_the_role_with_a_notice(
+    login_without_createrole: str, monkeypatch
+) -> None:
+    """README ("Read-only access for apps"): when the pipeline's login may not create
+    roles, the role step is skipped with a NOTICE; the rest of the schema is applied, and
+    publishes work."""
+    from reco.publishing import migrations
+
+    url = login_without_createrole
+    connections = []
+    connect = warehouse.connect
+
+    def keeping(u: str):
+        conn = connect(u)
+        connections.append(conn)
+        return conn
+
+    monkeypatch.setattr(warehouse, "connect", keeping)
+    applied = warehouse.apply_schema(url)
+    notices = [n.strip() for conn in connections for n in conn.notices]
+    assert ROLE_NOTICE in notices, notices
+
+    every = migrations.known()
+    assert applied == [m.name for m in every]  # every file, 060 included, in one transaction
+    rows = app_query(
+        url,
+        "SELECT (SELECT count(*) FROM pg_roles WHERE rolname = 'reco_reader'), "
+        "(SELECT array_agg(version ORDER BY version) FROM reco.schema_migrations), "
+        "to_regclass('reco.recommendations') IS NOT NULL, "
+        "to_regclass('reco.v1_recommendations') IS NOT NULL, "
+        "to_regprocedure('reco.recommend(bigint, integer, bigint[])') IS NOT NULL",
+    )
+    assert rows == [(0, [m.version for m in every], True, True, True)]
+    assert warehouse.apply_schema(url) == []  # at the code's version: nothing to do
+    publish_table(url, big_recs(5, "no-createrole-v1"))
+    assert app_query(url, "SELECT count(*), min(model_version) FROM reco.recommend(1, 3)") == [
+        (3, "no-createrole-v1")
+    ]

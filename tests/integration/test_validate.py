@@ -113,3 +113,77 @@ def test_both_gx_engines_give_the_same_verdicts(spark, ml100k_run, monkeypatch, 
     with pytest.raises(PipelineError) as info:
         validate.run(spark, ml100k_run, min_rows=200_000)
     assert "[ratings] expect_table_row_count_to_be_between(): observed 100000" in str(info.value)
+
+
+# --- every suite of expectations/, through the project's suite runner ---------------------
+def feedback_batch(spark, event: str = "watched"):
+    return spark.createDataFrame(
+        [(1, 10, "like", 1_700_000_000), (1, 11, "dislike", 1_700_000_000), (2, 10, event, 5)],
+        "user_id int, item_id int, event string, ts long",
+    )
+
+
+def recommendations_batch(spark, rated_at_rank_2: bool = False):
+    """The output suite's per-user summary (reco.data.transforms.recommendation_summary) of
+    top-2 lists for three users of a 6-item model, each user having rated two items."""
+    from reco.data.transforms import recommendation_summary
+
+    rated = {1: [1, 2], 2: [3, 4], 3: [5, 6]}
+    ratings = spark.createDataFrame(
+        [(u, i) for u, items in rated.items() for i in items], "user_id long, item_id long"
+    )
+    lists = {1: [3, 4], 2: [1, 2], 3: [1, 2]}
+    if rated_at_rank_2:
+        lists[2] = [1, 4]  # item 4: user 2 rated it
+    recs = spark.createDataFrame(
+        [(u, i, r, 1.0 / r) for u, items in lists.items() for r, i in enumerate(items, 1)],
+        "user_id long, item_id long, rank int, score double",
+    )
+    items = spark.createDataFrame([(i,) for i in range(1, 7)], "item_id long")
+    return recommendation_summary(recs, ratings, items, 2)
+
+
+def suite_batches(spark, ml100k_run: Path, suite: str) -> tuple[object, object, dict, str]:
+    """(a small good batch, the same batch breaking one expectation, the suite's run
+    parameters, the failure that breakage must be reported as)."""
+    from pyspark.sql import functions as F
+
+    folder = RunFolder(ml100k_run)
+    if suite == "ratings":
+        good = spark.read.parquet(str(folder.ratings)).orderBy("user_id", "item_id").limit(200)
+        params = validate.suite_parameters(json.loads(folder.manifest.read_text()), 100)
+        bad = good.unionByName(good.limit(1).withColumn("rating", F.lit(2.0)))
+        expected = "expect_compound_columns_to_be_unique(column_list=['user_id', 'item_id'])"
+        return good, bad, params, expected
+    if suite == "items":
+        good = spark.read.parquet(str(folder.items)).orderBy("item_id").limit(50)
+        bad = good.unionByName(good.limit(1).withColumn("title", F.lit("Another title")))
+        return good, bad, {}, "expect_column_values_to_be_unique(column=item_id)"
+    if suite == "feedback":
+        params = {"now_epoch_s": 1_800_000_000}
+        expected = "expect_column_values_to_be_in_set(column=event)"
+        return feedback_batch(spark), feedback_batch(spark, "love"), params, expected
+    return (
+        recommendations_batch(spark),
+        recommendations_batch(spark, rated_at_rank_2=True),
+        {"n_users": 3},
+        "expect_column_values_to_be_between(column=n_rated): observed 1 unexpected values",
+    )
+
+
+@pytest.mark.parametrize("suite", ["ratings", "items", "feedback", "recommendations"])
+def test_each_suite_passes_a_good_batch_and_names_the_expectation_a_bad_one_breaks(
+    spark, ml100k_run: Path, tmp_path: Path, suite: str
+) -> None:
+    good, bad, params, expected = suite_batches(spark, ml100k_run, suite)
+    n_expectations = len(quality.load_suite_definition(suite)["expectations"])
+
+    passed = quality.run_suite(tmp_path, suite, good, params)
+    assert passed["success"] and passed["failed"] == [], passed["failed"]
+    assert passed["evaluated"] == n_expectations
+    assert all(r["success"] for r in passed["results"])
+
+    failed = quality.run_suite(tmp_path, suite, bad, params)
+    assert not failed["success"] and failed["evaluated"] == n_expectations
+    [failure] = failed["failed"]  # only the expectation the batch breaks
+    assert failure.startswith(expected), failure

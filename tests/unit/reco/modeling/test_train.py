@@ -287,6 +287,38 @@ def test_search_ranking_picks_the_best_mean_ndcg_of_the_cv(
     )
 
 
+def test_als_regparam_is_divided_by_the_share_of_ratings_each_fit_sees(
+    spark, tiny: train_data.Data, tmp_path: Path, monkeypatch
+) -> None:
+    """README ("ALS's regParam is the final fit's"): a candidate's regParam is the value of
+    the fit on all ratings, and a fit on a share f of them hands Spark's ALS regParam / f.
+    Checked on what Spark's ALS itself receives, in the CV folds, the held-out refit and the
+    final refit."""
+    from pyspark.ml.recommendation import ALS
+
+    given: list[tuple[int, float]] = []  # (ratings fitted on, regParam ALS was given)
+    fit = ALS._fit
+
+    def recording_fit(self, dataset):
+        if self.getImplicitPrefs():  # the ranking model (the rating model is explicit)
+            given.append((dataset.count(), self.getRegParam()))
+        return fit(self, dataset)
+
+    monkeypatch.setattr(ALS, "_fit", recording_fit)
+    reg = 0.2
+    cand = Candidate("als", {"rank": 2, "regParam": reg, "alpha": 1.0, "maxIter": 2})
+    train.ranking_cv(spark, tiny, [cand], 2, 42, 5, tmp_path)
+    train.ranking_holdout(spark, tiny, cand, 42, 5)
+    train.final_refit(spark, tiny, cand, 42, tmp_path)
+
+    rows = sorted(n for n, _ in given)
+    assert len(rows) == 4 and rows[0] + rows[1] == tiny.n_train  # the two CV folds' parts
+    assert rows[2:] == [tiny.n_train, tiny.n]  # the held-out refit, the final refit
+    for n, reg_param in given:
+        assert reg_param == pytest.approx(reg / (n / tiny.n)), (n, reg_param)
+    assert dict(given)[tiny.n] == reg  # on all ratings: the grid's value itself
+
+
 def test_ranking_holdout_scores_the_closed_form_ease_lists(spark, tiny: train_data.Data) -> None:
     """EASE refit on the train part and scored on the held-out part equals numpy's EASE."""
     lam, k = 20.0, 5
