@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # takes "4d", "4f" or "0x1p2" (hex): those are damage, not ratings.
 DECIMAL = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 CLOCK_SKEW_S = 24 * 3600  # a timestamp up to a day ahead of the clock is tolerated
+_CORRUPT = "_reco_malformed_line"  # a CSV line whose fields do not match its header
 
 # Reason codes for rejected lines (quarantine).
 REASON_FIELD_COUNT = "wrong_field_count"
@@ -109,33 +110,52 @@ def _table_rows(spark: SparkSession, src: Source) -> tuple[DataFrame, int, bool]
     """A CSV or Parquet table's rows typed through the column mapping; its column count,
     and whether it has the mapped timestamp column."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
 
+    corrupt = F.lit(None).cast("string")
     if src.format == "csv":
-        raw_df = (
+        reader = (
             spark.read.option("header", True)
             .option("sep", src.delimiter)
             .option("mode", "PERMISSIVE")
             .option("inferSchema", False)
+        )
+        # A line with more or fewer fields than the header is kept whole in a corrupt-record
+        # column: without one, Spark drops the extra fields or fills the missing ones with
+        # nulls, and the line would pass or fail for the wrong reason.
+        header = reader.csv(str(src.ratings_path)).columns
+        schema = StructType(
+            [StructField(c, StringType()) for c in header] + [StructField(_CORRUPT, StringType())]
+        )
+        raw_df = (
+            reader.schema(schema)
+            .option("columnNameOfCorruptRecord", _CORRUPT)
             .csv(str(src.ratings_path))
         )
+        corrupt = F.col(_CORRUPT)
     else:
-        raw_df = spark.read.parquet(str(src.ratings_path))
+        reader = spark.read
+        if src.ratings_path.is_dir():  # its Parquet files, not a manifest.json beside them
+            reader = reader.option("pathGlobFilter", "*.parquet")
+        raw_df = reader.parquet(str(src.ratings_path))
+    columns = [c for c in raw_df.columns if c != _CORRUPT]
     missing = [
         f"{canon} (column {col!r})"
         for canon, col in src.columns.items()
-        if col not in raw_df.columns and canon != config.COL_TIMESTAMP
+        if col not in columns and canon != config.COL_TIMESTAMP
     ]
     if missing:
         raise PipelineError(
             f"{src.ratings_path} lacks required column(s) {', '.join(missing)}; its columns "
-            f"are {raw_df.columns}. Map them with --columns user=...,item=...,rating=..."
+            f"are {columns}. Map them with --columns user=...,item=...,rating=..."
         )
     ts_col = src.columns.get(config.COL_TIMESTAMP)
-    ts_required = bool(ts_col and ts_col in raw_df.columns)
-    all_cols = [F.col(f"`{c}`").cast("string") for c in raw_df.columns]
+    ts_required = bool(ts_col and ts_col in columns)
+    all_cols = [F.col(f"`{c}`").cast("string") for c in columns]
+    joined = F.concat_ws(src.delimiter, *[F.coalesce(c, F.lit("")) for c in all_cols])
     typed = raw_df.select(
-        F.concat_ws(src.delimiter, *[F.coalesce(c, F.lit("")) for c in all_cols]).alias("raw"),
-        F.lit(len(raw_df.columns)).alias("_n"),
+        F.coalesce(corrupt, joined).alias("raw"),
+        F.when(corrupt.isNotNull(), F.lit(-1)).otherwise(F.lit(len(columns))).alias("_n"),
         *[
             F.col(f"`{src.columns[c]}`").cast("string").try_cast("bigint").alias(c)
             for c in (config.COL_USER, config.COL_ITEM)
@@ -149,7 +169,7 @@ def _table_rows(spark: SparkSession, src: Source) -> tuple[DataFrame, int, bool]
             else F.lit(None).cast("bigint")
         ).alias(config.COL_TIMESTAMP),
     )
-    return typed, len(raw_df.columns), ts_required
+    return typed, len(columns), ts_required
 
 
 def _decimal(text: Column) -> Column:
