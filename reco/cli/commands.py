@@ -172,6 +172,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             run_id, state = run_dag(conf)
             watched.finish(run_id)
     except KeyboardInterrupt:
+        from reco.spark import stop_local_drivers
+
+        # A driver JVM interrupted while it started never got its gateway: it would outlive
+        # this process.
+        stop_local_drivers()
         where = f"; the log is {watched.log}" if watched else ""
         print(f"\nreco run interrupted{where}", file=sys.stderr)
         return 130

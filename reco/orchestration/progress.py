@@ -113,6 +113,10 @@ class TaskListener:
                 state = state if state in ("up_for_retry", "failed") else "failed"
                 self.catch_up()
                 self.progress.task_ended(task_instance.task_id, state, error)
+        # Ctrl-C in a task: Airflow's task runner takes the KeyboardInterrupt for the task's
+        # failure and dag.test() would retry it. Raised again here, it ends the run.
+        if isinstance(error, KeyboardInterrupt):
+            raise KeyboardInterrupt from error
 
     @hookimpl
     def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:

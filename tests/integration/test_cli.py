@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reco.publishing import warehouse
+from tests.support.psql import psql_client
+from tests.support.warehouse_state import published_state
 
 RECO = str(Path(sys.executable).parent / "reco")
+SEEDED = "cli-test-seed"
 
 
 def reco(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -24,10 +28,26 @@ def reco(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
-def published_count(url: str) -> int:
-    with warehouse.connection(url) as conn, conn.cursor() as cur:
+@pytest.fixture(scope="module")
+def published(warehouse_url: str) -> Iterator[str]:
+    """A warehouse with lists in reco.recommendations for the refused commands to leave
+    alone: those found there, else a few rows seeded for this module and removed after it
+    (no reco.model_runs row, so no run's gate sees them as a champion)."""
+    with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM reco.recommendations")
-        return cur.fetchone()[0]
+        seed = cur.fetchone()[0] == 0
+        if seed:
+            cur.execute(
+                "INSERT INTO reco.recommendations "
+                "(user_id, item_id, rank, score, model_version, generated_at) "
+                "SELECT u, 100 * u + r, r, 1.0 / r, %s, now() "
+                "FROM generate_series(1, 5) u, generate_series(1, 3) r",
+                (SEEDED,),
+            )
+    yield warehouse_url
+    if seed:
+        with warehouse.connection(warehouse_url) as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM reco.recommendations WHERE model_version = %s", (SEEDED,))
 
 
 def assert_one_clear_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -39,11 +59,11 @@ def assert_one_clear_error(proc: subprocess.CompletedProcess, *fragments: str) -
         assert fragment in errors[0]
 
 
-def test_missing_dataset(tmp_path: Path, warehouse_url: str) -> None:
-    before = published_count(warehouse_url)
+def test_missing_dataset(tmp_path: Path, published: str) -> None:
+    before = published_state(published)
     proc = reco("run", "--dataset", str(tmp_path / "nowhere"))
     assert_one_clear_error(proc, "dataset path", "nowhere does not exist")
-    assert published_count(warehouse_url) == before
+    assert published_state(published) == before
 
 
 def test_unknown_format(tmp_path: Path) -> None:
@@ -52,15 +72,16 @@ def test_unknown_format(tmp_path: Path) -> None:
     assert "invalid choice: 'xlsx'" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_empty_file(tmp_path: Path, warehouse_url: str) -> None:
-    before = published_count(warehouse_url)
+def test_empty_file(tmp_path: Path, published: str) -> None:
+    before = published_state(published)
     (tmp_path / "u.data").write_bytes(b"")
     proc = reco("run", "--dataset", str(tmp_path))
     assert_one_clear_error(proc, "u.data is empty")
-    assert published_count(warehouse_url) == before
+    assert published_state(published) == before
 
 
-def test_unreachable_warehouse_url(tmp_path: Path, ml100k: Path) -> None:
+def test_unreachable_warehouse_url(tmp_path: Path, ml100k: Path, published: str) -> None:
+    before = published_state(published)
     proc = reco(
         "run",
         "--dataset",
@@ -69,6 +90,7 @@ def test_unreachable_warehouse_url(tmp_path: Path, ml100k: Path) -> None:
     )
     assert_one_clear_error(proc, "cannot reach the warehouse PostgreSQL at 127.0.0.1:9/warehouse")
     assert "pw@" not in proc.stderr
+    assert published_state(published) == before  # nor did it fall back to the embedded one
 
 
 def test_generate_and_warehouse_url(tmp_path: Path) -> None:
@@ -88,12 +110,15 @@ def test_generate_and_warehouse_url(tmp_path: Path) -> None:
     assert (tmp_path / "syn" / "ratings.csv").exists()
     url = reco("warehouse-url")
     assert url.returncode == 0 and url.stdout.startswith("postgresql://")
+    # The URL as psql takes it (the psql on PATH, else the embedded server's own client).
     psql = subprocess.run(
-        ["psql", url.stdout.strip(), "-tAc", "SELECT 1"], capture_output=True, text=True
+        [psql_client(), url.stdout.strip(), "-X", "-tAc", "SELECT to_regclass('reco.model_runs')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    if psql.returncode != 0 and "not found" in psql.stderr:
-        pytest.skip("psql client not installed")
-    assert psql.stdout.strip() == "1"
+    assert psql.returncode == 0, psql.stderr
+    assert psql.stdout.strip() == "reco.model_runs"
 
 
 def test_step_help_is_helpful() -> None:

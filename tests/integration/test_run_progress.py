@@ -16,14 +16,22 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from reco import config
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.runs import RunFolder
+from tests.support.warehouse_state import (
+    describe,
+    names,
+    published_state,
+    session_processes,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,6 +52,9 @@ QUICK = [
     "5",
     "--gate-tolerance",
     "0.5",
+    # This batch may be smaller than one an earlier test ran on this worker (ML-100K).
+    "--max-row-drop",
+    "1",
 ]
 RUN_TIMEOUT = 900
 STAMP = r"\d\d:\d\d:\d\d"
@@ -117,9 +128,16 @@ class Frame:
     text: str
 
 
-def run_in_pty(argv: list[str], cols: int = 120, rows: int = 50) -> tuple[int, list[Frame]]:
-    """Run ``argv`` on a pseudo-terminal of ``cols`` x ``rows``; every distinct screen it
-    draws (as a VT100 terminal shows it, through pyte), with its time."""
+def run_in_pty(
+    argv: list[str],
+    cols: int = 120,
+    rows: int = 50,
+    on_screen: Callable[[subprocess.Popen, Frame], None] | None = None,
+) -> tuple[int, list[Frame]]:
+    """Run ``argv`` on a pseudo-terminal of ``cols`` x ``rows``, in a session and process
+    group of its own (as a shell starts a job); every distinct screen it draws (as a VT100
+    terminal shows it, through pyte), with its time. ``on_screen(process, frame)`` sees
+    each new screen as it is drawn (to act on the process, as a person at the terminal)."""
     import pyte
 
     master, slave = pty.openpty()
@@ -152,6 +170,8 @@ def run_in_pty(argv: list[str], cols: int = 120, rows: int = 50) -> tuple[int, l
             text = "\n".join(line.rstrip() for line in screen.display).rstrip()
             if not frames or text != frames[-1].text:
                 frames.append(Frame(time.monotonic() - t0, text))
+                if on_screen is not None:
+                    on_screen(proc, frames[-1])
         else:
             os.killpg(proc.pid, signal.SIGTERM)
     finally:
@@ -221,3 +241,71 @@ def test_a_failed_run_names_the_step_and_why_and_points_to_the_log(
     assert log.is_file() and log.name == "run.log"
     assert "Task failed with exception" in log.read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_verbose_streams_airflows_and_sparks_lines_instead_of_the_log_file(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    """``reco run --verbose``: Airflow's and Spark's own lines on the terminal as they come,
+    no run.log and no progress lines; the summary still ends the output. A run on data that
+    ingest refuses is enough: Airflow has run a task and Spark has started by then."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    lines = [f"u{i},m{i},good,not-a-time" for i in range(40)]
+    (bad / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(lines))
+    proc = reco_run("--verbose", "--dataset", str(bad), "--folds", "0")
+    print(proc.stdout[-3000:])
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    shown = proc.stdout + proc.stderr
+    for marker in LOG_ONLY:
+        assert marker in shown, marker
+    assert "[DAG TEST] starting task_id=ingest" in shown
+    body, summary = split_summary(proc.stdout)
+    assert not re.search(rf"^{STAMP} \w+ +(running|success|failed)\b", body, re.M), body[-3000:]
+    run_id = re.search(r"^recommendations run (\S+) FAILED \(state: failed\)", summary, re.M)
+    assert run_id, summary
+    assert re.search(r"^  failed at ingest: no usable ratings in .*all 40 lines", summary, re.M)
+    assert not re.search(r"^  log +:", summary, re.M), summary
+    folder = RunFolder.of(run_id.group(1))
+    assert folder.path.is_dir() and not folder.log.exists()
+
+
+def test_ctrl_c_stops_the_run_and_leaves_nothing_behind(dataset: Path, warehouse_url: str) -> None:
+    """The footer says "Ctrl-C stops the run": Ctrl-C as a terminal sends it (SIGINT to the
+    job's process group: the reco process and the Spark driver's JVM), pressed while ingest
+    runs with Spark's driver up."""
+    before = published_state(warehouse_url)
+    pressed: dict[str, object] = {}
+
+    def press_ctrl_c(proc: subprocess.Popen, frame: Frame) -> None:
+        if pressed or not re.search(r"^\S ingest +\d", frame.text, re.M):
+            return
+        processes = session_processes(proc.pid)
+        if "java" in names(processes):
+            pressed.update(frame=frame, sid=proc.pid, processes=processes)
+            os.killpg(proc.pid, signal.SIGINT)
+
+    code, frames = run_in_pty(
+        [RECO, "run", "--dataset", str(dataset), *QUICK], cols=220, on_screen=press_ctrl_c
+    )
+    final = frames[-1].text
+    print(final)
+    assert pressed, f"ingest never ended on the screen:\n{final}"
+    at_press: Frame = pressed["frame"]  # type: ignore[assignment]
+    running: list[psutil.Process] = pressed["processes"]  # type: ignore[assignment]
+    assert "Ctrl-C stops the run" in at_press.text, at_press.text
+    assert "java" in names(running), describe(running)  # Spark's driver
+
+    assert code == 130, final
+    m = re.search(r"^reco run interrupted; the log is (\S+)$", final, re.M)
+    assert m, final
+    log = Path(m.group(1))
+    assert log.is_file() and log.name == "run.log" and log.parent.parent == config.RUNS_DIR
+    assert not re.search(r"^✓ (validate|train|publish) ", final, re.M), final  # stopped there
+    assert "recommendations run" not in final  # no summary of a run that did not end
+
+    # Nothing of the run keeps going: the Spark JVM and every other process of the job end.
+    _, alive = psutil.wait_procs(running, timeout=30)
+    left = alive + [p for p in session_processes(pressed["sid"]) if p not in alive]
+    assert not left, f"left running after Ctrl-C: {describe(left)}"
+    assert published_state(warehouse_url) == before
