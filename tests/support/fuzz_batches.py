@@ -695,8 +695,8 @@ def _table(ch: Any, batch: Batch, forced: str | None) -> None:
     batch.fates = fates
     pos = [header.index(n) for n in names]
 
-    def pristine(i: int) -> bool:
-        return delimiter.join(r or "" for r in rows[i]) in fates
+    def pristine(i: int) -> bool:  # a real line, as yet undamaged
+        return isinstance(fates.get(delimiter.join(r or "" for r in rows[i])), tuple)
 
     kinds = ["marker", "text", "number", "duplicate", "conflict", "null_value"]
     if csv_file:
