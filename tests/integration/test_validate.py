@@ -63,6 +63,13 @@ def test_batch_shrinking_vs_previous_accepted_fails(spark, ml100k_run) -> None:
         "expect_table_row_count_to_be_between(): observed 100000 (the batch shrank more than "
         "max_row_drop vs the previous accepted batch)" in str(info.value)
     )
+    # ... and how to accept a deliberate change (another dataset): the flag and the field.
+    assert (
+        "(this batch has 100,000 ratings, the previous accepted one 250,000: more than the "
+        "50% shrink allowed). If the change is deliberate, run again accepting it: reco run "
+        "--max-row-drop 1 (make run RUN_ARGS='--max-row-drop 1'), or 'Largest batch shrink' "
+        "(max_row_drop) set to 1 in the trigger form"
+    ) in str(info.value)
     validate.run(spark, ml100k_run, previous_rows=250_000, max_row_drop=0.7)
 
 
