@@ -107,3 +107,24 @@ def test_a_real_run_keeps_each_group_on_one_worker_in_queue_order() -> None:
         workers.setdefault(group, set()).add(worker)
     assert sorted(workers) == sorted(files)
     assert all(len(on) == 1 for on in workers.values()), workers
+
+
+def test_without_movielens_make_test_stops_at_once_with_one_line(tmp_path: Path) -> None:
+    """No configured folder, nothing fetched, GroupLens unreachable: the workers'
+    controller stops before any test runs, saying how to get the data."""
+    done = pytest_run(
+        "-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder", "tests/unit/test_layout.py",
+        env={
+            "RECO_MOVIELENS_DIR": str(tmp_path / "none"),
+            "RECO_DATASETS_DIR": str(tmp_path / "empty"),
+            "RECO_MOVIELENS_URL": "http://127.0.0.1:9/",
+            "RECO_TEST_VAR": str(ROOT / "var" / "test-scheduling"),
+        },
+    )  # fmt: skip
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert "passed" not in done.stdout and "created: 2/2 workers" not in done.stdout
+    assert (
+        f"MovieLens ml-100k is not in {tmp_path / 'none'} nor {tmp_path / 'empty'} and could "
+        "not be fetched (cannot reach http://127.0.0.1:9/ml-100k.zip.md5: Connection refused): "
+        "run `reco datasets fetch ml-100k`"
+    ) in done.stdout + done.stderr
