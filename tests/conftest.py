@@ -120,11 +120,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """``--record-durations``: keep this run's seconds per group, from the controller (or
-    the only session) of a whole, passing run."""
+    the only session) of a whole run, passed or with failing tests (the times still
+    order the queue); not of an interrupted or unusable one."""
     if not session.config.getoption("record_durations") or WORKER:
         return
-    if exitstatus != 0:
-        print("\nnot recording durations: the run did not pass", file=sys.stderr)
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        print("\nnot recording durations: the run did not complete", file=sys.stderr)
         return
     scheduling.write_durations(scheduling.group_seconds(_SECONDS))
 
