@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import event, example, given, note, settings
 
 from reco import config
@@ -192,6 +193,8 @@ def ingest_ends_in_a_pass_or_a_clear_refusal(batch: Batch | Forced) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# 400 examples of the deep profile outlast the suite's 900 s per test on a loaded machine.
+@pytest.mark.timeout(3 * 3600 if settings.get_current_profile_name() == "deep" else 900)
 def test_ingest_survives_damaged_batches(spark, ml100k: Path, ml_latest: Path, capsys) -> None:
     work = config.VAR_DIR / "fuzz"
     work.mkdir(parents=True, exist_ok=True)
