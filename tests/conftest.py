@@ -239,7 +239,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """``make test`` (the workers' controller) finds or fetches MovieLens before any test
     runs: without it, the whole run stops at once with one line, not at the first test of
     each worker that needs it."""
-    if not WORKER and session.config.getoption("numprocesses", default=None):
+    controller = not hasattr(session.config, "workerinput")
+    if controller and session.config.getoption("numprocesses", default=None):
         for name in ("ml-100k", "ml-latest-small"):
             movielens(name)
 

@@ -25,7 +25,11 @@ def pytest_run(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, **(env or {})},
+        # A session of its own: not taken for a worker of the session running this test.
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
+            **(env or {}),
+        },
     )
 
 
