@@ -1,6 +1,8 @@
 """``reco run`` speaks to a person: live progress per step on a terminal, plain timestamped
 lines in a pipe, Airflow's and Spark's own lines in the run's log file, and a summary that
-points to it. Real runs on small synthetic data, the way a person starts them."""
+points to it, each figure of which is the warehouse's; the query it prints runs as
+printed, and ``reco runs`` lists the run. Real runs on small synthetic data, the way a
+person starts them: the piped run is ``make run``, as the README says."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import os
 import pty
 import re
 import select
+import shlex
+import shutil
 import signal
 import struct
 import subprocess
@@ -20,14 +24,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import psutil
 import pytest
 
 from reco import config
 from reco.data.synthetic import SyntheticSpec, write_dataset
 from reco.runs import RunFolder
+from tests.support.run_output import split_summary, summary_field
 from tests.support.warehouse_state import (
     describe,
+    fetch,
     names,
     published_state,
     session_processes,
@@ -35,6 +42,7 @@ from tests.support.warehouse_state import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+ROOT = Path(__file__).resolve().parents[2]
 RECO = str(Path(sys.executable).parent / "reco")
 TASKS = ("prepare", "ingest", "validate", "train", "recommend", "publish", "record_quality")
 TASKS += ("report",)
@@ -48,14 +56,13 @@ QUICK = [
     json.dumps({"rank": [16], "regParam": [0.3], "alpha": [1.0], "maxIter": [6]}),
     "--ease-grid",
     json.dumps({"lambda": [20.0]}),
-    "--top-n",
-    "5",
     "--gate-tolerance",
     "0.5",
     # This batch may be smaller than one an earlier test ran on this worker (ML-100K).
     "--max-row-drop",
     "1",
 ]
+TOP_N = 5
 RUN_TIMEOUT = 900
 STAMP = r"\d\d:\d\d:\d\d"
 ENDED = r"success|failed|skipped|upstream_failed|up_for_retry"
@@ -75,10 +82,9 @@ def reco_run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([RECO, "run", *args], capture_output=True, text=True, timeout=RUN_TIMEOUT)
 
 
-def split_summary(out: str) -> tuple[str, str]:
-    body, rule, summary = out.partition("\n" + "=" * 72 + "\n")
-    assert rule, f"no summary:\n{out}"
-    return body, summary
+def reco_run_argv(dataset: Path) -> list[str]:
+    """``reco run`` as the piped run's ``make run`` starts it."""
+    return [RECO, "run", "--dataset", str(dataset), "--top-n", str(TOP_N), *QUICK]
 
 
 def log_path(summary: str) -> Path:
@@ -87,19 +93,47 @@ def log_path(summary: str) -> Path:
     return Path(m.group(1))
 
 
+@dataclass
+class PlainRun:
+    proc: subprocess.CompletedProcess
+    body: str  # the progress lines, after make's echo of the command
+    summary: str
+    run_id: str
+
+
 @pytest.fixture(scope="module")
-def plain_run(dataset: Path, warehouse_url: str) -> subprocess.CompletedProcess:
-    """A whole run with its output in a pipe (as in CI)."""
-    proc = reco_run("--dataset", str(dataset), *QUICK)
+def plain_run(dataset: Path, warehouse_url: str) -> PlainRun:
+    """``make run DATASET=... TOP_N=... RUN_ARGS=...`` from the project folder, its output
+    in a pipe (as in CI). The make target's ``reco`` reads RECO_VAR_DIR and AIRFLOW_HOME,
+    so it runs on the test state."""
+    proc = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "run",
+            f"DATASET={dataset}",
+            f"TOP_N={TOP_N}",
+            f"RUN_ARGS={shlex.join(QUICK)}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     print(proc.stdout)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    echo, _, rest = proc.stdout.partition("\n")
+    assert f'reco run --dataset "{dataset}" ' in echo, echo  # make shows the command it runs
+    body, summary = split_summary(rest)
+    m = re.search(r"^recommendations run (\S+): success$", summary, re.M)
+    assert m, summary
+    return PlainRun(proc, body, summary, m.group(1))
 
 
 def test_plain_lines_one_per_step_then_the_summary_and_airflows_lines_in_the_log(
-    plain_run: subprocess.CompletedProcess,
+    plain_run: PlainRun,
 ) -> None:
-    body, summary = split_summary(plain_run.stdout)
+    body, summary = plain_run.body, plain_run.summary
     lines = body.strip().splitlines()
     assert all(re.match(rf"{STAMP} ", line) for line in lines), body
     ends = re.findall(rf"^{STAMP} (\w+) +({ENDED})\b", body, re.M)
@@ -111,15 +145,138 @@ def test_plain_lines_one_per_step_then_the_summary_and_airflows_lines_in_the_log
     for k in range(1, 5):
         assert re.search(rf"^{STAMP} train +· CV fit {k}/4: ", body, re.M), body
 
-    run_id = re.search(r"^recommendations run (\S+): success$", summary, re.M).group(1)
     log = log_path(summary)
-    assert log == RunFolder.of(run_id).log
+    assert log == RunFolder.of(plain_run.run_id).log
     text = log.read_text(encoding="utf-8", errors="replace")
     for marker in LOG_ONLY:
         assert marker in text, marker
-        assert marker not in plain_run.stdout and marker not in plain_run.stderr, marker
+        assert marker not in plain_run.proc.stdout and marker not in plain_run.proc.stderr
     assert "[DAG TEST] starting task_id=train" in text
-    assert "Closing down clientserver connection" not in plain_run.stderr  # py4j's exit line
+    # py4j's exit line
+    assert "Closing down clientserver connection" not in plain_run.proc.stderr
+
+
+def test_the_summary_says_what_the_warehouse_holds(
+    plain_run: PlainRun, dataset: Path, warehouse_url: str
+) -> None:
+    """Ratings ingested, rows and users published, RMSE and nDCG@N beside their baselines:
+    each figure the summary prints is the one in reco.model_runs and reco.recommendations."""
+    summary = plain_run.summary
+    (run,) = fetch(
+        warehouse_url,
+        "SELECT status, model_version, n_ratings, n_published, metrics FROM reco.model_runs "
+        "WHERE run_id = %s ORDER BY attempt DESC LIMIT 1",
+        (plain_run.run_id,),
+    )
+    status, version, n_ratings, n_published, metrics = run
+    assert status == "published"
+    ratings = pd.read_csv(dataset / "ratings.csv")
+
+    ingested = re.fullmatch(
+        r"([\d,]+) \(([\d,]+) rejected\) from (\S+)", summary_field(summary, "ratings ingested")
+    )
+    assert ingested, summary
+    assert int(ingested[1].replace(",", "")) == n_ratings == len(ratings)
+    assert ingested[2] == "0" and Path(ingested[3]) == dataset / "ratings.csv"
+
+    published = re.fullmatch(
+        r"([\d,]+) rows for ([\d,]+) users, model (\S+)", summary_field(summary, "published")
+    )
+    assert published, summary
+    ((rows, users, versions),) = fetch(
+        warehouse_url,
+        "SELECT count(*), count(DISTINCT user_id), array_agg(DISTINCT model_version) "
+        "FROM reco.recommendations",
+    )
+    assert int(published[1].replace(",", "")) == rows == n_published == users * TOP_N
+    assert int(published[2].replace(",", "")) == users == ratings["userId"].nunique()
+    assert published[3] == version and versions == [version]
+
+    base = metrics["baselines"]
+    rating = re.fullmatch(
+        r"(\S+) held-out \(MAE (\S+)\); baselines: global mean (\S+), user\+item bias (\S+)",
+        summary_field(summary, "rating RMSE"),
+    )
+    assert rating, summary
+    assert rating.groups() == tuple(
+        f"{v:.4f}"
+        for v in (
+            metrics["rmse"],
+            metrics["mae"],
+            base["global_mean"]["rmse"],
+            base["bias"]["rmse"],
+        )
+    )
+    ranking = re.fullmatch(
+        rf"(\S+) \(precision@{TOP_N} (\S+)\); most-popular nDCG@{TOP_N} (\S+)",
+        summary_field(summary, f"ranking nDCG@{TOP_N}"),
+    )
+    assert ranking, summary
+    assert ranking.groups() == tuple(
+        f"{v:.4f}"
+        for v in (metrics["ndcg_at_k"], metrics["precision_at_k"], base["most_popular"]["ndcg"])
+    )
+
+    folder = RunFolder.of(plain_run.run_id)
+    report = Path(summary_field(summary, "report"))
+    assert report == config.REPORTS_DIR / f"{folder.path.name}.html"
+    assert plain_run.run_id in report.read_text(encoding="utf-8")
+    assert Path(summary_field(summary, "log")) == folder.log and folder.log.is_file()
+    data_docs = Path(summary_field(summary, "data docs"))
+    assert data_docs.is_file() and data_docs.name == "index.html"
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="the printed query calls psql")
+def test_the_query_the_summary_prints_runs_as_printed(plain_run: PlainRun, warehouse_url) -> None:
+    """The ``query`` line pasted into a shell in the project folder: user 1's list."""
+    command = summary_field(plain_run.summary, "query")
+    shell = subprocess.run(
+        ["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert shell.returncode == 0, shell.stderr
+    expected = fetch(
+        warehouse_url,
+        "SELECT rank, title, source FROM reco.recommend(1, 10) ORDER BY rank",
+    )
+    # The run published TOP_N personalised items per user: the query's 10 asks for more.
+    assert len(expected) == TOP_N and {r[2] for r in expected} == {"personalised"}
+    shown = [
+        [cell.strip() for cell in line.split("|")]
+        for line in shell.stdout.splitlines()
+        if re.match(r"^ +\d+ \|", line)
+    ]
+    assert [(int(r[0]), r[1], r[2]) for r in shown] == expected, shell.stdout
+    assert f"({TOP_N} rows)" in shell.stdout
+
+
+def test_reco_runs_lists_the_latest_runs_of_the_warehouse(plain_run: PlainRun, warehouse_url):
+    proc = subprocess.run(
+        [RECO, "runs", "--limit", "3"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    expected = fetch(
+        warehouse_url,
+        "SELECT run_id, attempt, status, metrics->>'rmse', n_published FROM reco.model_runs "
+        "ORDER BY started_at DESC LIMIT 3",
+    )
+    assert len(lines) == len(expected) >= 1, proc.stdout
+    assert expected[0][0] == plain_run.run_id  # the newest first
+    for line, (run_id, attempt, status, rmse, n_published) in zip(lines, expected, strict=True):
+        fields = re.match(
+            r"^\d{4}-\d\d-\d\d \d\d:\d\d (\S+) +#(\d+) (\S+) +rmse=(\S+) rows=([\d,]+)", line
+        )
+        assert fields, line
+        assert fields.groups() == (
+            run_id[:40],
+            str(attempt),
+            status,
+            f"{float(rmse):.4f}" if rmse is not None else "nan",
+            f"{n_published or 0:,}",
+        ), line
+    first = re.match(r"^\S+ \S+ \S+ +#\d+ (\S+) .* rows=([\d,]+)", lines[0])
+    published_rows = summary_field(plain_run.summary, "published").split(" rows ")[0]
+    assert first and first.groups() == ("published", published_rows)
 
 
 @dataclass
@@ -179,10 +336,8 @@ def run_in_pty(
     return proc.wait(timeout=60), frames
 
 
-def test_the_terminal_view_under_a_pseudo_terminal(
-    dataset: Path, plain_run: subprocess.CompletedProcess
-) -> None:
-    code, frames = run_in_pty([RECO, "run", "--dataset", str(dataset), *QUICK])
+def test_the_terminal_view_under_a_pseudo_terminal(dataset: Path, plain_run: PlainRun) -> None:
+    code, frames = run_in_pty(reco_run_argv(dataset))
     final = frames[-1].text
     # A frame is the screen after each chunk read from the terminal, so some catch a redraw
     # halfway: the screen during train is the first one drawn whole (its footer included).
@@ -285,9 +440,7 @@ def test_ctrl_c_stops_the_run_and_leaves_nothing_behind(dataset: Path, warehouse
             pressed.update(frame=frame, sid=proc.pid, processes=processes)
             os.killpg(proc.pid, signal.SIGINT)
 
-    code, frames = run_in_pty(
-        [RECO, "run", "--dataset", str(dataset), *QUICK], cols=220, on_screen=press_ctrl_c
-    )
+    code, frames = run_in_pty(reco_run_argv(dataset), cols=220, on_screen=press_ctrl_c)
     final = frames[-1].text
     print(final)
     assert pressed, f"ingest never ended on the screen:\n{final}"

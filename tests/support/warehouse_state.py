@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
 import psutil
 
@@ -19,6 +20,13 @@ FINGERPRINTS = {
     "model_runs": "SELECT count(*), md5(coalesce(string_agg(t::text, '\n' "
     "ORDER BY t.run_id, t.attempt), '')) FROM reco.model_runs t",
 }
+
+
+def fetch(url: str, sql: str, params: Any = None) -> list[tuple]:
+    """The rows of one query on the warehouse at ``url``."""
+    with warehouse.connection(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
 
 
 def published_state(url: str) -> dict[str, tuple[int, str]]:
