@@ -433,7 +433,8 @@ def test_ctrl_c_stops_the_run_and_leaves_nothing_behind(dataset: Path, warehouse
     pressed: dict[str, object] = {}
 
     def press_ctrl_c(proc: subprocess.Popen, frame: Frame) -> None:
-        if pressed or not re.search(r"^\S ingest +\d", frame.text, re.M):
+        # ingest's live line (a spinner, not the mark of an ended step: ✓ ✗ ↻ ↷ -)
+        if pressed or not re.search(r"^[^\s✓✗↻↷-] ingest +\d", frame.text, re.M):
             return
         processes = session_processes(proc.pid)
         if "java" in names(processes):
