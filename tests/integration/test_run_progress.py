@@ -207,6 +207,7 @@ def test_the_summary_says_what_the_warehouse_holds(
             base["bias"]["rmse"],
         )
     )
+    assert metrics["rmse"] < base["bias"]["rmse"] < base["global_mean"]["rmse"]
     ranking = re.fullmatch(
         rf"(\S+) \(precision@{TOP_N} (\S+)\); most-popular nDCG@{TOP_N} (\S+)",
         summary_field(summary, f"ranking nDCG@{TOP_N}"),
@@ -216,6 +217,7 @@ def test_the_summary_says_what_the_warehouse_holds(
         f"{v:.4f}"
         for v in (metrics["ndcg_at_k"], metrics["precision_at_k"], base["most_popular"]["ndcg"])
     )
+    assert metrics["ndcg_at_k"] > base["most_popular"]["ndcg"]
 
     folder = RunFolder.of(plain_run.run_id)
     report = Path(summary_field(summary, "report"))
