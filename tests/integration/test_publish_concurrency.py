@@ -23,7 +23,7 @@ from reco.publishing.publish import publish_table
 from reco.publishing.swap import SwapOutcome, SwapPolicy
 from tests.support.psql import login_url
 from tests.support.published import KEYS, USERS, expected, version
-from tests.support.readers import Readers, tally
+from tests.support.readers import READER_APPLICATION, Readers, tally
 
 ANALYST = "reco-test-analyst"
 
@@ -147,13 +147,17 @@ def test_an_open_transaction_holds_the_swap_not_the_readers(v1: str, analyst, ca
         print(f"\nopen transaction during a publish: {t.line()}; swap {outcome.summary()}")
     assert t.errors == [] and t.malformed == [] and t.wrong == []
     assert live_versions(v1) == {"v2"}
-    # The swap named who it waited for (and no one else), and did not try while the
-    # transaction was open: no read waited for it.
+    # The swap named who it waited for, the analyst first, and did not try while the
+    # transaction was open: no read waited for it. On a loaded machine a reader's read can
+    # itself outlast the lock timeout while the swap looks; it is then named too, rightly,
+    # but never a session that is neither the analyst nor one of the readers.
     # Reads go on while the swap waits: none waits longer than the README's bound (about
     # the lock timeout; twice it leaves room for a loaded machine). The swap's single try
     # below says it never queued readers behind a try of its own.
     assert t.max_ms <= 2 * policy.lock_timeout_ms, t.line()
-    assert len(outcome.waited_for) == 1 and ANALYST in outcome.waited_for[0], outcome.waited_for
+    assert ANALYST in outcome.waited_for[0], outcome.waited_for
+    others = outcome.waited_for[1:]
+    assert all(f"application {READER_APPLICATION} " in line for line in others), outcome.waited_for
     assert outcome.tries == 1, outcome
     assert any(ANALYST in line for line in logged), logged
     assert t.max_ms < policy.lock_timeout_ms + 500, t.line()

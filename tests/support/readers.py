@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+READER_APPLICATION = "reco-test-reader"  # each reader session: this, then its read path
+
 # The ways an app reads a list, each returning (rank, item, model_version) rows for one
 # key: a user, an item, or (popular) anything.
 READ_PATHS = {
@@ -59,7 +61,7 @@ def read_loop(url: str, path: str, keys: list[int], stop: Any, counter: Any, out
 
     result = ReaderResult(path)
     rng = random.Random(hash(path) ^ multiprocessing.current_process().pid)
-    conn = psycopg2.connect(url, application_name=f"reco-test-reader {path}")
+    conn = psycopg2.connect(url, application_name=f"{READER_APPLICATION} {path}")
     conn.autocommit = True
     cur = conn.cursor()
     try:
