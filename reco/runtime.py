@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reco import interrupts
 from reco.errors import PipelineError
 from reco.instrumentation.timing import timer
 from reco.runs import RunFolder
@@ -128,10 +129,12 @@ def execute(stage: str, step: StepFunction, args: argparse.Namespace) -> int:
         with timer(run_dir, stage, "total"):
             result = step(args)
     except PipelineError as exc:
+        interrupts.raise_if_pressed(exc)  # a Ctrl-C that came back as an error
         record_error(run_dir, stage, str(exc))
         print(f"ERROR [{stage}]: {exc}", file=sys.stderr, flush=True)
         return 2
     except Exception as exc:
+        interrupts.raise_if_pressed(exc)
         message = failure_message(stage, exc, describe_inputs(args))
         record_error(run_dir, stage, message, exc)
         traceback.print_exc()

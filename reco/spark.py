@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reco import config
+from reco import config, interrupts
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -48,6 +48,8 @@ def get_spark(app_name: str, master: str | None = None) -> SparkSession:
             builder = builder.config(key, value)
         builder = builder.config("spark.driver.extraJavaOptions", driver_java_options())
     spark = builder.getOrCreate()
+    # A new SparkContext installs PySpark's SIGINT handler: Ctrl-C is recorded before it.
+    interrupts.remember()
     if launched_by_spark_submit():
         for key, value in config.spark_conf_defaults().items():
             if key.startswith("spark.sql.") and spark.conf.get(key, None) is None:
@@ -100,7 +102,9 @@ def stop_local_drivers() -> list[int]:
         with contextlib.suppress(psutil.Error):
             child.kill()
     psutil.wait_procs(ours, timeout=30)
-    forget_dead_driver()
+    proc = driver_process()
+    if proc is not None and proc.poll() is not None:
+        drop_driver_handles()  # ended on purpose: no warning, not one of DEAD_DRIVERS
     return [c.pid for c in ours]
 
 
@@ -118,17 +122,8 @@ def forget_dead_driver() -> DeadDriver | None:
     proc = driver_process()
     if proc is None or proc.poll() is None:
         return None
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
-
     dead = DeadDriver(pid=proc.pid, exit_code=proc.returncode)
-    with contextlib.suppress(Exception):
-        SparkContext._gateway.shutdown()
-    SparkContext._gateway = None
-    SparkContext._jvm = None
-    SparkContext._active_spark_context = None
-    SparkSession._instantiatedSession = None
-    SparkSession._activeSession = None
+    drop_driver_handles()
     DEAD_DRIVERS.append(dead)
     log.warning(
         "the Spark driver JVM (pid %d) had exited with code %d; starting a new one",
@@ -136,6 +131,21 @@ def forget_dead_driver() -> DeadDriver | None:
         dead.exit_code,
     )
     return dead
+
+
+def drop_driver_handles() -> None:
+    """Forget the session and gateway of a driver JVM that has exited: the next
+    :func:`get_spark` starts a new one."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    with contextlib.suppress(Exception):
+        SparkContext._gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
 
 
 ROWS_PER_SHUFFLE_PARTITION = 250_000

@@ -163,20 +163,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.verbose:  # Airflow's and Spark's lines on the terminal, as they come
         run_id, state = run_dag(conf)
         return summarize(run_id, state)
+    from reco import interrupts
     from reco.orchestration import progress
+    from reco.spark import stop_local_drivers
 
     apply_project_env()  # before the listener imports Airflow
+    interrupts.remember()
     watched = None
     try:
         with progress.watch(conf) as watched:
-            run_id, state = run_dag(conf)
+            try:
+                run_id, state = run_dag(conf)
+                interrupts.raise_if_pressed()  # a press no step turned into its end
+            except KeyboardInterrupt:
+                # A driver JVM interrupted while it started never got its gateway: it
+                # would outlive this process. Stopped here, its last lines go to the log.
+                stop_local_drivers()
+                raise
             watched.finish(run_id)
     except KeyboardInterrupt:
-        from reco.spark import stop_local_drivers
-
-        # A driver JVM interrupted while it started never got its gateway: it would outlive
-        # this process.
-        stop_local_drivers()
+        stop_local_drivers()  # pressed again while they stopped, or before the run began
         where = f"; the log is {watched.log}" if watched else ""
         print(f"\nreco run interrupted{where}", file=sys.stderr)
         return 130

@@ -24,7 +24,15 @@ from reco.console.history import Estimate
 from reco.console.phases import CV_FIT, RATING_CV_FIT, Plan, describe_phase, phase_times
 
 # Task states that end a task (Airflow's names).
-ENDED = {"success", "failed", "skipped", "upstream_failed", "removed", "up_for_retry"}
+ENDED = {
+    "success",
+    "failed",
+    "skipped",
+    "upstream_failed",
+    "removed",
+    "up_for_retry",
+    "interrupted",
+}
 
 
 @dataclass

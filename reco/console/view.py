@@ -25,6 +25,7 @@ MARKS = {
     "success": ("✓", "+", "green"),
     "failed": ("✗", "x", "bold red"),
     "up_for_retry": ("↻", "~", "yellow"),
+    "interrupted": ("✗", "x", "bold red"),  # Ctrl-C: not retried
     "skipped": ("↷", ">", "cyan"),
     "upstream_failed": ("-", "-", "dim"),
 }

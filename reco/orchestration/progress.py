@@ -26,7 +26,7 @@ from typing import Any
 
 import pluggy
 
-from reco import config
+from reco import config, interrupts
 from reco.console.phases import Plan
 from reco.console.poller import Poller
 from reco.console.run_log import LogCapture
@@ -92,6 +92,7 @@ class TaskListener:
     # A listener must never break the run: every hook swallows its own errors.
     @hookimpl
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        interrupts.raise_if_pressed()  # pressed between two tasks: the next does not start
         with contextlib.suppress(Exception):
             if self._ours(task_instance):
                 self.progress.task_running(task_instance.task_id)
@@ -102,21 +103,26 @@ class TaskListener:
             if self._ours(task_instance):
                 self.catch_up()
                 self.progress.task_ended(task_instance.task_id, "success")
+        interrupts.raise_if_pressed()  # a press the task's code swallowed ends the run here
 
     @hookimpl
     def on_task_instance_failed(
         self, previous_state: Any, task_instance: Any, error: Any = None
     ) -> None:
+        # Ctrl-C in a task: Airflow's task runner takes the KeyboardInterrupt (or the error
+        # it became on its way up, reco/interrupts.py) for the task's failure, and
+        # dag.test() would retry it. Raised again here, it ends the run.
+        pressed = isinstance(error, KeyboardInterrupt) or interrupts.pressed()
         with contextlib.suppress(Exception):
             if self._ours(task_instance):
                 state = state_name(getattr(task_instance, "state", None))
                 state = state if state in ("up_for_retry", "failed") else "failed"
                 self.catch_up()
-                self.progress.task_ended(task_instance.task_id, state, error)
-        # Ctrl-C in a task: Airflow's task runner takes the KeyboardInterrupt for the task's
-        # failure and dag.test() would retry it. Raised again here, it ends the run.
-        if isinstance(error, KeyboardInterrupt):
-            raise KeyboardInterrupt from error
+                shown = ("interrupted", "Ctrl-C") if pressed else (state, error)
+                self.progress.task_ended(task_instance.task_id, *shown)
+        if pressed:
+            cause = error if isinstance(error, BaseException) else None
+            raise KeyboardInterrupt("Ctrl-C") from cause
 
     @hookimpl
     def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:

@@ -111,3 +111,31 @@ def test_watch_is_not_started_by_importing(tmp_path: Path) -> None:
     code = "import sys, reco.orchestration.progress; print('airflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_after_ctrl_c_a_failed_try_is_interrupted_not_retried_and_no_task_goes_on(
+    monkeypatch,
+) -> None:
+    """A press that reached the task as another error (reco/interrupts.py): the step shows
+    as interrupted, and the listener ends the run instead of letting dag.test() retry it;
+    a task that ends or starts after the press ends it too."""
+    from reco import interrupts
+
+    state = RunProgress()
+    listener = progress.TaskListener(state, "recommendations", lambda r, t: None)
+    listener.on_task_instance_running(previous_state=None, task_instance=ti("validate"))
+    monkeypatch.setattr(interrupts, "_pressed", interrupts.threading.Event())
+    interrupts._pressed.set()
+    cancelled = RuntimeError("Job 17 cancelled")
+    with pytest.raises(KeyboardInterrupt) as caught:
+        listener.on_task_instance_failed(
+            previous_state=None, task_instance=ti("validate", state="up_for_retry"), error=cancelled
+        )
+    assert caught.value.__cause__ is cancelled
+    ends = [(e.task, e.state, e.text) for e in state.drain(0)[0] if e.kind == "end"]
+    assert ends == [("validate", "interrupted", "Ctrl-C")]
+    with pytest.raises(KeyboardInterrupt):
+        listener.on_task_instance_success(previous_state=None, task_instance=ti("validate"))
+    with pytest.raises(KeyboardInterrupt):
+        listener.on_task_instance_running(previous_state=None, task_instance=ti("train"))
+    assert "train" not in state.tasks
