@@ -36,7 +36,7 @@ def test_no_module_of_the_library_is_in_an_import_cycle(graph: grimp.ImportGraph
 # The library's floors, from the ground up: a package imports only packages of floors below
 # its own (instrumentation any step may use is low; what reports on the steps is above them).
 LAYERS: list[tuple[str, ...]] = [
-    ("reco.config", "reco.errors"),  # settings and the error every layer raises
+    ("reco.config", "reco.errors", "reco.interrupts"),  # settings, errors, Ctrl-C
     ("reco.params", "reco.runs", "reco.spark", "reco.pages"),  # vocabulary of a run
     ("reco.instrumentation",),  # timing and Spark event logs, for every step
     ("reco.runtime",),  # how a step runs and fails
