@@ -26,6 +26,10 @@ DEAD = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 # happens to reuse a recorded id.
 MARKER = "RECO_AIRFLOW_UI_HOME"
 STOP_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL
+# For what a killed `reco airflow-ui` left running: nothing waits on that Airflow any more,
+# and a new start waits on this. Seen in the restart test: 41 processes, most gone within
+# seconds, sometimes 32 still there after 30 s and killed.
+STALE_STOP_TIMEOUT = 10.0
 
 
 def pid_file() -> Path:
@@ -132,9 +136,9 @@ def stop_stale(received: list[int] | None = None) -> None:
         sid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         sid = 0
-    found, killed = stop(sid, received=received) if sid > 1 else (0, 0)
+    found, killed = stop(sid, received=received, timeout=STALE_STOP_TIMEOUT) if sid > 1 else (0, 0)
     if found:
-        how = f", {killed} with SIGKILL" if killed else ""
+        how = f", {killed} with SIGKILL after {STALE_STOP_TIMEOUT:.0f} s" if killed else ""
         print(
             f"stopped {found} Airflow processes left running by an earlier `reco airflow-ui` "
             f"(process group {sid}{how})",
