@@ -13,7 +13,8 @@ so the time is the real DAG's time (Airflow, the four Spark steps, GX, publish, 
 Per case: wall time of ``reco run``, each DAG task's wall time (from Airflow, in
 ``reco.stage_timings``), the phases inside the Spark jobs, and the peak resident memory
 of the whole process tree (sampled every 0.5 s: the Airflow process with the
-driver JVM and its Python workers; the embedded PostgreSQL server is not counted).
+driver JVM and its Python workers; the embedded PostgreSQL server is not counted), of each
+kind of process in it (:func:`role_of`) and of the tree while each task ran.
 
 Run with ``make bench`` (or ``python -m bench.scaling --shapes 1m,5m --no-cv``); prints
 progress, then a markdown table, and writes ``bench/results/scaling.json`` and
@@ -78,8 +79,29 @@ def dataset_for(shape: str) -> Path:
     return out
 
 
+# What each process of a run is, for the per-process peaks.
+ROLES = ("python_driver", "jvm", "python_workers", "other")
+
+
+def role_of(proc: Any, root_pid: int) -> str:
+    """``python_driver``: ``reco run`` itself (Airflow's dag.test(), the tasks' Python,
+    pandas and Arrow batches on the driver side); ``jvm``: the Spark driver JVM (heap and
+    off-heap); ``python_workers``: PySpark's daemon and workers (pandas UDFs, Arrow);
+    ``other``: launchers and the rest."""
+    if proc.pid == root_pid:
+        return "python_driver"
+    cmdline = " ".join(proc.cmdline())
+    if proc.name() == "java" or "/bin/java" in cmdline:
+        return "jvm"
+    if "pyspark.daemon" in cmdline or "pyspark.worker" in cmdline:
+        return "python_workers"
+    return "other"
+
+
 class TreeMemory:
-    """Peak resident memory of a process and all its descendants, sampled in a thread."""
+    """Resident memory of a process and all its descendants, sampled in a thread: the
+    tree's peak, each role's peak (the sum over its processes, :func:`role_of`) and its
+    largest single process, and a timeline to split the peaks by stage."""
 
     def __init__(self, pid: int, every_s: float = 0.5) -> None:
         import psutil
@@ -89,6 +111,10 @@ class TreeMemory:
         self.peak_total = 0
         self.peak_single = 0
         self.current = 0
+        self.peak_role = dict.fromkeys(ROLES, 0)
+        self.peak_role_single = dict.fromkeys(ROLES, 0)
+        self.most_workers = 0
+        self.timeline: list[tuple[float, int]] = []  # (epoch seconds, tree total)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -100,14 +126,31 @@ class TreeMemory:
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
-            rss = []
+            total = 0
+            by_role = dict.fromkeys(ROLES, 0)
+            workers = 0
             for p in procs:
                 with contextlib.suppress(psutil.Error):
-                    rss.append(p.memory_info().rss)
-            self.current = sum(rss)
-            self.peak_total = max(self.peak_total, self.current)
-            self.peak_single = max(self.peak_single, max(rss, default=0))
+                    rss = p.memory_info().rss
+                    role = role_of(p, self.root.pid)
+                    total += rss
+                    by_role[role] += rss
+                    workers += role == "python_workers"
+                    self.peak_single = max(self.peak_single, rss)
+                    self.peak_role_single[role] = max(self.peak_role_single[role], rss)
+            self.current = total
+            self.peak_total = max(self.peak_total, total)
+            for role, rss in by_role.items():
+                self.peak_role[role] = max(self.peak_role[role], rss)
+            self.most_workers = max(self.most_workers, workers)
+            self.timeline.append((time.time(), total))
             self._stop.wait(self.every_s)
+
+    def peak_between(self, start: float, end: float) -> int:
+        """The peak of the samples taken while ``start``-``end`` ran, one interval either
+        side (a task shorter than the interval still gets the samples around it)."""
+        lo, hi = start - self.every_s, end + self.every_s
+        return max((rss for t, rss in self.timeline if lo <= t <= hi), default=0)
 
     def __enter__(self) -> TreeMemory:
         self._thread.start()
@@ -116,6 +159,10 @@ class TreeMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def gib(n: int) -> float:
+    return round(n / 2**30, 2)
 
 
 def case_env(var_dir: Path, driver_memory: str) -> dict[str, str]:
@@ -139,8 +186,14 @@ def stage_rows(env: dict[str, str]) -> list[dict[str, Any]]:
         [str(RECO), "warehouse-url"], env=env, check=True, capture_output=True, text=True
     ).stdout.strip()
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT stage, phase, seconds FROM reco.stage_timings ORDER BY started_at")
-        return [{"stage": s, "phase": p, "seconds": float(x)} for s, p, x in cur.fetchall()]
+        cur.execute(
+            "SELECT stage, phase, seconds, extract(epoch FROM started_at) "
+            "FROM reco.stage_timings ORDER BY started_at"
+        )
+        return [
+            {"stage": s, "phase": p, "seconds": float(x), "started": float(t)}
+            for s, p, x, t in cur.fetchall()
+        ]
 
 
 def run_case(name: str, shape: str, cv: bool, driver_memory: str) -> dict[str, Any]:
@@ -199,8 +252,18 @@ def run_case(name: str, shape: str, cv: bool, driver_memory: str) -> dict[str, A
         else {"rating": FIXED_GRID, "ranking": FIXED_RANKING_GRID},
         "driver_memory": driver_memory,
         "wall_s": round(wall, 1),
-        "peak_rss_gib": round(mem.peak_total / 2**30, 2),
-        "peak_single_process_rss_gib": round(mem.peak_single / 2**30, 2),
+        "peak_rss_gib": gib(mem.peak_total),
+        "peak_single_process_rss_gib": gib(mem.peak_single),
+        # each role's peak (its processes summed) and its largest process
+        "peak_rss_by_process_gib": {role: gib(mem.peak_role[role]) for role in ROLES},
+        "peak_rss_largest_process_gib": {role: gib(mem.peak_role_single[role]) for role in ROLES},
+        "most_python_workers": mem.most_workers,
+        # the tree's peak while each DAG task ran
+        "peak_rss_by_task_gib": {
+            r["stage"]: gib(mem.peak_between(r["started"], r["started"] + r["seconds"]))
+            for r in rows
+            if r["phase"] == "airflow_task"
+        },
         "tasks_s": tasks,
         "phases_s": phases,
     }
@@ -247,6 +310,25 @@ def markdown(results: list[dict[str, Any]], exponents: dict[str, float | None]) 
             f"{r['wall_s']:.0f}",
             f"{r['peak_rss_gib']:.1f}",
             *(f"{r['tasks_s'].get(t, float('nan')):.0f}" for t in tasks),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "Peak resident memory, GiB: the whole process tree, each kind of process (summed "
+        "over its processes; the largest single one in brackets), and the tree while each "
+        "task ran:"
+    )
+    lines.append("")
+    head = ["case", "tree", *ROLES, "workers", *tasks]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        by, big = r["peak_rss_by_process_gib"], r["peak_rss_largest_process_gib"]
+        cells = [
+            r["case"],
+            f"{r['peak_rss_gib']:.1f}",
+            *(f"{by[role]:.1f} ({big[role]:.1f})" for role in ROLES),
+            str(r["most_python_workers"]),
+            *(f"{r['peak_rss_by_task_gib'].get(t, float('nan')):.1f}" for t in tasks),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
