@@ -5,6 +5,7 @@ folder's last test."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import shutil
@@ -178,6 +179,17 @@ def page(browser, airflow_stack: Stack, api: Api) -> Iterator[Any]:
     tab.wait_for_url(re.compile(r".*/(dags)?$"))
     yield tab
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def blank_tab_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The shared tab leaves the UI after a test that used it: a page of the UI polls the
+    API every few seconds, and the tab would go on costing the browser's and the api-server's
+    CPU through the tests that follow (each test opens the page it needs)."""
+    yield
+    if "page" in request.fixturenames:
+        with contextlib.suppress(Exception):
+            request.getfixturevalue("page").goto("about:blank")
 
 
 @pytest.fixture(scope="package")
