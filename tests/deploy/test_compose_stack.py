@@ -32,10 +32,10 @@ from tests.support.compose import (
     Stack,
     build_images,
     env_file,
-    free_port,
     fresh_copy,
     run,
 )
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.deploy
 

@@ -49,14 +49,6 @@ def fresh_copy(dest: Path) -> Path:
     return dest
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def env_file(folder: Path, overrides: dict[str, str]) -> dict[str, str]:
     """``.env`` from ``.env.example``: every change-me a fresh random secret, then
     ``overrides``; returns the values."""

@@ -4,6 +4,7 @@ again, with their logs kept for the failure message."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,17 +15,44 @@ from pathlib import Path
 
 import psutil
 
+# Ports handed out below the kernel's ephemeral range: a port of that range can be taken
+# as the source port of an outgoing loopback connection between the pick and the listen.
+# The compose stack listens minutes after its ports are picked (the images build first),
+# and once failed with "bind: address already in use" on such a port.
+LOWEST_PORT = 20_000
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of source ports for outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999  # Linux's default
+
+
+def bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
 
 def free_port(preferred: int | None = None) -> int:
-    """``preferred`` when nothing listens on it, else any free loopback port."""
-    if preferred is not None:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", preferred))
-                return preferred
-            except OSError:
-                pass
-    with socket.socket() as s:
+    """``preferred`` when nothing listens on it, else a free loopback port below the
+    ephemeral range (no outgoing connection takes it meanwhile), picked at random so that
+    parallel test workers seldom pick the same one."""
+    if preferred is not None and bindable(preferred):
+        return preferred
+    low, _ = ephemeral_ports()
+    pick = random.Random()
+    for _ in range(200):
+        port = pick.randrange(LOWEST_PORT, max(low, LOWEST_PORT + 1000))
+        if bindable(port):
+            return port
+    with socket.socket() as s:  # that range is full: any free port
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
