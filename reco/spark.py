@@ -81,6 +81,12 @@ def driver_process() -> subprocess.Popen | None:
     return getattr(gateway, "proc", None)
 
 
+def exited_driver() -> subprocess.Popen | None:
+    """The driver JVM this process started, if it has exited (killed, crashed, stopped)."""
+    proc = driver_process()
+    return proc if proc is not None and proc.poll() is not None else None
+
+
 SPARK_PROCESS = ("org.apache.spark", "spark-submit", "spark-class", "pyspark.daemon")
 
 
@@ -102,8 +108,7 @@ def stop_local_drivers() -> list[int]:
         with contextlib.suppress(psutil.Error):
             child.kill()
     psutil.wait_procs(ours, timeout=30)
-    proc = driver_process()
-    if proc is not None and proc.poll() is not None:
+    if exited_driver() is not None:
         drop_driver_handles()  # ended on purpose: no warning, not one of DEAD_DRIVERS
     return [c.pid for c in ours]
 
@@ -119,8 +124,8 @@ def forget_dead_driver() -> DeadDriver | None:
     """
     if launched_by_spark_submit():
         return None
-    proc = driver_process()
-    if proc is None or proc.poll() is None:
+    proc = exited_driver()
+    if proc is None:
         return None
     dead = DeadDriver(pid=proc.pid, exit_code=proc.returncode)
     drop_driver_handles()

@@ -154,8 +154,8 @@ def _spark_driver_watch() -> Iterator[None]:
             SparkDriverDied,
             stacklevel=1,
         )
-    proc = reco_spark.driver_process()
-    if proc is not None and proc.poll() is not None and proc.pid not in _REPORTED:
+    proc = reco_spark.exited_driver()
+    if proc is not None and proc.pid not in _REPORTED:
         _REPORTED.add(proc.pid)
         warnings.warn(
             f"Spark driver pid {proc.pid} exited ({proc.returncode}) during this test",

@@ -22,13 +22,12 @@ import psutil
 LOWEST_PORT = 20_000
 
 
-def ephemeral_ports() -> tuple[int, int]:
-    """The kernel's range of source ports for outgoing connections."""
+def first_ephemeral_port() -> int:
+    """The lowest of the kernel's source ports for outgoing connections."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32_768, 60_999  # Linux's default
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
 
 
 def bindable(port: int) -> bool:
@@ -46,10 +45,10 @@ def free_port(preferred: int | None = None) -> int:
     parallel test workers seldom pick the same one."""
     if preferred is not None and bindable(preferred):
         return preferred
-    low, _ = ephemeral_ports()
+    below = max(first_ephemeral_port(), LOWEST_PORT + 1000)
     pick = random.Random()
     for _ in range(200):
-        port = pick.randrange(LOWEST_PORT, max(low, LOWEST_PORT + 1000))
+        port = pick.randrange(LOWEST_PORT, below)
         if bindable(port):
             return port
     with socket.socket() as s:  # that range is full: any free port
